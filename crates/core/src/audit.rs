@@ -1,0 +1,37 @@
+//! The audit log: an append-only record of who changed what, including every routing
+//! decision, so a supervisor can always answer "why did this go there".
+
+use jiff::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ids::{AccountId, OperatorId};
+
+/// One recorded action.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub account_id: AccountId,
+    /// The operator who acted; none for the system (timers, bots, channels).
+    pub actor_id: Option<OperatorId>,
+    /// A dotted verb such as `operator.create` or `conversation.assign`.
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    /// Action-specific details; never secrets.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
+/// An entry before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    pub account_id: AccountId,
+    pub actor_id: Option<OperatorId>,
+    pub action: &'static str,
+    pub object_type: &'static str,
+    pub object_id: String,
+    pub details: serde_json::Value,
+}

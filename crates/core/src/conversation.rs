@@ -1,0 +1,71 @@
+//! Conversations ("обращение"): one episode of talk with one contact on one connection,
+//! from the first message to the close.
+//!
+//! Architecture invariant: an open conversation is in exactly one of bot / queued /
+//! assigned, and has at most one assignee; the database enforces the second with one
+//! assignee column and at most one open conversation per (connection, contact).
+
+use jiff::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    ids::{AccountId, ConnectionId, ContactId, ConversationId, GroupId, OperatorId},
+    string_enum,
+};
+
+string_enum! {
+    /// Where a conversation stands.
+    pub enum ConversationStatus {
+        /// A bot scenario is talking to the contact.
+        Bot = "bot",
+        /// Waiting in a group queue or for an operator to accept.
+        Queued = "queued",
+        /// An operator holds it.
+        Assigned = "assigned",
+        Closed = "closed",
+    }
+}
+
+impl ConversationStatus {
+    pub fn is_open(self) -> bool {
+        self != ConversationStatus::Closed
+    }
+}
+
+string_enum! {
+    /// Why a conversation was closed; kept for reports and the audit log.
+    pub enum ClosedReason {
+        /// An operator closed it.
+        Operator = "operator",
+        /// The bot's scenario ended with `close`.
+        Bot = "bot",
+        /// Auto-close: the customer wrote nothing for `auto_close_after`.
+        CustomerSilent = "customer_silent",
+        /// Auto-close: the last message was the customer's and nobody answered.
+        OperatorSilent = "operator_silent",
+        /// The connection was deleted.
+        ConnectionRemoved = "connection_removed",
+    }
+}
+
+/// A conversation as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub account_id: AccountId,
+    pub channel_id: ConnectionId,
+    pub contact_id: ContactId,
+    pub status: ConversationStatus,
+    pub group_id: Option<GroupId>,
+    pub assignee_id: Option<OperatorId>,
+    /// The closed conversation this one continues, when the contact wrote again after a close.
+    pub previous_id: Option<ConversationId>,
+    pub closed_reason: Option<ClosedReason>,
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_message_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<Timestamp>,
+}

@@ -1,0 +1,23 @@
+//! The domain core of Switchboard: ids, the glossary's types and the rules over them.
+//!
+//! Architecture invariant: nothing here does I/O or is async. Functions take state and an
+//! event and return a decision or a validation error, so every rule is unit-tested without a
+//! database or a network. The shell (store, server, workers) performs what the core decides.
+
+pub mod account;
+pub mod audit;
+pub mod channel;
+pub mod contact;
+pub mod conversation;
+pub mod duration;
+pub mod enums;
+pub mod group;
+pub mod ids;
+pub mod message;
+pub mod operator;
+pub mod schedule;
+pub mod throttle;
+pub mod validation;
+
+pub use duration::DurationSpec;
+pub use validation::{FieldError, Validated};
