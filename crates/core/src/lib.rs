@@ -17,6 +17,7 @@ pub mod message;
 pub mod operator;
 pub mod schedule;
 pub mod throttle;
+pub mod token;
 pub mod validation;
 
 pub use duration::DurationSpec;

@@ -1,1 +1,66 @@
-//! placeholder
+//! Storage for Switchboard on SQLite (embedded default) and PostgreSQL (several nodes), behind
+//! one interface: [`Store`].
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: ids are UUID text, times are
+//! Unix milliseconds, JSON is text and booleans are 0/1, so a query reads the same on both.
+//! Where the dialects differ (column types in migrations, locking clauses) [`Dialect`] says so
+//! explicitly. Constraints that keep data right under races (inbound dedupe, one open
+//! conversation per contact and connection, one assignee) live in the schema, not in code.
+//!
+//! Architecture invariant: only this crate knows SQL; every query is scoped by account.
+
+mod accounts;
+mod audit;
+mod codec;
+mod connect;
+mod error;
+mod groups;
+mod migrate;
+mod operators;
+mod schedules;
+pub mod testing;
+mod tokens;
+
+pub use accounts::NewAccount;
+pub use connect::{Dialect, StoreConfig, Synchronous};
+pub use error::StoreError;
+pub use groups::GroupInput;
+pub use operators::{Credentials, NewOperator, OperatorUpdate};
+pub use schedules::ScheduleInput;
+pub use tokens::{NewToken, TokenKind, TokenOwner};
+
+use sqlx::AnyPool;
+
+/// The storage interface: one value per process, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Writes go through here. On SQLite it holds one connection: SQLite has one writer at a
+    /// time, and queueing in the pool is cheaper and fairer than `SQLITE_BUSY` retries.
+    write: AnyPool,
+    /// Reads; on PostgreSQL the same pool as `write`.
+    read: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Answers when the database does; for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// The write pool, for tests that must show a constraint holds in the database itself
+    /// and for tools; application code goes through the typed methods.
+    pub fn raw_pool(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}

@@ -1,0 +1,210 @@
+//! Opening the database: the URL picks the backend, SQLite gets its durability pragmas.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{any::AnyPoolOptions, AnyPool, Executor};
+
+use crate::{Store, StoreError};
+
+/// Which SQL dialect the store speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite's `synchronous` setting. `Full` survives a power cut with every acknowledged
+/// write; `Normal` may lose the last ones (never corrupts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            other => Err(format!("unknown value {other:?}, expected full or normal")),
+        }
+    }
+}
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub url: String,
+    pub synchronous: Synchronous,
+    /// Connections per pool (PostgreSQL) or readers (SQLite).
+    pub max_connections: u32,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            synchronous: Synchronous::Full,
+            max_connections: 16,
+        }
+    }
+}
+
+impl Dialect {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "database URL must start with sqlite:// or postgres://, got {:?}",
+                redact(url)
+            )))
+        }
+    }
+}
+
+/// A URL fit for logs: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn sqlite_path(url: &str) -> &str {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split('?').next().unwrap_or(rest)
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database. Does not migrate.
+    pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(&config.url)?;
+        match dialect {
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(config.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&config.url)
+                    .await
+                    .map_err(|e| connect_error(&config.url, e))?;
+                Ok(Store {
+                    write: pool.clone(),
+                    read: pool,
+                    dialect,
+                })
+            }
+            Dialect::Sqlite => {
+                let path = sqlite_path(&config.url);
+                if path.is_empty() || path.starts_with(":memory:") {
+                    return Err(StoreError::Config(
+                        "an in-memory SQLite database would lose everything on restart; give a file path".into(),
+                    ));
+                }
+                if let Some(parent) = Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                let url = if config.url.contains('?') {
+                    config.url.clone()
+                } else {
+                    format!("sqlite://{path}?mode=rwc")
+                };
+                let write = sqlite_pool(&url, config.synchronous, 1).await?;
+                let read =
+                    sqlite_pool(&url, config.synchronous, config.max_connections.max(1)).await?;
+                Ok(Store {
+                    write,
+                    read,
+                    dialect,
+                })
+            }
+        }
+    }
+}
+
+fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Config(format!("cannot open {}: {e}", redact(url)))
+}
+
+async fn sqlite_pool(
+    url: &str,
+    synchronous: Synchronous,
+    size: u32,
+) -> Result<AnyPool, StoreError> {
+    let pragmas = match synchronous {
+        Synchronous::Full => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        Synchronous::Normal => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+    };
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute(pragmas).await?;
+                conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|e| connect_error(url, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_dialect() {
+        assert_eq!(
+            Dialect::of_url("sqlite://./data/x.db").unwrap(),
+            Dialect::Sqlite
+        );
+        assert_eq!(
+            Dialect::of_url("postgres://u@h/db").unwrap(),
+            Dialect::Postgres
+        );
+        let err = Dialect::of_url("mysql://root:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sqlite:// or postgres://"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://./data/x.db"), "./data/x.db");
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), "/tmp/x.db");
+        assert_eq!(sqlite_path("sqlite:data.db"), "data.db");
+    }
+}
