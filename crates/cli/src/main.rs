@@ -1,1 +1,144 @@
-fn main() {}
+//! The `switchboard` binary: parses the command line, the environment and the config file
+//! into settings, sets up logging, and runs the chosen command.
+
+mod settings;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use settings::{LogArgs, ServeArgs, StoreArgs};
+use switchboard_server::{Application, LogFormat};
+use switchboard_store::Store;
+
+/// Switchboard: a self-hosted omnichannel contact-center hub.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let resolved = settings::resolve_serve(args)?;
+            init_logging(resolved.log_format, &resolved.log_level)?;
+            serve(resolved.server).await
+        }
+        Command::Migrate { store, log } => {
+            let (config, log_format, log_level) = settings::resolve_store(store, log)?;
+            init_logging(log_format, &log_level)?;
+            let store = Store::connect(&config)
+                .await
+                .context("opening the database")?;
+            store.migrate().await.context("migrating")?;
+            store.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: switchboard_server::ServerConfig) -> anyhow::Result<()> {
+    let demo = config.demo;
+    let app = Application::build(config).await?;
+    let base = format!("http://{}", app.address());
+    println!("Switchboard is listening on {base}");
+    if let Some(first) = app.first_admin() {
+        match &first.generated_password {
+            Some(password) => println!(
+                "Admin login: {} / password: {password} (generated and shown only now; set SWITCHBOARD_ADMIN_PASSWORD to choose one)",
+                first.operator.email
+            ),
+            None => println!("Admin login: {} (the password from SWITCHBOARD_ADMIN_PASSWORD)", first.operator.email),
+        }
+    } else if demo {
+        println!("Admin login: the admin created on the first start (see README to reset)");
+    }
+    if demo {
+        println!("API: {base}/api/openapi.json, log in with POST {base}/api/v1/auth/login");
+    }
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).with_context(|| {
+        format!("log level {level:?} is not a valid filter such as \"info\" or \"info,sqlx=warn\"")
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}

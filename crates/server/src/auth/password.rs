@@ -1,0 +1,175 @@
+//! Password hashing with Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane). A hash
+//! made with other parameters still verifies, and is replaced on the next login.
+
+use argon2::{
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Algorithm, Argon2, Params, Version,
+};
+
+/// Argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    /// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Why a password operation failed (never because the password was wrong: that is `Ok(false)`).
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(argon2::Error),
+    #[error("hashing failed: {0}")]
+    Hash(argon2::password_hash::Error),
+}
+
+/// The outcome of checking a password.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    Wrong,
+    /// Right, and the stored hash uses the current parameters.
+    Right,
+    /// Right; store this new hash, made with the current parameters.
+    RightRehashed(String),
+}
+
+/// Hashes and verifies passwords with one set of parameters.
+#[derive(Clone, Debug)]
+pub struct Passwords {
+    params: PasswordParams,
+    /// A hash of a random password, verified against when a login names no operator, so a
+    /// wrong e-mail costs as much time as a wrong password and reveals nothing.
+    dummy: String,
+}
+
+impl Passwords {
+    pub fn new(params: PasswordParams) -> Result<Self, PasswordError> {
+        let mut this = Self {
+            params,
+            dummy: String::new(),
+        };
+        this.dummy = this.hash(&crate::auth::secret::generate())?;
+        Ok(this)
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, PasswordError> {
+        let params = Params::new(
+            self.params.memory_kib,
+            self.params.iterations,
+            self.params.parallelism,
+            None,
+        )
+        .map_err(PasswordError::Params)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = self
+            .argon2()?
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(PasswordError::Hash)?;
+        Ok(hash.to_string())
+    }
+
+    /// Checks `password` against `stored` (the dummy hash when `stored` is `None`).
+    pub fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, PasswordError> {
+        let Ok(parsed) = PasswordHash::new(stored.unwrap_or(&self.dummy)) else {
+            return Ok(Verified::Wrong);
+        };
+        // Verification uses the parameters recorded in the hash itself.
+        if Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+            || stored.is_none()
+        {
+            return Ok(Verified::Wrong);
+        }
+        if self.is_current(&parsed) {
+            Ok(Verified::Right)
+        } else {
+            Ok(Verified::RightRehashed(self.hash(password)?))
+        }
+    }
+
+    fn is_current(&self, hash: &PasswordHash<'_>) -> bool {
+        let Ok(params) = Params::try_from(hash) else {
+            return false;
+        };
+        hash.algorithm == Algorithm::Argon2id.ident()
+            && hash.version == Some(Version::V0x13.into())
+            && params.m_cost() == self.params.memory_kib
+            && params.t_cost() == self.params.iterations
+            && params.p_cost() == self.params.parallelism
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn light(iterations: u32) -> Passwords {
+        Passwords::new(PasswordParams {
+            memory_kib: 1024,
+            iterations,
+            parallelism: 1,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn right_and_wrong_passwords() {
+        let p = light(1);
+        let hash = p.hash("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+        assert_eq!(
+            p.verify("correct horse", Some(&hash)).unwrap(),
+            Verified::Right
+        );
+        assert_eq!(
+            p.verify("wrong horse", Some(&hash)).unwrap(),
+            Verified::Wrong
+        );
+        assert_eq!(p.verify("correct horse", None).unwrap(), Verified::Wrong);
+        assert_eq!(p.verify("x", Some("not a hash")).unwrap(), Verified::Wrong);
+    }
+
+    #[test]
+    fn changed_parameters_rehash_on_success_only() {
+        let old = light(1).hash("correct horse").unwrap();
+        let new = light(2);
+        let Verified::RightRehashed(rehashed) = new.verify("correct horse", Some(&old)).unwrap()
+        else {
+            panic!("expected a rehash")
+        };
+        assert!(rehashed.contains("t=2"), "{rehashed}");
+        assert_eq!(
+            new.verify("correct horse", Some(&rehashed)).unwrap(),
+            Verified::Right
+        );
+        assert_eq!(new.verify("wrong", Some(&old)).unwrap(), Verified::Wrong);
+    }
+
+    #[test]
+    fn defaults_are_owasps() {
+        assert_eq!(
+            PasswordParams::default(),
+            PasswordParams {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! First start: with no operator at all, create the default account and its admin (who is
+//! also the instance administrator) from the configured login, or with a generated password
+//! printed once. `--demo` adds a sample group so a newcomer has something to look at.
+
+use switchboard_core::{
+    group::{Distribution, Strategy},
+    ids::AccountId,
+    operator::{self, Operator, Role},
+};
+use switchboard_store::{GroupInput, NewAccount, NewOperator, Store, StoreError};
+
+use crate::auth::{password::Passwords, secret};
+
+/// The login used when none is configured.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
+/// The demo's sample group.
+pub const DEMO_GROUP: &str = "Support";
+
+/// What the first start created, for the binary to tell the person who started it.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub operator: Operator,
+    /// Present when the password was generated: shown once, stored only as a hash.
+    pub generated_password: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("SWITCHBOARD_ADMIN_EMAIL: {0}")]
+    Email(String),
+    #[error("SWITCHBOARD_ADMIN_PASSWORD: {0}")]
+    Password(String),
+    #[error("hashing the admin password: {0}")]
+    Hash(#[from] crate::auth::password::PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates the first account and admin when the install has no operator yet.
+pub async fn ensure_first_admin(
+    store: &Store,
+    passwords: &Passwords,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> Result<Option<FirstAdmin>, BootstrapError> {
+    if store.count_operators().await? > 0 {
+        return Ok(None);
+    }
+    let email = operator::parse_email("email", email.unwrap_or(DEFAULT_ADMIN_EMAIL))
+        .map_err(|e| BootstrapError::Email(e.message))?;
+    let (password, generated) = match password {
+        Some(p) => {
+            operator::check_password("password", p)
+                .map_err(|e| BootstrapError::Password(e.message))?;
+            (p.to_string(), false)
+        }
+        None => (
+            secret::generate().trim_start_matches(secret::PREFIX)[..20].to_string(),
+            true,
+        ),
+    };
+    let admin = NewOperator {
+        account_id: AccountId::new(),
+        email,
+        name: "Administrator".into(),
+        role: Role::Admin,
+        password_hash: passwords.hash(&password)?,
+        instance_admin: true,
+    };
+    let (_, operator) = store
+        .create_account(
+            NewAccount {
+                name: "Default".into(),
+                admin,
+            },
+            None,
+        )
+        .await?;
+    Ok(Some(FirstAdmin {
+        operator,
+        generated_password: generated.then_some(password),
+    }))
+}
+
+/// Seeds the demo into the first account: a "Support" group holding its admins.
+pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
+    let Some(account) = store.list_accounts().await?.into_iter().next() else {
+        return Ok(());
+    };
+    if store
+        .list_groups(account.id)
+        .await?
+        .iter()
+        .any(|g| g.name == DEMO_GROUP)
+    {
+        return Ok(());
+    }
+    let admins = store
+        .list_operators(account.id)
+        .await?
+        .into_iter()
+        .filter(|o| o.role == Role::Admin)
+        .map(|o| o.id)
+        .collect();
+    let input = GroupInput {
+        name: DEMO_GROUP.into(),
+        operator_ids: admins,
+        distribution: Distribution {
+            strategy: Strategy::RoundRobin,
+            ..Distribution::default()
+        },
+    };
+    store.create_group(account.id, &input, None).await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The server's resolved settings. Where they come from (flags, `SWITCHBOARD_*` variables, a
+//! TOML file, defaults) is the binary's business; here they are already checked values.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use switchboard_store::StoreConfig;
+
+use crate::auth::password::PasswordParams;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people at a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// The base URL channels reach this server at; webhooks are registered under it.
+    pub public_url: Option<String>,
+    pub database: StoreConfig,
+    /// Files the server keeps beside the database (attachments, keys).
+    pub data_dir: PathBuf,
+    /// Seed the demo: an admin and a sample group.
+    pub demo: bool,
+    /// The first admin's login and password, used only when no operator exists yet.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub password_params: PasswordParams,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl ServerConfig {
+    /// Settings for a server on `database`, everything else at its default.
+    pub fn new(database: StoreConfig) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database,
+            data_dir: PathBuf::from("./data"),
+            demo: false,
+            admin_email: None,
+            admin_password: None,
+            password_params: PasswordParams::default(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

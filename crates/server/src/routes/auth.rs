@@ -1,0 +1,219 @@
+//! Login, logout, who am I, and API tokens for scripts.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use switchboard_core::{
+    ids::TokenId,
+    operator::{self, Operator},
+    token::{TokenInfo, TokenKind},
+    validation, DurationSpec,
+};
+use switchboard_store::NewToken;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::{password::Verified, secret, Caller, SESSION_IDLE},
+    error::{ApiError, ErrorBody},
+    extract::{Id, Json},
+    state::AppState,
+};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(delete_token))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginReply {
+    /// The session's bearer token; shown only here.
+    pub token: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    pub operator: Operator,
+}
+
+/// Exchanges an e-mail and password for a session token.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()), request_body = Login,
+    responses(
+        (status = 200, body = LoginReply),
+        (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Result<axum::Json<LoginReply>, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let now = Timestamp::now();
+    if let Some(wait) = state.throttle.blocked(&email, peer.ip(), now) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins; try again in {} s", wait.as_secs()),
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        return Err(e);
+    }
+    let credentials = state.store.credentials_by_email(&email).await?;
+    let stored = credentials.as_ref().map(|c| c.password_hash.clone());
+    let passwords = state.passwords.clone();
+    let password = body.password;
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let verified =
+        tokio::task::spawn_blocking(move || passwords.verify(&password, stored.as_deref()))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "password check panicked");
+                ApiError::internal()
+            })?
+            .map_err(|e| {
+                tracing::error!(error = %e, "password check failed");
+                ApiError::internal()
+            })?;
+    let operator = match (credentials, verified) {
+        (Some(c), Verified::Right) => c.operator,
+        (Some(c), Verified::RightRehashed(hash)) => {
+            state.store.set_password_hash(c.operator.id, &hash).await?;
+            tracing::info!(operator = %c.operator.id, "password hash upgraded to the current parameters");
+            c.operator
+        }
+        _ => {
+            state.throttle.record_failure(&email, peer.ip(), now);
+            tracing::info!(%email, peer = %peer.ip(), "failed login");
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong e-mail or password",
+            ));
+        }
+    };
+    state.throttle.record_success(&email, peer.ip());
+    let token = secret::generate();
+    let expires_at = now + SESSION_IDLE;
+    state
+        .store
+        .create_token(&NewToken {
+            account_id: operator.account_id,
+            operator_id: operator.id,
+            kind: TokenKind::Session,
+            name: "login".into(),
+            secret_hash: secret::hash(&token),
+            expires_at: Some(expires_at),
+        })
+        .await?;
+    Ok(axum::Json(LoginReply {
+        token,
+        expires_at,
+        operator,
+    }))
+}
+
+/// Ends the session (or revokes the API token) used for this request.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204)))]
+async fn logout(caller: Caller, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_token(caller.account(), caller.id(), caller.token.id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The operator the token belongs to.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", responses((status = 200, body = Operator), (status = 401, body = ErrorBody)))]
+async fn me(caller: Caller) -> axum::Json<Operator> {
+    axum::Json(caller.operator)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for ("CRM sync").
+    pub name: String,
+    /// Lifetime; without it the token lives until revoked.
+    pub expires_in: Option<DurationSpec>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The bearer secret; shown only here.
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+/// The caller's own tokens (sessions and API tokens), without their secrets.
+#[utoipa::path(get, path = "/tokens", tag = "auth", responses((status = 200, body = [TokenInfo])))]
+async fn list_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<TokenInfo>>, ApiError> {
+    Ok(axum::Json(
+        state
+            .store
+            .list_tokens(caller.account(), caller.id())
+            .await?,
+    ))
+}
+
+/// Makes an API token for scripts, acting as the caller.
+#[utoipa::path(post, path = "/tokens", tag = "auth", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 422, body = ErrorBody)))]
+async fn create_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<CreateToken>,
+) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
+    let name = validation::name("name", &body.name, operator::MAX_NAME)?;
+    let token = secret::generate();
+    let expires_at = body
+        .expires_in
+        .map(|d| Timestamp::now() + SignedDuration::from_secs(d.as_secs() as i64));
+    let info = state
+        .store
+        .create_token(&NewToken {
+            account_id: caller.account(),
+            operator_id: caller.id(),
+            kind: TokenKind::Api,
+            name,
+            secret_hash: secret::hash(&token),
+            expires_at,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken { token, info }),
+    ))
+}
+
+/// Revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "auth", params(("id" = TokenId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<TokenId>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_token(caller.account(), caller.id(), id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

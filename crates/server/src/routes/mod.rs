@@ -1,0 +1,32 @@
+//! The HTTP routes: one module per resource, each a set of annotated handlers.
+
+mod accounts;
+mod audit;
+mod auth;
+mod groups;
+mod health;
+mod operators;
+mod schedules;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{openapi::ApiDoc, state::AppState};
+
+/// The REST API under `/api/v1`, with its OpenAPI paths.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(accounts::router())
+        .merge(operators::router())
+        .merge(groups::router())
+        .merge(schedules::router())
+        .merge(audit::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+}
+
+/// Everything outside the REST API: probes, metrics, the OpenAPI document.
+pub(crate) fn service_router() -> Router<AppState> {
+    health::router()
+}
