@@ -156,6 +156,24 @@ pub struct Schedule {
 pub const MAX_NAME: usize = 200;
 const MAX_EXCEPTIONS: usize = 1000;
 
+/// Reads weekly hours keyed by day names as people send them (`mon` ... `sun`), naming a
+/// wrong key in the error.
+pub fn parse_weekly(
+    raw: BTreeMap<String, Vec<Interval>>,
+) -> Validated<BTreeMap<Weekday, Vec<Interval>>> {
+    raw.into_iter()
+        .map(|(day, intervals)| {
+            let weekday = day.parse::<Weekday>().map_err(|_| {
+                FieldError::new(
+                    format!("weekly.{day}"),
+                    format!("not a day; expected one of: {}", Weekday::expected()),
+                )
+            })?;
+            Ok((weekday, intervals))
+        })
+        .collect()
+}
+
 /// Parses a schedule name.
 pub fn parse_name(value: &str) -> Validated<String> {
     validation::name("name", value, MAX_NAME)
@@ -333,6 +351,17 @@ mod tests {
             serde_json::json!({"time_zone": "UTC", "exceptions": [{"date": "2027-01-01"}, {"date": "2027-01-01"}]}),
         );
         assert_eq!(twice.check().unwrap_err().field, "exceptions[1].date");
+    }
+
+    #[test]
+    fn weekly_keys_are_day_names() {
+        let mut raw = BTreeMap::new();
+        raw.insert("mon".to_string(), vec![]);
+        assert!(parse_weekly(raw.clone())
+            .unwrap()
+            .contains_key(&Weekday::Mon));
+        raw.insert("funday".to_string(), vec![]);
+        assert_eq!(parse_weekly(raw).unwrap_err().field, "weekly.funday");
     }
 
     #[test]

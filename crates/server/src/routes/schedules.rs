@@ -6,7 +6,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::Deserialize;
 use switchboard_core::{
     ids::ScheduleId,
-    schedule::{self, Hours, Interval, Schedule, ScheduleException, Weekday},
+    schedule::{self, Hours, Interval, Schedule, ScheduleException},
 };
 use switchboard_store::ScheduleInput;
 use utoipa::ToSchema;
@@ -33,8 +33,7 @@ pub struct CreateSchedule {
     pub time_zone: String,
     /// Intervals per weekday (`mon` ... `sun`); a day left out is closed.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, Vec<Interval>>)]
-    pub weekly: BTreeMap<Weekday, Vec<Interval>>,
+    pub weekly: BTreeMap<String, Vec<Interval>>,
     /// Holidays and short days.
     #[serde(default)]
     pub exceptions: Vec<ScheduleException>,
@@ -45,8 +44,7 @@ pub struct CreateSchedule {
 pub struct UpdateSchedule {
     pub name: Option<String>,
     pub time_zone: Option<String>,
-    #[schema(value_type = Option<BTreeMap<String, Vec<Interval>>>)]
-    pub weekly: Option<BTreeMap<Weekday, Vec<Interval>>>,
+    pub weekly: Option<BTreeMap<String, Vec<Interval>>>,
     pub exceptions: Option<Vec<ScheduleException>>,
 }
 
@@ -78,7 +76,7 @@ async fn create(
     caller.require(caller.role().manages_routing(), "create schedules")?;
     let hours = Hours {
         time_zone: body.time_zone,
-        weekly: body.weekly,
+        weekly: schedule::parse_weekly(body.weekly)?,
         exceptions: body.exceptions,
     };
     let input = checked(&body.name, hours)?;
@@ -119,7 +117,10 @@ async fn update(
     caller.require(caller.role().manages_routing(), "change schedules")?;
     let hours = Hours {
         time_zone: body.time_zone.unwrap_or(current.hours.time_zone),
-        weekly: body.weekly.unwrap_or(current.hours.weekly),
+        weekly: match body.weekly {
+            Some(weekly) => schedule::parse_weekly(weekly)?,
+            None => current.hours.weekly,
+        },
         exceptions: body.exceptions.unwrap_or(current.hours.exceptions),
     };
     let input = checked(body.name.as_deref().unwrap_or(&current.name), hours)?;

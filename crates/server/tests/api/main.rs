@@ -1,0 +1,12 @@
+//! API tests: each starts the real server on a random port with a fresh database (SQLite and
+//! PostgreSQL, see `switchboard_store::backends!`) and talks HTTP to it.
+
+mod accounts;
+mod auth;
+mod bodies;
+mod groups;
+mod helpers;
+mod isolation;
+mod operators;
+mod schedules;
+mod service;
