@@ -81,7 +81,7 @@ impl fmt::Display for DurationSpec {
         // The largest unit that divides evenly, so "86400s" reads back as "1d".
         let (unit, factor) = UNITS
             .iter()
-            .find(|(_, factor)| self.seconds % factor == 0)
+            .find(|(_, factor)| self.seconds.is_multiple_of(*factor))
             .copied()
             .unwrap_or(('s', 1));
         write!(f, "{}{unit}", self.seconds / factor)

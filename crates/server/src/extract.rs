@@ -87,55 +87,6 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Body {
-        name: String,
-        inner: Option<Inner>,
-    }
-
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Inner {
-        capacity: u32,
-    }
-
-    #[test]
-    fn syntax_errors_say_where() {
-        let e = parse::<Body>(b"{\"name\": ").unwrap_err();
-        assert_eq!(
-            (e.status, e.code),
-            (StatusCode::BAD_REQUEST, "invalid_json")
-        );
-        assert!(e.message.contains("line 1"), "{}", e.message);
-    }
-
-    #[test]
-    fn data_errors_name_the_field() {
-        let e = parse::<Body>(br#"{"name": "x", "inner": {"capacity": "many"}}"#).unwrap_err();
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("invalid_body", Some("inner.capacity"))
-        );
-        let e = parse::<Body>(br#"{"name": "x", "colour": 1}"#).unwrap_err();
-        assert_eq!(e.code, "invalid_body");
-        assert!(
-            e.message.contains("unknown field `colour`"),
-            "{}",
-            e.message
-        );
-        assert_eq!(e.field.as_deref(), Some("colour"));
-        let e = parse::<Body>(br#"{}"#).unwrap_err();
-        assert!(e.message.contains("missing field `name`"), "{}", e.message);
-    }
-}
-
 /// An object id from the path. An id that does not parse names no object, so it is a 404
 /// like any other id the caller cannot see.
 pub struct Id<T>(pub T);
@@ -191,5 +142,54 @@ where
                 format!("query parameters: {e}"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        capacity: u32,
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let e = parse::<Body>(b"{\"name\": ").unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
+        assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn data_errors_name_the_field() {
+        let e = parse::<Body>(br#"{"name": "x", "inner": {"capacity": "many"}}"#).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_body", Some("inner.capacity"))
+        );
+        let e = parse::<Body>(br#"{"name": "x", "colour": 1}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_body");
+        assert!(
+            e.message.contains("unknown field `colour`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.field.as_deref(), Some("colour"));
+        let e = parse::<Body>(br#"{}"#).unwrap_err();
+        assert!(e.message.contains("missing field `name`"), "{}", e.message);
     }
 }

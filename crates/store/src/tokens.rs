@@ -73,15 +73,14 @@ impl Store {
         secret_hash: &str,
         now: Timestamp,
     ) -> Result<Option<TokenOwner>, StoreError> {
-        let sql = format!(
-            "SELECT t.id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at, o.id AS operator_id, o.account_id, o.email, o.name AS operator_name,
+        let sql = "SELECT t.id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at,
+                    o.id AS operator_id, o.account_id, o.email, o.name AS operator_name,
                     o.role, o.status, o.instance_admin, o.created_at AS operator_created_at,
                     o.updated_at AS operator_updated_at
              FROM tokens t JOIN operators o ON o.id = t.operator_id
              WHERE t.secret_hash = $1 AND o.deleted_at IS NULL
-               AND (t.expires_at IS NULL OR t.expires_at > $2)"
-        );
-        let Some(row) = sqlx::query(&sql)
+               AND (t.expires_at IS NULL OR t.expires_at > $2)";
+        let Some(row) = sqlx::query(sql)
             .bind(secret_hash)
             .bind(millis(now))
             .fetch_optional(&self.read)
