@@ -73,6 +73,9 @@ pub struct Attachment {
     pub size: Option<u64>,
     /// Hex SHA-256 of the stored bytes, once stored.
     pub sha256: Option<String>,
+    /// The channel's own reference to the file (Telegram `file_id`), to fetch it by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// The channel-neutral body of a message.
@@ -84,6 +87,9 @@ pub struct Content {
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// For a customer's button press: the payload of the choice pressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressed: Option<String>,
 }
 
 impl Content {

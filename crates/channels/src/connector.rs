@@ -1,0 +1,161 @@
+//! The one trait every channel implements, and its errors.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use switchboard_core::channel::ChannelKind;
+
+use crate::{
+    capabilities::Capabilities,
+    event::{InboundEvent, Outbound},
+};
+
+/// How a connector reaches its channel's API.
+#[derive(Clone, Debug)]
+pub struct ApiContext {
+    pub http: reqwest::Client,
+    /// Overrides the channel's API address (tests, Telegram's local Bot API server, proxies).
+    pub api_base_url: Option<String>,
+}
+
+impl ApiContext {
+    pub fn base<'a>(&'a self, default: &'a str) -> &'a str {
+        self.api_base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+    }
+}
+
+/// The account the channel reported for the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// What people call it: the bot's name, the community's name.
+    pub name: String,
+    /// The channel's own id of the account; one enabled connection per id.
+    pub external_id: String,
+}
+
+/// Why connecting (verifying, registering a webhook) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The channel does not know these credentials ("Bot not found").
+    #[error("bot not found: {0}")]
+    BotNotFound(String),
+    /// The credentials are malformed; `field` names the key in `credentials`.
+    #[error("credentials.{field}: {message}")]
+    InvalidCredentials { field: String, message: String },
+    /// The channel refused for another reason it explained (messages disabled, bad URL).
+    #[error("{0}")]
+    Refused(String),
+    /// The channel could not be reached or answered nonsense; worth trying again.
+    #[error("the channel's API is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why an inbound request was refused. Nothing is stored in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// The signature or secret did not match (401).
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// The body is not what the channel sends (400).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+}
+
+/// Why a send failed, sorted by what the delivery worker does next.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Rate limited: wait at least this long, then retry.
+    #[error("rate limited; retry after {0:?}")]
+    RetryAfter(Duration),
+    /// Nothing was delivered (connection refused, 5xx before processing): retry with backoff.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The request was written but no answer came: it may or may not have been delivered.
+    #[error("no answer after the request was sent: {0}")]
+    Unknown(String),
+    /// The customer blocked the bot or cannot be written to.
+    #[error("the contact cannot be reached: {0}")]
+    ContactUnreachable(String),
+    /// The credentials were revoked: the connection is broken until fixed.
+    #[error("the connection's credentials were refused: {0}")]
+    ConnectionBroken(String),
+    /// The channel refused this message for good (too long, bad chat): do not retry.
+    #[error("refused: {0}")]
+    Permanent(String),
+}
+
+/// What the channel reported for a delivered send.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// The channel's message ids, one per message actually sent (a long text may be several).
+    pub external_ids: Vec<String>,
+}
+
+/// A webhook request as received: raw bytes (signatures are over the exact bytes) and headers.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a webhook request carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub events: Vec<InboundEvent>,
+}
+
+/// A channel kind's connector. Credentials are the JSON object the admin entered, plus the
+/// `webhook_secret` Switchboard generated for the connection.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn kind(&self) -> ChannelKind;
+
+    /// The channel's default limits.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks credentials with the channel and returns the account they belong to.
+    async fn verify(
+        &self,
+        api: &ApiContext,
+        credentials: &Value,
+    ) -> Result<AccountInfo, ConnectError>;
+
+    /// Points the channel's webhook at `url`, with `secret` for the channel to present.
+    async fn register_webhook(
+        &self,
+        api: &ApiContext,
+        credentials: &Value,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), ConnectError>;
+
+    async fn unregister_webhook(
+        &self,
+        api: &ApiContext,
+        credentials: &Value,
+    ) -> Result<(), ConnectError>;
+
+    /// Verifies and decodes a webhook request. Pure: no I/O.
+    fn parse(&self, secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, InboundError>;
+
+    async fn send(
+        &self,
+        api: &ApiContext,
+        credentials: &Value,
+        outbound: &Outbound,
+    ) -> Result<Sent, SendError>;
+}

@@ -1,0 +1,84 @@
+//! Channel-neutral events in and actions out.
+
+use switchboard_core::message::{Choice, Content};
+
+/// Who wrote, as the channel knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRef {
+    /// The channel's id of the chat we answer into (Telegram chat id, VK peer id).
+    pub external_id: String,
+    /// The name the channel reported; plain text, never markup.
+    pub name: String,
+}
+
+/// What happened, per inbound event.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum InboundKind {
+    /// The customer wrote (text, media, a shared contact, a reply-keyboard press).
+    Message {
+        contact: ContactRef,
+        external_message_id: String,
+        content: Content,
+    },
+    /// The customer pressed a button of an inline menu. `content.text` is the button's label,
+    /// `content.pressed` its payload.
+    ChoicePressed {
+        contact: ContactRef,
+        external_message_id: Option<String>,
+        content: Content,
+    },
+    /// The customer can no longer be written to (blocked the bot) or can again.
+    Reachability {
+        contact: ContactRef,
+        reachable: bool,
+    },
+    /// An event we record (so a redelivery is recognised) but do nothing with.
+    Ignored { reason: String },
+}
+
+/// One event from a channel, with the id the channel will repeat on redelivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundEvent {
+    pub external_event_id: String,
+    pub kind: InboundKind,
+    /// Actions the channel expects in answer (e.g. acknowledging a button press), sent
+    /// through the outbox after the event is stored.
+    pub follow_ups: Vec<Outbound>,
+}
+
+/// A message to send to one chat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboundMessage {
+    pub chat_id: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
+}
+
+/// Something to do through a channel's API; stored in the outbox as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Outbound {
+    Message(OutboundMessage),
+    /// Stop the spinner on a pressed button (Telegram answerCallbackQuery).
+    AcknowledgeChoice {
+        callback_id: String,
+    },
+    /// Remove the buttons of a sent menu so an old menu cannot be pressed again.
+    ClearChoices {
+        chat_id: String,
+        message_id: String,
+    },
+}
+
+impl Outbound {
+    /// The chat this action touches, for per-chat rate limits.
+    pub fn chat_id(&self) -> Option<&str> {
+        match self {
+            Outbound::Message(m) => Some(&m.chat_id),
+            Outbound::ClearChoices { chat_id, .. } => Some(chat_id),
+            Outbound::AcknowledgeChoice { .. } => None,
+        }
+    }
+}

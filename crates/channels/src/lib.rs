@@ -1,0 +1,26 @@
+//! Channel connectors: everything that knows a vendor's API lives here, one folder per
+//! channel kind, behind the [`Connector`] trait. The server finds a connector in the
+//! [`registry`] by [`ChannelKind`] and never sees vendor wire formats.
+//!
+//! Architecture invariants: parsing an inbound request is pure (signature check on the raw
+//! bytes, then mapping to channel-neutral [`InboundEvent`]s); network calls happen only in
+//! `verify`, `register_webhook`, `unregister_webhook` and `send`; every call goes to the
+//! connection's `api_base_url` when one is set, so tests and on-premise API servers work.
+
+pub mod capabilities;
+mod connector;
+mod event;
+mod http;
+pub mod registry;
+pub mod telegram;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod text;
+
+pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
+pub use connector::{
+    AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
+    WebhookRequest,
+};
+pub use event::{ContactRef, InboundEvent, InboundKind, Outbound, OutboundMessage};
+pub use switchboard_core::channel::ChannelKind;

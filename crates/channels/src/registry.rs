@@ -1,0 +1,24 @@
+//! The registry: which connector serves which channel kind. Adding a channel adds one line.
+
+use std::sync::Arc;
+
+use switchboard_core::channel::ChannelKind;
+
+use crate::{connector::Connector, telegram::Telegram};
+
+/// The connector for `kind`, or `None` while that channel is not built yet.
+pub fn connector(kind: ChannelKind) -> Option<Arc<dyn Connector>> {
+    match kind {
+        ChannelKind::Telegram => Some(Arc::new(Telegram)),
+        _ => None,
+    }
+}
+
+/// The kinds that have a connector.
+pub fn supported() -> Vec<ChannelKind> {
+    ChannelKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| connector(*k).is_some())
+        .collect()
+}

@@ -1,0 +1,236 @@
+//! Telegram, through the Bot API (https://core.telegram.org/bots/api, version 10.x).
+//!
+//! Credentials: `{"token": "123456:ABC..."}` from @BotFather. Webhooks carry the secret in
+//! `X-Telegram-Bot-Api-Secret-Token`; updates are deduplicated on `update_id`. Sends have no
+//! idempotency key, so a send whose answer was lost is reported as unknown, never resent.
+
+mod api;
+mod inbound;
+mod outbound;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::Value;
+use switchboard_core::{channel::ChannelKind, message::AttachmentKind};
+
+pub use inbound::SECRET_HEADER;
+
+use crate::{
+    capabilities::{ButtonLimits, Capabilities, TextUnit},
+    connector::{
+        AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
+        WebhookRequest,
+    },
+    event::Outbound,
+};
+
+pub const DEFAULT_API: &str = "https://api.telegram.org";
+/// Update kinds the webhook asks for.
+const ALLOWED_UPDATES: [&str; 4] = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+];
+
+/// The Telegram connector.
+pub struct Telegram;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    token: String,
+}
+
+fn credentials(value: &Value) -> Result<Credentials, ConnectError> {
+    let credentials: Credentials =
+        serde_json::from_value(value.clone()).map_err(|e| ConnectError::InvalidCredentials {
+            field: "token".into(),
+            message: e.to_string(),
+        })?;
+    // The token goes into the URL path: refuse anything that could change the path.
+    let well_formed = credentials
+        .token
+        .split_once(':')
+        .is_some_and(|(id, secret)| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+                && !secret.is_empty()
+                && secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if !well_formed {
+        return Err(ConnectError::InvalidCredentials {
+            field: "token".into(),
+            message: "a bot token looks like 123456789:AAH... (from @BotFather)".into(),
+        });
+    }
+    Ok(credentials)
+}
+
+/// Calls a Bot API method and decodes its answer, sorting failures for the caller.
+pub(crate) async fn call<T: DeserializeOwned>(
+    api: &ApiContext,
+    token: &str,
+    method: &str,
+    body: &Value,
+) -> Result<T, SendError> {
+    let url = format!("{}/bot{token}/{method}", api.base(DEFAULT_API));
+    let response = api
+        .http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| crate::http::transport_error(&e))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::Unknown(e.to_string()))?;
+    let answer: api::Response<T> = match serde_json::from_slice(&bytes) {
+        Ok(answer) => answer,
+        Err(_) if status.is_server_error() => {
+            return Err(SendError::Transient(format!("HTTP {status}")))
+        }
+        Err(e) if status.is_success() => {
+            return Err(SendError::Unknown(format!("unreadable answer: {e}")))
+        }
+        Err(_) => return Err(SendError::Permanent(format!("HTTP {status}"))),
+    };
+    if answer.ok {
+        return answer
+            .result
+            .ok_or_else(|| SendError::Unknown("an ok answer without a result".into()));
+    }
+    let description = answer
+        .description
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    Err(
+        match answer.error_code.unwrap_or(i64::from(status.as_u16())) {
+            429 => {
+                let seconds = answer.parameters.and_then(|p| p.retry_after).unwrap_or(1);
+                SendError::RetryAfter(Duration::from_secs(seconds))
+            }
+            401 | 404 => SendError::ConnectionBroken(description),
+            403 => SendError::ContactUnreachable(description),
+            code if code >= 500 => SendError::Transient(description),
+            _ => SendError::Permanent(description),
+        },
+    )
+}
+
+fn connect_error(e: SendError) -> ConnectError {
+    match e {
+        SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
+        SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
+        SendError::RetryAfter(d) => ConnectError::Unavailable(format!("rate limited for {d:?}")),
+        SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
+    }
+}
+
+#[async_trait]
+impl Connector for Telegram {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_text: 4096,
+            text_unit: TextUnit::Utf16,
+            buttons: Some(ButtonLimits {
+                max_buttons: 100,
+                max_per_row: 8,
+                max_label_chars: 64,
+                max_payload_bytes: 64,
+                inline: true,
+                reply: true,
+                one_time: true,
+                removable: true,
+            }),
+            media: vec![
+                AttachmentKind::Image,
+                AttachmentKind::File,
+                AttachmentKind::Audio,
+                AttachmentKind::Voice,
+                AttachmentKind::Video,
+            ],
+            window: None,
+            per_second: Some(30.0),
+            per_chat_per_second: Some(1.0),
+        }
+    }
+
+    async fn verify(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+    ) -> Result<AccountInfo, ConnectError> {
+        let credentials = credentials(credentials_json)?;
+        let me: api::Me = call(api, &credentials.token, "getMe", &serde_json::json!({}))
+            .await
+            .map_err(connect_error)?;
+        let name = match me.username {
+            Some(username) if me.first_name.is_empty() => format!("@{username}"),
+            _ => me.first_name,
+        };
+        Ok(AccountInfo {
+            name,
+            external_id: me.id.to_string(),
+        })
+    }
+
+    async fn register_webhook(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), ConnectError> {
+        let credentials = credentials(credentials_json)?;
+        let body = serde_json::json!({"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES});
+        call::<bool>(api, &credentials.token, "setWebhook", &body)
+            .await
+            .map_err(connect_error)?;
+        Ok(())
+    }
+
+    async fn unregister_webhook(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+    ) -> Result<(), ConnectError> {
+        let credentials = credentials(credentials_json)?;
+        call::<bool>(
+            api,
+            &credentials.token,
+            "deleteWebhook",
+            &serde_json::json!({}),
+        )
+        .await
+        .map_err(connect_error)?;
+        Ok(())
+    }
+
+    fn parse(&self, secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, InboundError> {
+        inbound::parse(secret, request)
+    }
+
+    async fn send(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        outbound: &Outbound,
+    ) -> Result<Sent, SendError> {
+        let credentials = credentials(credentials_json)
+            .map_err(|e| SendError::ConnectionBroken(e.to_string()))?;
+        outbound::send(api, &credentials.token, outbound, &self.capabilities()).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

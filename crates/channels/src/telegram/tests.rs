@@ -1,0 +1,391 @@
+//! Telegram: fixtures from the Bot API documentation through `parse`, and sends against the
+//! fake Bot API.
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_core::message::{AttachmentKind, Choice};
+
+use super::*;
+use crate::{
+    event::{InboundKind, OutboundMessage},
+    testkit::{Failure, FakeTelegram},
+};
+
+const SECRET: &str = "s3cret_token-1";
+const TOKEN: &str = "123456:AAH-test_token";
+
+fn request<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> WebhookRequest<'a> {
+    WebhookRequest { headers, body }
+}
+
+fn parse_fixture(name: &str) -> crate::event::InboundEvent {
+    let body = std::fs::read(format!(
+        "{}/src/telegram/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let headers = vec![(SECRET_HEADER.to_string(), SECRET.to_string())];
+    let mut parsed = Telegram.parse(SECRET, &request(&headers, &body)).unwrap();
+    assert_eq!(parsed.events.len(), 1);
+    parsed.events.remove(0)
+}
+
+#[test]
+fn text_messages_become_messages() {
+    let event = parse_fixture("text_message.json");
+    assert_eq!(event.external_event_id, "10000");
+    let InboundKind::Message {
+        contact,
+        external_message_id,
+        content,
+    } = event.kind
+    else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        (contact.external_id.as_str(), contact.name.as_str()),
+        ("1111111", "Иван Петров")
+    );
+    assert_eq!(external_message_id, "1365");
+    assert_eq!(content.text, "Здравствуйте! Где мой заказ?");
+    assert!(event.follow_ups.is_empty());
+}
+
+#[test]
+fn edits_are_messages_with_their_own_event_id() {
+    let event = parse_fixture("edited_message.json");
+    assert_eq!(event.external_event_id, "10001");
+    let InboundKind::Message { content, .. } = event.kind else {
+        panic!()
+    };
+    assert!(content.text.contains("№1234"));
+}
+
+#[test]
+fn button_presses_carry_label_and_payload_and_clear_the_menu() {
+    let event = parse_fixture("callback_query.json");
+    let InboundKind::ChoicePressed {
+        contact,
+        external_message_id,
+        content,
+    } = event.kind
+    else {
+        panic!()
+    };
+    assert_eq!(contact.external_id, "1111111");
+    assert_eq!(external_message_id.as_deref(), Some("1400"));
+    assert_eq!(
+        (content.text.as_str(), content.pressed.as_deref()),
+        ("Позвать оператора", Some("human"))
+    );
+    assert_eq!(
+        event.follow_ups,
+        vec![
+            Outbound::AcknowledgeChoice {
+                callback_id: "4382bfdwdsb323b2d9".into()
+            },
+            Outbound::ClearChoices {
+                chat_id: "1111111".into(),
+                message_id: "1400".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn media_and_shared_contacts_are_kept() {
+    let InboundKind::Message { content, .. } = parse_fixture("photo.json").kind else {
+        panic!()
+    };
+    assert_eq!(content.text, "Вот так пришла коробка");
+    assert_eq!(content.attachments.len(), 1);
+    assert_eq!(content.attachments[0].kind, AttachmentKind::Image);
+    assert_eq!(
+        content.attachments[0].external_id.as_deref(),
+        Some("AgACAgIAAxkBAAIBlarge"),
+        "the largest size"
+    );
+
+    let InboundKind::Message { content, .. } = parse_fixture("document.json").kind else {
+        panic!()
+    };
+    let doc = &content.attachments[0];
+    assert_eq!(
+        (doc.kind, doc.file_name.as_deref(), doc.mime_type.as_deref()),
+        (
+            AttachmentKind::File,
+            Some("чек.pdf"),
+            Some("application/pdf")
+        )
+    );
+
+    let InboundKind::Message { content, .. } = parse_fixture("voice.json").kind else {
+        panic!()
+    };
+    assert_eq!(content.attachments[0].kind, AttachmentKind::Voice);
+
+    let InboundKind::Message { content, .. } = parse_fixture("contact.json").kind else {
+        panic!()
+    };
+    assert_eq!(content.text, "Иван Петров: +79001234567");
+}
+
+#[test]
+fn blocking_the_bot_makes_the_contact_unreachable() {
+    let InboundKind::Reachability { contact, reachable } =
+        parse_fixture("my_chat_member_kicked.json").kind
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (contact.external_id.as_str(), reachable),
+        ("1111111", false)
+    );
+}
+
+#[test]
+fn unknown_update_kinds_are_recorded_and_ignored() {
+    let event = parse_fixture("poll.json");
+    assert_eq!(event.external_event_id, "10008");
+    assert!(matches!(event.kind, InboundKind::Ignored { .. }));
+}
+
+#[test]
+fn a_wrong_or_missing_secret_is_refused() {
+    let body = br#"{"update_id": 1}"#;
+    let wrong = vec![(SECRET_HEADER.to_string(), "guess".to_string())];
+    assert!(matches!(
+        Telegram.parse(SECRET, &request(&wrong, body)),
+        Err(InboundError::BadSignature(_))
+    ));
+    assert!(matches!(
+        Telegram.parse(SECRET, &request(&[], body)),
+        Err(InboundError::BadSignature(_))
+    ));
+    let lower = vec![(SECRET_HEADER.to_lowercase(), SECRET.to_string())];
+    assert!(
+        Telegram.parse(SECRET, &request(&lower, body)).is_ok(),
+        "header names are case-insensitive"
+    );
+}
+
+#[test]
+fn malformed_bodies_are_refused() {
+    let headers = vec![(SECRET_HEADER.to_string(), SECRET.to_string())];
+    for body in [&b"{"[..], b"[]", br#"{"message": {}}"#, b""] {
+        assert!(
+            matches!(
+                Telegram.parse(SECRET, &request(&headers, body)),
+                Err(InboundError::Malformed(_))
+            ),
+            "{body:?}"
+        );
+    }
+}
+
+async fn fake() -> (FakeTelegram, ApiContext) {
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let api = ApiContext {
+        http,
+        api_base_url: Some(fake.url.clone()),
+    };
+    (fake, api)
+}
+
+#[tokio::test]
+async fn verify_reports_the_bot_or_bot_not_found() {
+    let (_fake, api) = fake().await;
+    let info = Telegram
+        .verify(&api, &json!({"token": TOKEN}))
+        .await
+        .unwrap();
+    assert_eq!(
+        info,
+        AccountInfo {
+            name: "Shop Bot".into(),
+            external_id: "7000000001".into()
+        }
+    );
+    let unknown = Telegram
+        .verify(&api, &json!({"token": "999:unknown"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, ConnectError::BotNotFound(_)),
+        "{unknown:?}"
+    );
+    let malformed = Telegram
+        .verify(&api, &json!({"token": "../../etc"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&malformed, ConnectError::InvalidCredentials { field, .. } if field == "token"),
+        "{malformed:?}"
+    );
+    let missing = Telegram.verify(&api, &json!({})).await.unwrap_err();
+    assert!(matches!(missing, ConnectError::InvalidCredentials { .. }));
+}
+
+#[tokio::test]
+async fn webhooks_are_registered_with_the_secret() {
+    let (fake, api) = fake().await;
+    Telegram
+        .register_webhook(
+            &api,
+            &json!({"token": TOKEN}),
+            "https://hub.example/hooks/x",
+            SECRET,
+        )
+        .await
+        .unwrap();
+    let call = &fake.calls_of("setWebhook")[0];
+    assert_eq!(call.body["url"], "https://hub.example/hooks/x");
+    assert_eq!(call.body["secret_token"], SECRET);
+    assert_eq!(
+        call.body["allowed_updates"],
+        json!([
+            "message",
+            "edited_message",
+            "callback_query",
+            "my_chat_member"
+        ])
+    );
+    Telegram
+        .unregister_webhook(&api, &json!({"token": TOKEN}))
+        .await
+        .unwrap();
+    assert_eq!(fake.calls_of("deleteWebhook").len(), 1);
+}
+
+fn message(text: &str, choices: Vec<Choice>) -> Outbound {
+    Outbound::Message(OutboundMessage {
+        chat_id: "1111111".into(),
+        text: text.into(),
+        choices,
+    })
+}
+
+#[tokio::test]
+async fn long_texts_are_split_and_choices_go_on_the_last_piece() {
+    let (fake, api) = fake().await;
+    let text = format!("{}\n\n{}", "а".repeat(3000), "б".repeat(3000));
+    let choices = vec![
+        Choice {
+            label: "Да".into(),
+            payload: "yes".into(),
+        },
+        Choice {
+            label: "Нет".into(),
+            payload: "n".repeat(80),
+        },
+    ];
+    let sent = Telegram
+        .send(&api, &json!({"token": TOKEN}), &message(&text, choices))
+        .await
+        .unwrap();
+    assert_eq!(sent.external_ids.len(), 2);
+    let calls = fake.calls_of("sendMessage");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].body["text"], "а".repeat(3000));
+    assert!(calls[0].body.get("reply_markup").is_none());
+    assert_eq!(
+        calls[1].body["reply_markup"],
+        json!({"inline_keyboard": [[{"text": "Да", "callback_data": "yes"}], [{"text": "Нет", "callback_data": "#1"}]]})
+    );
+}
+
+#[tokio::test]
+async fn failures_are_sorted_for_the_delivery_worker() {
+    let (fake, api) = fake().await;
+    let credentials = json!({"token": TOKEN});
+    let hello = message("hello", vec![]);
+    fake.fail_next("sendMessage", Failure::RetryAfter(7));
+    assert_eq!(
+        Telegram.send(&api, &credentials, &hello).await,
+        Err(SendError::RetryAfter(Duration::from_secs(7)))
+    );
+    fake.fail_next("sendMessage", Failure::ServerError);
+    assert!(matches!(
+        Telegram.send(&api, &credentials, &hello).await,
+        Err(SendError::Transient(_))
+    ));
+    fake.fail_next("sendMessage", Failure::Blocked);
+    assert!(matches!(
+        Telegram.send(&api, &credentials, &hello).await,
+        Err(SendError::ContactUnreachable(_))
+    ));
+    fake.fail_next("sendMessage", Failure::Unauthorized);
+    assert!(matches!(
+        Telegram.send(&api, &credentials, &hello).await,
+        Err(SendError::ConnectionBroken(_))
+    ));
+    fake.fail_next("sendMessage", Failure::Reset);
+    assert!(matches!(
+        Telegram.send(&api, &credentials, &hello).await,
+        Err(SendError::Unknown(_))
+    ));
+    fake.fail_next("sendMessage", Failure::Delay(Duration::from_secs(5)));
+    assert!(
+        matches!(
+            Telegram.send(&api, &credentials, &hello).await,
+            Err(SendError::Unknown(_))
+        ),
+        "a timeout after writing"
+    );
+    let closed = ApiContext {
+        http: api.http.clone(),
+        api_base_url: Some("http://127.0.0.1:9".into()),
+    };
+    assert!(matches!(
+        Telegram.send(&api.clone(), &credentials, &hello).await,
+        Ok(_)
+    ));
+    assert!(
+        matches!(
+            Telegram.send(&closed, &credentials, &hello).await,
+            Err(SendError::Transient(_))
+        ),
+        "nothing listens: never sent"
+    );
+}
+
+#[tokio::test]
+async fn presses_are_acknowledged_and_menus_cleared() {
+    let (fake, api) = fake().await;
+    let credentials = json!({"token": TOKEN});
+    Telegram
+        .send(
+            &api,
+            &credentials,
+            &Outbound::AcknowledgeChoice {
+                callback_id: "cb1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    Telegram
+        .send(
+            &api,
+            &credentials,
+            &Outbound::ClearChoices {
+                chat_id: "1".into(),
+                message_id: "2".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.calls_of("answerCallbackQuery")[0].body["callback_query_id"],
+        "cb1"
+    );
+    assert_eq!(
+        fake.calls_of("editMessageReplyMarkup")[0].body["reply_markup"],
+        json!({"inline_keyboard": []})
+    );
+}

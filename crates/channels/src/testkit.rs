@@ -1,0 +1,217 @@
+//! Fake channel APIs for tests: small HTTP servers on 127.0.0.1 that record every call and
+//! answer as the real API would, including scripted failures.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+/// A scripted answer for the next call of a method.
+#[derive(Clone, Debug)]
+pub enum Failure {
+    /// 429 with `parameters.retry_after`.
+    RetryAfter(u64),
+    /// 500 Internal Server Error.
+    ServerError,
+    /// 403 "bot was blocked by the user".
+    Blocked,
+    /// 401 "Unauthorized" (token revoked).
+    Unauthorized,
+    /// Drop the connection after reading the request: the request was written, no answer.
+    Reset,
+    /// Answer only after this long (longer than the client's timeout: a timeout).
+    Delay(Duration),
+}
+
+/// One recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub token: String,
+    pub method: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    bots: HashMap<String, (i64, String)>,
+    calls: Vec<Call>,
+    failures: HashMap<String, VecDeque<Failure>>,
+    next_message_id: i64,
+}
+
+/// A fake Telegram Bot API.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeTelegram {
+    /// Starts the fake on a random loopback port.
+    pub async fn start() -> FakeTelegram {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_message_id: 1000,
+            ..Inner::default()
+        }));
+        let app = Router::new()
+            .route("/{bot}/{method}", post(handle))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Telegram");
+        let addr: SocketAddr = listener.local_addr().expect("fake address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeTelegram {
+            url: format!("http://{addr}"),
+            inner,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes `token` a valid bot with this id and name.
+    pub fn add_bot(&self, token: &str, id: i64, name: &str) {
+        self.lock()
+            .bots
+            .insert(token.to_string(), (id, name.to_string()));
+    }
+
+    /// Queues a failure for the next call of `method`.
+    pub fn fail_next(&self, method: &str, failure: Failure) {
+        self.lock()
+            .failures
+            .entry(method.to_string())
+            .or_default()
+            .push_back(failure);
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The calls of one method.
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// Waits until `method` was called at least `count` times, or panics after `timeout`.
+    pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let calls = self.calls_of(method);
+            if calls.len() >= count {
+                return calls;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
+                calls.len(),
+                self.calls()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn error(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((bot, method)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let token = bot.strip_prefix("bot").unwrap_or_default().to_string();
+    let (failure, known, message_id) = {
+        let mut inner = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.calls.push(Call {
+            token: token.clone(),
+            method: method.clone(),
+            body: body.clone(),
+            at: Instant::now(),
+        });
+        let failure = inner
+            .failures
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front);
+        let known = inner.bots.get(&token).cloned();
+        inner.next_message_id += 1;
+        (failure, known, inner.next_message_id)
+    };
+    match failure {
+        Some(Failure::RetryAfter(seconds)) => {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too Many Requests: retry after {seconds}"),
+                Some(json!({"retry_after": seconds})),
+            )
+        }
+        Some(Failure::ServerError) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                None,
+            )
+        }
+        Some(Failure::Blocked) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: bot was blocked by the user",
+                None,
+            )
+        }
+        Some(Failure::Unauthorized) => {
+            return error(StatusCode::UNAUTHORIZED, "Unauthorized", None)
+        }
+        Some(Failure::Reset) => panic!("fake Telegram drops this connection on purpose"),
+        Some(Failure::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let Some((bot_id, bot_name)) = known else {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
+    };
+    let result = match method.as_str() {
+        "getMe" => {
+            json!({"id": bot_id, "is_bot": true, "first_name": bot_name, "username": "fake_bot"})
+        }
+        "sendMessage" => {
+            json!({"message_id": message_id, "chat": {"id": body["chat_id"], "type": "private"}, "date": 0, "text": body["text"]})
+        }
+        "setWebhook" | "deleteWebhook" | "answerCallbackQuery" => json!(true),
+        "editMessageReplyMarkup" => {
+            json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "private"}, "date": 0})
+        }
+        _ => return error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
+    };
+    Json(json!({"ok": true, "result": result})).into_response()
+}
