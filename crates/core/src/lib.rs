@@ -9,6 +9,7 @@ pub mod audit;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod delivery;
 pub mod duration;
 pub mod enums;
 pub mod group;

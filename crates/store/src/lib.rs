@@ -13,19 +13,27 @@ mod accounts;
 mod audit;
 mod codec;
 mod connect;
+mod connections;
+mod conversations;
 mod error;
 mod groups;
+mod ingest;
 mod migrate;
 mod operators;
+mod outbox;
 mod schedules;
 pub mod testing;
 mod tokens;
 
 pub use accounts::NewAccount;
 pub use connect::{Dialect, StoreConfig, Synchronous};
+pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
+pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};
 pub use error::StoreError;
 pub use groups::GroupInput;
+pub use ingest::{Ingest, IngestEvent, Ingested, Opening};
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
+pub use outbox::{Finish, OutboxItem};
 pub use schedules::ScheduleInput;
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 

@@ -12,11 +12,18 @@ use sqlx::{
 use crate::{Dialect, Store, StoreError};
 
 /// (version, description, SQL) in the order they apply.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "delivery",
+        include_str!("../migrations/0002_delivery.sql"),
+    ),
+];
 
 fn render(sql: &str, dialect: Dialect) -> String {
     let (blob, serial_pk) = match dialect {

@@ -1,0 +1,243 @@
+//! Conversations and their messages as operators see them, and operator replies (a message
+//! and its outbox row in one transaction, deduplicated by the client's idempotency key).
+
+use sqlx::any::AnyRow;
+use switchboard_core::{
+    conversation::{Conversation, ConversationStatus},
+    ids::{AccountId, ConnectionId, ConversationId, MessageId, OperatorId},
+    message::{AuthorKind, Content, DeliveryStatus, Direction, Message},
+};
+
+use crate::{
+    codec::{now_millis, to_json, RowExt},
+    outbox::{enqueue, NewOutbound},
+    Store, StoreError,
+};
+
+/// Filters for listing conversations; `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub channel_id: Option<ConnectionId>,
+    pub assignee_id: Option<OperatorId>,
+    pub limit: u32,
+}
+
+/// Where replies in a conversation go.
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub connection_id: ConnectionId,
+    pub chat_id: String,
+    pub status: ConversationStatus,
+    pub reachable: bool,
+}
+
+/// An operator's reply to store and send.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub account_id: AccountId,
+    pub conversation_id: ConversationId,
+    pub author_id: OperatorId,
+    pub content: Content,
+    pub client_key: Option<String>,
+    /// The outbox action (channel-neutral JSON) that sends it.
+    pub action: String,
+    pub target: DeliveryTarget,
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, account_id, connection_id, contact_id, status, group_id, assignee_id, previous_id,
+    closed_reason, opened_at, last_message_at, closed_at";
+
+fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
+    Ok(Conversation {
+        id: row.parse("id")?,
+        account_id: row.parse("account_id")?,
+        channel_id: row.parse("connection_id")?,
+        contact_id: row.parse("contact_id")?,
+        status: row.parse("status")?,
+        group_id: row.opt_parse("group_id")?,
+        assignee_id: row.opt_parse("assignee_id")?,
+        previous_id: row.opt_parse("previous_id")?,
+        closed_reason: row.opt_parse("closed_reason")?,
+        opened_at: row.time("opened_at")?,
+        last_message_at: row.time("last_message_at")?,
+        closed_at: row.opt_time("closed_at")?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, direction, author_kind, author_id, content, external_id, delivery_status, failure_reason, created_at";
+
+fn message_from_row(row: &AnyRow) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: row.parse("id")?,
+        conversation_id: row.parse("conversation_id")?,
+        direction: row.parse("direction")?,
+        author_kind: row.parse("author_kind")?,
+        author_id: row.opt_parse("author_id")?,
+        content: row.json("content")?,
+        external_id: row.opt_text("external_id")?,
+        delivery_status: row.parse("delivery_status")?,
+        failure_reason: row.opt_text("failure_reason")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+impl Store {
+    pub async fn list_conversations(
+        &self,
+        account: AccountId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations
+             WHERE account_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR connection_id = $3)
+               AND ($4 IS NULL OR assignee_id = $4)
+             ORDER BY last_message_at DESC, id DESC LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(filter.status.map(ConversationStatus::as_str))
+            .bind(filter.channel_id.map(|c| c.to_string()))
+            .bind(filter.assignee_id.map(|o| o.to_string()))
+            .bind(i64::from(filter.limit.max(1)))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    pub async fn get_conversation(
+        &self,
+        account: AccountId,
+        id: ConversationId,
+    ) -> Result<Conversation, StoreError> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        conversation_from_row(&row)
+    }
+
+    /// A conversation's messages, oldest first.
+    pub async fn list_messages(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.get_conversation(account, conversation).await?;
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql)
+            .bind(conversation.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Where a reply in this conversation goes.
+    pub async fn delivery_target(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> Result<DeliveryTarget, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.connection_id, c.status, i.external_id, i.reachable FROM conversations c
+             JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
+             WHERE c.account_id = $1 AND c.id = $2",
+        )
+        .bind(account.to_string())
+        .bind(conversation.to_string())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(DeliveryTarget {
+            connection_id: row.parse("connection_id")?,
+            chat_id: row.text("external_id")?,
+            status: row.parse("status")?,
+            reachable: row.flag("reachable")?,
+        })
+    }
+
+    /// Stores an operator's reply and queues it, unless a reply with the same client key was
+    /// stored before: then that one is returned and nothing is queued again.
+    /// Returns the message and whether it was created now.
+    pub async fn create_reply(&self, reply: &NewReply) -> Result<(Message, bool), StoreError> {
+        if let Some(existing) = self
+            .message_by_client_key(reply.account_id, reply.client_key.as_deref())
+            .await?
+        {
+            return Ok((existing, false));
+        }
+        let now = now_millis();
+        let id = MessageId::new();
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, author_id, content,
+                 delivery_status, client_key, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {MESSAGE_COLUMNS}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(reply.account_id.to_string())
+            .bind(reply.conversation_id.to_string())
+            .bind(Direction::Outbound.as_str())
+            .bind(AuthorKind::Operator.as_str())
+            .bind(reply.author_id.to_string())
+            .bind(to_json(&reply.content))
+            .bind(DeliveryStatus::Pending.as_str())
+            .bind(reply.client_key.as_deref())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await;
+        let row = match inserted.map_err(StoreError::from) {
+            Ok(row) => row,
+            // The same key raced in from another request: answer with that one.
+            Err(e) if e.is_conflict() => {
+                drop(tx);
+                let existing = self
+                    .message_by_client_key(reply.account_id, reply.client_key.as_deref())
+                    .await?;
+                return existing.map(|m| (m, false)).ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
+        sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+            .bind(reply.conversation_id.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let item = NewOutbound {
+            account_id: reply.account_id,
+            connection_id: reply.target.connection_id,
+            conversation_id: Some(reply.conversation_id),
+            message_id: Some(id),
+            chat_id: Some(reply.target.chat_id.clone()),
+            action: reply.action.clone(),
+        };
+        enqueue(&mut tx, &item, now).await?;
+        tx.commit().await?;
+        Ok((message_from_row(&row)?, true))
+    }
+
+    async fn message_by_client_key(
+        &self,
+        account: AccountId,
+        key: Option<&str>,
+    ) -> Result<Option<Message>, StoreError> {
+        let Some(key) = key else { return Ok(None) };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND client_key = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+}

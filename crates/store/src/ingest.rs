@@ -1,0 +1,323 @@
+//! Ingest: one channel event stored in ONE transaction: dedupe on (connection, external event
+//! id), upsert the contact, open or continue the conversation, append the message, queue the
+//! channel's follow-ups. A redelivered event finds its id taken and changes nothing.
+
+use sqlx::AnyConnection;
+use switchboard_core::{
+    audit::NewAuditEntry,
+    conversation::ConversationStatus,
+    ids::{AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, OperatorId},
+    message::{AuthorKind, Content, DeliveryStatus, Direction},
+};
+
+use crate::{
+    audit,
+    codec::{now_millis, to_json, RowExt},
+    outbox::{enqueue, NewOutbound},
+    Store, StoreError,
+};
+
+/// Where a new conversation starts: the routing decision, made by the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    pub status: ConversationStatus,
+    pub group_id: Option<GroupId>,
+    pub assignee_id: Option<OperatorId>,
+}
+
+/// What the channel reported, already mapped to neutral terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestEvent {
+    Message {
+        contact_external_id: String,
+        contact_name: String,
+        external_message_id: Option<String>,
+        content: Content,
+    },
+    Reachability {
+        contact_external_id: String,
+        contact_name: String,
+        reachable: bool,
+    },
+    Ignored,
+}
+
+/// One inbound event to store.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub account_id: AccountId,
+    pub connection_id: ConnectionId,
+    pub external_event_id: String,
+    pub event: IngestEvent,
+    pub opening: Opening,
+    /// Actions the channel expects in answer, as outbox JSON with their chat.
+    pub follow_ups: Vec<(Option<String>, String)>,
+}
+
+/// What storing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Seen before: nothing changed.
+    Duplicate,
+    Stored {
+        conversation_id: Option<ConversationId>,
+        message_id: Option<MessageId>,
+        opened: bool,
+    },
+}
+
+async fn upsert_contact(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    connection: ConnectionId,
+    external_id: &str,
+    name: &str,
+    now: i64,
+) -> Result<ContactId, StoreError> {
+    let find =
+        "SELECT contact_id FROM contact_identities WHERE connection_id = $1 AND external_id = $2";
+    if let Some(row) = sqlx::query(find)
+        .bind(connection.to_string())
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return row.parse("contact_id");
+    }
+    let contact = ContactId::new();
+    sqlx::query("INSERT INTO contacts (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(contact.to_string())
+        .bind(account.to_string())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(connection.to_string())
+    .bind(external_id)
+    .bind(contact.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(contact);
+    }
+    // Another node stored this identity first: use its contact, drop ours.
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(contact.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(find)
+        .bind(connection.to_string())
+        .bind(external_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    row.parse("contact_id")
+}
+
+async fn open_or_continue(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    connection: ConnectionId,
+    contact: ContactId,
+    opening: Opening,
+    now: i64,
+) -> Result<(ConversationId, bool), StoreError> {
+    let find = "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 AND closed_at IS NULL";
+    if let Some(row) = sqlx::query(find)
+        .bind(connection.to_string())
+        .bind(contact.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok((row.parse("id")?, false));
+    }
+    let previous = sqlx::query(
+        "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 ORDER BY opened_at DESC, id DESC LIMIT 1",
+    )
+    .bind(connection.to_string())
+    .bind(contact.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| row.text("id"))
+    .transpose()?;
+    let id = ConversationId::new();
+    let inserted = sqlx::query(
+        "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, assignee_id, previous_id,
+             opened_at, last_message_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+         ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(account.to_string())
+    .bind(connection.to_string())
+    .bind(contact.to_string())
+    .bind(opening.status.as_str())
+    .bind(opening.group_id.map(|g| g.to_string()))
+    .bind(opening.assignee_id.map(|o| o.to_string()))
+    .bind(previous)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let row = sqlx::query(find)
+            .bind(connection.to_string())
+            .bind(contact.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok((row.parse("id")?, false));
+    }
+    audit::record(
+        conn,
+        NewAuditEntry {
+            account_id: account,
+            actor_id: None,
+            action: "conversation.open",
+            object_type: "conversation",
+            object_id: id.to_string(),
+            details: serde_json::json!({
+                "status": opening.status, "group_id": opening.group_id, "assignee_id": opening.assignee_id,
+                "reason": "the routing target of the connection",
+            }),
+        },
+    )
+    .await?;
+    Ok((id, true))
+}
+
+impl Store {
+    /// Stores one inbound event; see the module documentation.
+    pub async fn ingest(&self, input: &Ingest) -> Result<Ingested, StoreError> {
+        let now = now_millis();
+        let mut tx = self.write.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO inbound_events (connection_id, external_event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(input.connection_id.to_string())
+        .bind(&input.external_event_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if fresh.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(Ingested::Duplicate);
+        }
+        let outcome = match &input.event {
+            IngestEvent::Ignored => Ingested::Stored {
+                conversation_id: None,
+                message_id: None,
+                opened: false,
+            },
+            IngestEvent::Reachability {
+                contact_external_id,
+                contact_name,
+                reachable,
+            } => {
+                upsert_contact(
+                    &mut tx,
+                    input.account_id,
+                    input.connection_id,
+                    contact_external_id,
+                    contact_name,
+                    now,
+                )
+                .await?;
+                sqlx::query("UPDATE contact_identities SET reachable = $3 WHERE connection_id = $1 AND external_id = $2")
+                    .bind(input.connection_id.to_string())
+                    .bind(contact_external_id)
+                    .bind(i64::from(*reachable))
+                    .execute(&mut *tx)
+                    .await?;
+                Ingested::Stored {
+                    conversation_id: None,
+                    message_id: None,
+                    opened: false,
+                }
+            }
+            IngestEvent::Message {
+                contact_external_id,
+                contact_name,
+                external_message_id,
+                content,
+            } => {
+                let contact = upsert_contact(
+                    &mut tx,
+                    input.account_id,
+                    input.connection_id,
+                    contact_external_id,
+                    contact_name,
+                    now,
+                )
+                .await?;
+                // A customer who writes is reachable again.
+                sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
+                    .bind(input.connection_id.to_string())
+                    .bind(contact_external_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let (conversation, opened) = open_or_continue(
+                    &mut tx,
+                    input.account_id,
+                    input.connection_id,
+                    contact,
+                    input.opening,
+                    now,
+                )
+                .await?;
+                let message = MessageId::new();
+                sqlx::query(
+                    "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
+                         delivery_status, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(message.to_string())
+                .bind(input.account_id.to_string())
+                .bind(conversation.to_string())
+                .bind(Direction::Inbound.as_str())
+                .bind(AuthorKind::Contact.as_str())
+                .bind(to_json(content))
+                .bind(external_message_id.as_deref())
+                .bind(DeliveryStatus::Received.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+                    .bind(conversation.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE inbound_events SET message_id = $3 WHERE connection_id = $1 AND external_event_id = $2")
+                    .bind(input.connection_id.to_string())
+                    .bind(&input.external_event_id)
+                    .bind(message.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                Ingested::Stored {
+                    conversation_id: Some(conversation),
+                    message_id: Some(message),
+                    opened,
+                }
+            }
+        };
+        let conversation = match &outcome {
+            Ingested::Stored {
+                conversation_id, ..
+            } => *conversation_id,
+            Ingested::Duplicate => None,
+        };
+        for (chat_id, action) in &input.follow_ups {
+            let item = NewOutbound {
+                account_id: input.account_id,
+                connection_id: input.connection_id,
+                conversation_id: conversation,
+                message_id: None,
+                chat_id: chat_id.clone(),
+                action: action.clone(),
+            };
+            enqueue(&mut tx, &item, now).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}

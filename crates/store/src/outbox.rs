@@ -1,0 +1,254 @@
+//! The outbox: rows written with the action that caused them, claimed by delivery workers
+//! in order per conversation, and finished as sent, failed or unknown.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::AnyConnection;
+use switchboard_core::{
+    delivery::Step,
+    ids::{AccountId, ConnectionId, ConversationId, MessageId},
+    message::DeliveryStatus,
+};
+
+use crate::{
+    codec::{millis, now_millis, RowExt},
+    Dialect, Store, StoreError,
+};
+
+/// A row to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    pub account_id: AccountId,
+    pub connection_id: ConnectionId,
+    pub conversation_id: Option<ConversationId>,
+    pub message_id: Option<MessageId>,
+    pub chat_id: Option<String>,
+    /// The channel-neutral action as JSON.
+    pub action: String,
+}
+
+/// A claimed row, to send now.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub connection_id: ConnectionId,
+    pub conversation_id: Option<ConversationId>,
+    pub message_id: Option<MessageId>,
+    pub chat_id: Option<String>,
+    pub action: String,
+    /// Attempts including this one.
+    pub attempts: u32,
+}
+
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    item: &NewOutbound,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO outbox (account_id, connection_id, conversation_id, message_id, action, chat_id, status,
+             next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7) RETURNING id",
+    )
+    .bind(item.account_id.to_string())
+    .bind(item.connection_id.to_string())
+    .bind(item.conversation_id.map(|c| c.to_string()))
+    .bind(item.message_id.map(|m| m.to_string()))
+    .bind(&item.action)
+    .bind(item.chat_id.as_deref())
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    row.int("id")
+}
+
+/// How an outbox row ended (or when to try it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub step: Step,
+    /// The channel's id of the sent message.
+    pub external_id: Option<String>,
+    /// Why it failed or must be retried; shown to operators.
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Claims up to `limit` due rows for `lease`; a row is only due once every earlier row of
+    /// its conversation is finished, so a conversation's messages leave in order.
+    pub async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.status = 'pending' AND o.next_attempt_at <= $2
+                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id
+                                   AND p.id < o.id AND p.status IN ('pending', 'sending'))
+                 ORDER BY o.id LIMIT $3 {lock})
+             RETURNING id, account_id, connection_id, conversation_id, message_id, chat_id, action, attempts"
+        );
+        let now_ms = millis(now);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let rows = sqlx::query(&sql)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                Ok(OutboxItem {
+                    id: row.int("id")?,
+                    account_id: row.parse("account_id")?,
+                    connection_id: row.parse("connection_id")?,
+                    conversation_id: row.opt_parse("conversation_id")?,
+                    message_id: row.opt_parse("message_id")?,
+                    chat_id: row.opt_text("chat_id")?,
+                    action: row.text("action")?,
+                    attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    /// Records how a claimed row ended, and mirrors it on its message.
+    pub async fn finish_outbox(
+        &self,
+        id: i64,
+        finish: &Finish,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let now_ms = millis(now);
+        let (status, next) = match finish.step {
+            Step::Sent => ("sent", now_ms),
+            Step::Failed => ("failed", now_ms),
+            Step::Unknown => ("unknown", now_ms),
+            Step::RetryIn(wait) => (
+                "pending",
+                now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+            ),
+        };
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4, updated_at = $5
+             WHERE id = $1 AND status = 'sending' RETURNING message_id",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(next)
+        .bind(finish.error.as_deref())
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // A row whose lease expired was already settled as unknown: leave it be.
+        let Some(row) = row else { return Ok(()) };
+        if let Some(message) = row.opt_text("message_id")? {
+            let delivery = match finish.step {
+                Step::Sent => DeliveryStatus::Sent,
+                Step::Failed => DeliveryStatus::Failed,
+                Step::Unknown => DeliveryStatus::Unknown,
+                Step::RetryIn(_) => DeliveryStatus::Pending,
+            };
+            sqlx::query(
+                "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1",
+            )
+            .bind(message)
+            .bind(delivery.as_str())
+            .bind(finish.external_id.as_deref())
+            .bind(finish.error.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Settles rows whose worker died mid-send (a crash, a kill): the request may have been
+    /// written, so they end `unknown` rather than being sent twice.
+    pub async fn expire_outbox_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now_ms = millis(now);
+        let mut tx = self.write.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET status = 'unknown', lease_until = NULL, updated_at = $1,
+                 last_error = 'the sender stopped before the channel answered; it may or may not have been delivered'
+             WHERE status = 'sending' AND lease_until < $1 RETURNING message_id, last_error",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            if let Some(message) = row.opt_text("message_id")? {
+                sqlx::query("UPDATE messages SET delivery_status = 'unknown', failure_reason = $2 WHERE id = $1")
+                    .bind(message)
+                    .bind(row.opt_text("last_error")?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Settles every row left `sending` by an earlier process, whatever its lease: run at
+    /// start-up on SQLite, where only this process sends.
+    pub async fn expire_all_outbox_leases(&self) -> Result<u64, StoreError> {
+        self.expire_outbox_leases(Timestamp::MAX).await
+    }
+
+    /// Counts rows per status, for tests, metrics and the bench.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("status")?, r.int("n")?)))
+            .collect()
+    }
+
+    /// Marks a connection broken (credentials refused) or healthy again.
+    pub async fn set_connection_broken(
+        &self,
+        id: ConnectionId,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE channel_connections SET broken_reason = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(reason)
+        .bind(now_millis())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the contact behind a chat unreachable (blocked the bot) or reachable.
+    pub async fn set_chat_reachable(
+        &self,
+        connection: ConnectionId,
+        chat_id: &str,
+        reachable: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE contact_identities SET reachable = $3 WHERE connection_id = $1 AND external_id = $2")
+            .bind(connection.to_string())
+            .bind(chat_id)
+            .bind(i64::from(reachable))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,532 @@
+//! Connections, ingest and the outbox, on both backends.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use switchboard_core::{
+    channel::{ChannelKind, Routing},
+    conversation::ConversationStatus,
+    delivery::Step,
+    group::Distribution,
+    ids::{AccountId, ConnectionId, ConversationId, GroupId, OperatorId},
+    message::{Content, DeliveryStatus},
+    operator::Role,
+};
+use switchboard_store::{
+    backends,
+    testing::{Backend, TestDb},
+    ConversationFilter, Finish, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
+    NewConnection, NewOperator, NewReply, Opening, Store, StoreError,
+};
+
+backends!(
+    a_newer_connection_of_the_same_bot_displaces_the_older,
+    connections_check_their_references,
+    ingest_stores_each_event_once,
+    a_message_after_close_opens_a_linked_conversation,
+    replies_are_idempotent_and_queued,
+    the_outbox_keeps_conversation_order,
+    dead_senders_leave_unknown_not_resends,
+);
+
+async fn setup(backend: Backend) -> Option<(TestDb, Store, AccountId, OperatorId, GroupId)> {
+    let db = TestDb::new(backend).await?;
+    let store = db.store().await;
+    let admin = NewOperator {
+        account_id: AccountId::new(),
+        email: format!("{}@x.ru", uuid::Uuid::new_v4()),
+        name: "Admin".into(),
+        role: Role::Admin,
+        password_hash: "h".into(),
+        instance_admin: false,
+    };
+    let (account, admin) = store
+        .create_account(
+            NewAccount {
+                name: "A".into(),
+                admin,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let group = store
+        .create_group(
+            account.id,
+            &GroupInput {
+                name: "Support".into(),
+                operator_ids: vec![],
+                distribution: Distribution::default(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    Some((db, store, account.id, admin.id, group.id))
+}
+
+fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
+    NewConnection {
+        account_id: account,
+        kind: ChannelKind::Telegram,
+        name: "Shop bot".into(),
+        account_name: "Shop Bot".into(),
+        external_account_id: bot.into(),
+        sealed_credentials: vec![1, 2, 3],
+        routing: Routing::Group { group_id: group },
+        schedule_id: None,
+        auto_close_after: "12h".parse().unwrap(),
+        enabled: true,
+        api_base_url: None,
+        rate_limits: Some(None),
+    }
+}
+
+async fn a_newer_connection_of_the_same_bot_displaces_the_older(backend: Backend) {
+    let Some((_db, store, account, admin, group)) = setup(backend).await else {
+        return;
+    };
+    let (first, displaced) = store
+        .create_connection(&connection(account, group, "42"), Some(admin))
+        .await
+        .unwrap();
+    assert!(displaced.is_empty());
+    let (second, displaced) = store
+        .create_connection(&connection(account, group, "42"), Some(admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        displaced.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![first.id]
+    );
+    assert!(
+        !store
+            .get_connection(account, first.id)
+            .await
+            .unwrap()
+            .enabled
+    );
+    assert!(second.enabled);
+    let (again, displaced) = store
+        .set_connection_enabled(account, first.id, true, Some(admin))
+        .await
+        .unwrap();
+    assert!(again.enabled);
+    assert_eq!(
+        displaced.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
+    let record = store.connection_record(first.id).await.unwrap().unwrap();
+    assert_eq!(record.sealed_credentials, vec![1, 2, 3]);
+    assert_eq!(
+        record.connection.rate_limits,
+        Some(None),
+        "an explicit 'no limits' survives"
+    );
+    let audit = store.list_audit(account, None, 20).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "channel.displace" && e.object_id == second.id.to_string()));
+}
+
+async fn connections_check_their_references(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let foreign = GroupId::new();
+    let err = store
+        .create_connection(&connection(account, foreign, "1"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InvalidReference { what } if what == "routing.group_id"),
+        "{err:?}"
+    );
+    let mut to_nobody = connection(account, group, "1");
+    to_nobody.routing = Routing::Operator {
+        operator_id: OperatorId::new(),
+    };
+    let err = store.create_connection(&to_nobody, None).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InvalidReference { what } if what == "routing.operator_id"),
+        "{err:?}"
+    );
+    assert!(
+        store.list_connections(account).await.unwrap().is_empty(),
+        "nothing half-made"
+    );
+    assert!(matches!(
+        store
+            .get_connection(AccountId::new(), ConnectionId::new())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn message(
+    connection: ConnectionId,
+    account: AccountId,
+    group: GroupId,
+    event: &str,
+    chat: &str,
+    text: &str,
+) -> Ingest {
+    Ingest {
+        account_id: account,
+        connection_id: connection,
+        external_event_id: event.into(),
+        event: IngestEvent::Message {
+            contact_external_id: chat.into(),
+            contact_name: "Иван".into(),
+            external_message_id: Some(format!("m{event}")),
+            content: Content::text(text),
+        },
+        opening: Opening {
+            status: ConversationStatus::Queued,
+            group_id: Some(group),
+            assignee_id: None,
+        },
+        follow_ups: vec![(
+            Some(chat.into()),
+            r#"{"action":"acknowledge_choice","callback_id":"x"}"#.into(),
+        )],
+    }
+}
+
+async fn ingest_stores_each_event_once(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "7"), None)
+        .await
+        .unwrap();
+    let first = store
+        .ingest(&message(conn.id, account, group, "100", "555", "Привет"))
+        .await
+        .unwrap();
+    let Ingested::Stored {
+        conversation_id: Some(conversation),
+        opened: true,
+        ..
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        store
+            .ingest(&message(conn.id, account, group, "100", "555", "Привет"))
+            .await
+            .unwrap(),
+        Ingested::Duplicate
+    );
+    let second = store
+        .ingest(&message(conn.id, account, group, "101", "555", "Ещё"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, Ingested::Stored { conversation_id: Some(c), opened: false, .. } if c == conversation)
+    );
+    let messages = store.list_messages(account, conversation).await.unwrap();
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m.content.text.as_str())
+            .collect::<Vec<_>>(),
+        ["Привет", "Ещё"]
+    );
+    assert_eq!(messages[0].delivery_status, DeliveryStatus::Received);
+    let conversations = store
+        .list_conversations(
+            account,
+            &ConversationFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(
+        (conversations[0].status, conversations[0].group_id),
+        (ConversationStatus::Queued, Some(group))
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![("pending".to_string(), 2)],
+        "the duplicate queued no follow-up"
+    );
+
+    let ignored = Ingest {
+        event: IngestEvent::Ignored,
+        follow_ups: vec![],
+        ..message(conn.id, account, group, "102", "555", "")
+    };
+    assert!(matches!(
+        store.ingest(&ignored).await.unwrap(),
+        Ingested::Stored {
+            message_id: None,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.ingest(&ignored).await.unwrap(),
+        Ingested::Duplicate,
+        "ignored events are deduplicated too"
+    );
+}
+
+async fn a_message_after_close_opens_a_linked_conversation(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "7"), None)
+        .await
+        .unwrap();
+    let Ingested::Stored {
+        conversation_id: Some(first),
+        ..
+    } = store
+        .ingest(&message(conn.id, account, group, "1", "555", "a"))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    sqlx::query("UPDATE conversations SET status = 'closed', closed_at = 1, closed_reason = 'operator' WHERE id = $1")
+        .bind(first.to_string())
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    let Ingested::Stored {
+        conversation_id: Some(second),
+        opened: true,
+        ..
+    } = store
+        .ingest(&message(conn.id, account, group, "2", "555", "b"))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_ne!(first, second);
+    assert_eq!(
+        store
+            .get_conversation(account, second)
+            .await
+            .unwrap()
+            .previous_id,
+        Some(first)
+    );
+}
+
+async fn reply(
+    store: &Store,
+    account: AccountId,
+    admin: OperatorId,
+    conversation: ConversationId,
+    text: &str,
+    key: Option<&str>,
+) -> (switchboard_core::message::Message, bool) {
+    let target = store.delivery_target(account, conversation).await.unwrap();
+    store
+        .create_reply(&NewReply {
+            account_id: account,
+            conversation_id: conversation,
+            author_id: admin,
+            content: Content::text(text),
+            client_key: key.map(str::to_string),
+            action: format!(
+                r#"{{"action":"message","chat_id":"{}","text":"{text}"}}"#,
+                target.chat_id
+            ),
+            target,
+        })
+        .await
+        .unwrap()
+}
+
+async fn conversation_with_contact(
+    store: &Store,
+    account: AccountId,
+    group: GroupId,
+) -> ConversationId {
+    let (conn, _) = store
+        .create_connection(
+            &connection(account, group, &uuid::Uuid::new_v4().to_string()),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut event = message(conn.id, account, group, "1", "555", "hi");
+    event.follow_ups.clear();
+    let Ingested::Stored {
+        conversation_id: Some(c),
+        ..
+    } = store.ingest(&event).await.unwrap()
+    else {
+        panic!()
+    };
+    c
+}
+
+async fn replies_are_idempotent_and_queued(backend: Backend) {
+    let Some((_db, store, account, admin, group)) = setup(backend).await else {
+        return;
+    };
+    let conversation = conversation_with_contact(&store, account, group).await;
+    let (first, created) = reply(
+        &store,
+        account,
+        admin,
+        conversation,
+        "Здравствуйте",
+        Some("key-1"),
+    )
+    .await;
+    assert!(created);
+    let (again, created) = reply(
+        &store,
+        account,
+        admin,
+        conversation,
+        "Здравствуйте",
+        Some("key-1"),
+    )
+    .await;
+    assert!(!created);
+    assert_eq!(first.id, again.id);
+    assert_eq!(
+        store.outbox_counts().await.unwrap(),
+        vec![("pending".to_string(), 1)]
+    );
+    assert_eq!(first.delivery_status, DeliveryStatus::Pending);
+    assert_eq!(
+        store
+            .list_messages(account, conversation)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn the_outbox_keeps_conversation_order(backend: Backend) {
+    let Some((_db, store, account, admin, group)) = setup(backend).await else {
+        return;
+    };
+    let one = conversation_with_contact(&store, account, group).await;
+    let two = conversation_with_contact(&store, account, group).await;
+    for text in ["1", "2", "3"] {
+        reply(&store, account, admin, one, text, None).await;
+    }
+    reply(&store, account, admin, two, "other", None).await;
+    let now = Timestamp::now();
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_outbox(now, lease, 10).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the head of each conversation: {claimed:?}"
+    );
+    assert_eq!(claimed[0].conversation_id, Some(one));
+    assert!(claimed[0].action.contains("\"1\""));
+    assert!(
+        store.claim_outbox(now, lease, 10).await.unwrap().is_empty(),
+        "nothing else is due while heads are sending"
+    );
+
+    let retry = Finish {
+        step: Step::RetryIn(Duration::from_secs(30)),
+        external_id: None,
+        error: Some("HTTP 500".into()),
+    };
+    store
+        .finish_outbox(claimed[0].id, &retry, now)
+        .await
+        .unwrap();
+    assert!(
+        store.claim_outbox(now, lease, 10).await.unwrap().is_empty(),
+        "message 2 waits for message 1's retry"
+    );
+    let later = now + SignedDuration::from_secs(31);
+    let again = store.claim_outbox(later, lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (claimed[0].id, 2));
+    let sent = Finish {
+        step: Step::Sent,
+        external_id: Some("tg-1".into()),
+        error: None,
+    };
+    store
+        .finish_outbox(again[0].id, &sent, later)
+        .await
+        .unwrap();
+    let next = store.claim_outbox(later, lease, 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].action.contains("\"2\""));
+    let messages = store.list_messages(account, one).await.unwrap();
+    let first_reply = messages.iter().find(|m| m.content.text == "1").unwrap();
+    assert_eq!(
+        (
+            first_reply.delivery_status,
+            first_reply.external_id.as_deref()
+        ),
+        (DeliveryStatus::Sent, Some("tg-1"))
+    );
+}
+
+async fn dead_senders_leave_unknown_not_resends(backend: Backend) {
+    let Some((_db, store, account, admin, group)) = setup(backend).await else {
+        return;
+    };
+    let conversation = conversation_with_contact(&store, account, group).await;
+    let (message, _) = reply(&store, account, admin, conversation, "hello", None).await;
+    let now = Timestamp::now();
+    let claimed = store
+        .claim_outbox(now, Duration::from_secs(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        store.expire_outbox_leases(now).await.unwrap(),
+        0,
+        "the lease still runs"
+    );
+    assert_eq!(
+        store
+            .expire_outbox_leases(now + SignedDuration::from_secs(6))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .claim_outbox(
+            now + SignedDuration::from_secs(60),
+            Duration::from_secs(5),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    let late = Finish {
+        step: Step::Sent,
+        external_id: Some("x".into()),
+        error: None,
+    };
+    store
+        .finish_outbox(claimed[0].id, &late, now)
+        .await
+        .unwrap();
+    let stored = store
+        .list_messages(account, conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == message.id)
+        .unwrap();
+    assert_eq!(stored.delivery_status, DeliveryStatus::Unknown);
+    assert!(stored.failure_reason.unwrap().contains("may or may not"));
+}
