@@ -78,6 +78,15 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes (default 1048576).
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Base64 of the 32-byte key sealing channel credentials (default: DATA_DIR/secret.key,
+    /// created on first start).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SECRET_KEY",
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
 }
 
 /// The config file: the same keys as the flags, with underscores.
@@ -97,6 +106,7 @@ struct FileSettings {
     password_memory_kib: Option<u32>,
     password_iterations: Option<u32>,
     max_body_bytes: Option<usize>,
+    secret_key: Option<String>,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -251,6 +261,7 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
     if server.max_body_bytes < 1024 {
         bail!("max_body_bytes must be at least 1024");
     }
+    server.secret_key = args.secret_key.or(file.secret_key.take());
     Ok(Serve {
         server,
         log_format,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    conversation::ConversationStatus,
     ids::{AccountId, ConnectionId, GroupId, OperatorId, ScenarioId, ScheduleId},
     string_enum, DurationSpec,
 };
@@ -71,10 +72,24 @@ pub struct ChannelConnection {
     /// `None`: the channel's defaults; `Some(None)`: no limit; `Some(Some(_))`: overridden.
     #[schema(value_type = Option<RateLimits>)]
     pub rate_limits: Option<Option<RateLimits>>,
+    /// Why the channel stopped accepting our sends (credentials revoked); none while healthy.
+    pub broken_reason: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+}
+
+/// Where a new conversation of a connection starts, by its routing target. Bots and groups
+/// take it as it comes; a connection routed to one operator assigns it to them.
+pub fn opening(routing: &Routing) -> (ConversationStatus, Option<GroupId>, Option<OperatorId>) {
+    match routing {
+        Routing::Operator { operator_id } => {
+            (ConversationStatus::Assigned, None, Some(*operator_id))
+        }
+        Routing::Group { group_id } => (ConversationStatus::Queued, Some(*group_id), None),
+        Routing::Bot { .. } => (ConversationStatus::Bot, None, None),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ use axum::{
     middleware, Router,
 };
 use switchboard_store::{Store, StoreError};
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Notify},
+};
 use tower_http::trace::TraceLayer;
 
 use crate::{
@@ -17,11 +20,14 @@ use crate::{
         throttle::LoginThrottle,
     },
     bootstrap::{self, BootstrapError, FirstAdmin},
+    channels,
     config::ServerConfig,
     error::ApiError,
     metrics::{self, Metrics},
     routes,
+    secrets::{Sealer, SecretsError},
     state::AppState,
+    workers,
 };
 
 /// Why the server could not start.
@@ -38,6 +44,8 @@ pub enum StartError {
     Password(#[from] PasswordError),
     #[error("first start: {0}")]
     Bootstrap(#[from] BootstrapError),
+    #[error("credentials key: {0}")]
+    Secrets(#[from] SecretsError),
 }
 
 /// A built server, bound to its port, not yet serving.
@@ -47,6 +55,8 @@ pub struct Application {
     store: Store,
     address: SocketAddr,
     first_admin: Option<FirstAdmin>,
+    state: AppState,
+    delivery: bool,
 }
 
 impl Application {
@@ -75,19 +85,29 @@ impl Application {
             addr: config.listen,
             source,
         })?;
+        let sealer = Sealer::load(config.secret_key.as_deref(), &config.data_dir)?;
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
             throttle: Arc::new(LoginThrottle::default()),
             metrics: Arc::new(Metrics::default()),
+            sealer,
+            http: channels::http_client(),
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}")),
+            outbox_ready: Arc::new(Notify::new()),
         };
-        let router = router(state, config.max_body_bytes);
+        let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {
             listener,
             router,
             store,
             address,
             first_admin,
+            state,
+            delivery: config.delivery,
         })
     }
 
@@ -114,12 +134,22 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let worker = self
+            .delivery
+            .then(|| tokio::spawn(workers::delivery::run(self.state.clone(), stopped)));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            if let Err(e) = worker.await {
+                tracing::error!(error = %e, "the delivery worker panicked");
+            }
+        }
         self.store.close().await;
         result
     }

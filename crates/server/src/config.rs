@@ -35,6 +35,11 @@ pub struct ServerConfig {
     pub password_params: PasswordParams,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Base64 of the 32-byte key that seals channel credentials; by default a key file in
+    /// `data_dir` is created and used.
+    pub secret_key: Option<String>,
+    /// Run the delivery worker (tests of the API alone may switch it off).
+    pub delivery: bool,
 }
 
 impl ServerConfig {
@@ -50,6 +55,8 @@ impl ServerConfig {
             admin_password: None,
             password_params: PasswordParams::default(),
             max_body_bytes: 1024 * 1024,
+            secret_key: None,
+            delivery: true,
         }
     }
 }

@@ -8,13 +8,16 @@
 mod app;
 pub mod auth;
 pub mod bootstrap;
+mod channels;
 mod config;
 mod error;
 mod extract;
 mod metrics;
 mod openapi;
 mod routes;
+pub mod secrets;
 mod state;
+mod workers;
 
 pub use app::{Application, StartError};
 pub use auth::password::PasswordParams;

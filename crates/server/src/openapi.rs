@@ -17,6 +17,8 @@ use utoipa::{
         (name = "operators", description = "People who answer"),
         (name = "groups", description = "Groups and their distribution settings"),
         (name = "schedules", description = "Working hours"),
+        (name = "channels", description = "Connected channel accounts"),
+        (name = "conversations", description = "Conversations, their messages and replies"),
         (name = "audit", description = "Who changed what"),
     )
 )]

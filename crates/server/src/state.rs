@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use switchboard_store::Store;
 
+use tokio::sync::Notify;
+
 use crate::{
     auth::{password::Passwords, throttle::LoginThrottle},
     metrics::Metrics,
+    secrets::Sealer,
 };
 
 /// Shared state, cheap to clone.
@@ -16,4 +19,11 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub throttle: Arc<LoginThrottle>,
     pub metrics: Arc<Metrics>,
+    pub sealer: Sealer,
+    /// The client for channel APIs (pooled, keep-alive).
+    pub http: reqwest::Client,
+    /// The base URL channels reach this server at.
+    pub public_url: String,
+    /// Woken when outbox rows are written, so delivery does not wait for its next poll.
+    pub outbox_ready: Arc<Notify>,
 }

@@ -18,6 +18,8 @@ use crate::{
 /// A connection to create, after the channel confirmed its credentials.
 #[derive(Debug, Clone)]
 pub struct NewConnection {
+    /// Chosen by the caller: the webhook URL contains it before the row exists.
+    pub id: ConnectionId,
     pub account_id: AccountId,
     pub kind: ChannelKind,
     pub name: String,
@@ -52,7 +54,7 @@ pub struct ConnectionRecord {
 
 const COLUMNS: &str =
     "id, account_id, kind, name, account_name, external_account_id, routing, schedule_id,
-    auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at";
+    auto_close_after_secs, enabled, api_base_url, rate_limits, broken_reason, created_at, updated_at";
 
 fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
     let secs = row.int("auto_close_after_secs")?;
@@ -79,6 +81,7 @@ fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
         enabled: row.flag("enabled")?,
         api_base_url: row.opt_text("api_base_url")?,
         rate_limits,
+        broken_reason: row.opt_text("broken_reason")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })
@@ -186,7 +189,7 @@ impl Store {
         new: &NewConnection,
         actor: Option<OperatorId>,
     ) -> Result<(ChannelConnection, Vec<ChannelConnection>), StoreError> {
-        let id = ConnectionId::new();
+        let id = new.id;
         let now = now_millis();
         let mut tx = self.write.begin().await?;
         check_references(&mut tx, new.account_id, &new.routing, new.schedule_id).await?;
@@ -346,6 +349,24 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Removes a connection that never carried a conversation (a failed connect); one with
+    /// history is only disabled, so the history stays.
+    pub async fn remove_new_connection(
+        &self,
+        account: AccountId,
+        id: ConnectionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM channel_connections WHERE account_id = $1 AND id = $2
+               AND NOT EXISTS (SELECT 1 FROM conversations WHERE connection_id = $2)",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     /// Enables or disables a connection; enabling displaces other connections of the same

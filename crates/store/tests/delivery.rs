@@ -67,6 +67,7 @@ async fn setup(backend: Backend) -> Option<(TestDb, Store, AccountId, OperatorId
 
 fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
     NewConnection {
+        id: ConnectionId::new(),
         account_id: account,
         kind: ChannelKind::Telegram,
         name: "Shop bot".into(),

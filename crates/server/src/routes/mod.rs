@@ -3,8 +3,11 @@
 mod accounts;
 mod audit;
 mod auth;
+mod channels;
+mod conversations;
 mod groups;
 mod health;
+mod hooks;
 mod operators;
 mod schedules;
 
@@ -22,11 +25,13 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(operators::router())
         .merge(groups::router())
         .merge(schedules::router())
+        .merge(channels::router())
+        .merge(conversations::router())
         .merge(audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
 /// Everything outside the REST API: probes, metrics, the OpenAPI document.
 pub(crate) fn service_router() -> Router<AppState> {
-    health::router()
+    health::router().merge(hooks::router())
 }

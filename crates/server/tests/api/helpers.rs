@@ -58,6 +58,8 @@ pub fn config(db: &TestDb, params: PasswordParams) -> ServerConfig {
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.password_params = params;
     config.max_body_bytes = 64 * 1024;
+    // A fixed key: tests must not leave key files behind.
+    config.secret_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
     config
 }
 

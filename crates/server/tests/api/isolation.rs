@@ -18,6 +18,8 @@ fn plausible_body(method: &Method, path: &str) -> Option<Value> {
         ("PATCH", p) if p.starts_with("/api/v1/operators") => Some(json!({"name": "Taken over"})),
         ("PATCH", p) if p.starts_with("/api/v1/groups") => Some(json!({"name": "Taken over"})),
         ("PATCH", p) if p.starts_with("/api/v1/schedules") => Some(json!({"name": "Taken over"})),
+        ("PATCH", p) if p.starts_with("/api/v1/channels") => Some(json!({"name": "Taken over"})),
+        ("POST", p) if p.ends_with("/messages") => Some(json!({"text": "Taken over"})),
         ("POST" | "PATCH" | "PUT", _) => Some(json!({})),
         _ => None,
     }
@@ -56,8 +58,27 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
+    let tg = crate::telegram::connect(&app).await;
+    let a_channel = tg.id().to_string();
+    let delivered = crate::telegram::deliver(
+        &app,
+        &a_channel,
+        &tg.secret,
+        &crate::telegram::text_update(1, 1111, "A's customer"),
+    )
+    .await;
+    assert_eq!(delivered.status, StatusCode::OK);
+    let a_conversation = app
+        .get("/api/v1/conversations", &app.admin_token)
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = |resource: &str| -> String {
         match resource {
+            "channels" => a_channel.clone(),
+            "conversations" => a_conversation.clone(),
             "operators" => a_operator.clone(),
             "groups" => a_group.clone(),
             "schedules" => a_schedule.clone(),
@@ -135,6 +156,28 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
         }
     }
     assert_unchanged(&app, &a_operator, &a_group, &a_schedule).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/channels/{a_channel}"), &app.admin_token)
+            .await
+            .body["name"],
+        "Shop"
+    );
+    let history = app
+        .get(
+            &format!("/api/v1/conversations/{a_conversation}/messages"),
+            &app.admin_token,
+        )
+        .await
+        .body;
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "B could not write into A's conversation"
+    );
+    assert!(
+        tg.fake.calls_of("sendMessage").is_empty(),
+        "nothing was sent to A's customer"
+    );
 }
 
 async fn assert_unchanged(app: &TestApp, operator: &str, group: &str, schedule: &str) {

@@ -10,3 +10,4 @@ mod isolation;
 mod operators;
 mod schedules;
 mod service;
+mod telegram;

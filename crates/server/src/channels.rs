@@ -1,0 +1,90 @@
+//! Glue between stored connections and their connectors: sealing credentials, opening them
+//! for a webhook or a send, and the HTTP client every connector shares.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_channels::{registry, ApiContext, Connector};
+use switchboard_core::{channel::ChannelConnection, ids::ConnectionId};
+use switchboard_store::ConnectionRecord;
+
+use crate::secrets::{Sealer, SecretsError};
+
+/// What is sealed in a connection's `credentials` column.
+#[derive(Serialize, Deserialize)]
+pub struct Secrets {
+    /// What the admin entered (bot token, ...).
+    pub credentials: Value,
+    /// What the channel presents on every webhook request.
+    pub webhook_secret: String,
+}
+
+impl Secrets {
+    pub fn seal(&self, sealer: &Sealer) -> Result<Vec<u8>, SecretsError> {
+        let json = serde_json::to_vec(self).map_err(|_| SecretsError::Seal)?;
+        sealer.seal(&json)
+    }
+
+    pub fn open(sealed: &[u8], sealer: &Sealer) -> Result<Self, SecretsError> {
+        serde_json::from_slice(&sealer.open(sealed)?).map_err(|_| SecretsError::Open)
+    }
+}
+
+/// A webhook secret: 32 characters from the set every channel accepts (`A-Za-z0-9_-`).
+pub fn new_webhook_secret() -> String {
+    crate::auth::secret::generate().trim_start_matches(crate::auth::secret::PREFIX)[..32]
+        .to_string()
+}
+
+/// An HTTP client for channel APIs: pooled and kept alive, with bounded waits.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap_or_default()
+}
+
+/// A connection ready to talk to its channel.
+pub struct Opened {
+    pub connection: ChannelConnection,
+    pub connector: Arc<dyn Connector>,
+    pub secrets: Secrets,
+    pub api: ApiContext,
+}
+
+/// Why a stored connection cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no connector for {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+pub fn open(
+    record: ConnectionRecord,
+    sealer: &Sealer,
+    http: &reqwest::Client,
+) -> Result<Opened, OpenError> {
+    let connector = registry::connector(record.connection.kind)
+        .ok_or_else(|| OpenError::Unsupported(record.connection.kind.to_string()))?;
+    let secrets = Secrets::open(&record.sealed_credentials, sealer)?;
+    let api = ApiContext {
+        http: http.clone(),
+        api_base_url: record.connection.api_base_url.clone(),
+    };
+    Ok(Opened {
+        connection: record.connection,
+        connector,
+        secrets,
+        api,
+    })
+}
+
+/// Where a connection's webhook lives.
+pub fn webhook_url(public_url: &str, id: ConnectionId) -> String {
+    format!("{}/hooks/{id}", public_url.trim_end_matches('/'))
+}

@@ -1,0 +1,374 @@
+//! Channel connections: connect (credentials checked with the channel before anything is
+//! saved), list, change, disable. Credentials are sealed at rest and never returned.
+
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_channels::{registry, ApiContext, ConnectError};
+use switchboard_core::{
+    channel::{ChannelConnection, ChannelKind, RateLimits, Routing},
+    ids::{ConnectionId, ScheduleId},
+    validation, DurationSpec,
+};
+use switchboard_store::{ConnectionUpdate, NewConnection};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Caller,
+    channels::{self, new_webhook_secret, webhook_url, Secrets},
+    error::{ApiError, ErrorBody},
+    extract::{double_option, Id, Json},
+    state::AppState,
+};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub kind: ChannelKind,
+    pub name: String,
+    /// What the channel needs, e.g. `{"token": "..."}` for Telegram. Never returned.
+    #[schema(value_type = Object)]
+    pub credentials: Value,
+    /// Another API server for this channel (tests, Telegram's local Bot API server, proxies).
+    pub api_base_url: Option<String>,
+    /// Send limits; left out: the channel's defaults; `null`: as fast as the API answers.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimits>)]
+    pub rate_limits: Option<Option<RateLimits>>,
+    pub routing: Routing,
+    pub schedule_id: Option<ScheduleId>,
+    /// Close a conversation after this long without messages: `12h`, `3d` (> 0).
+    pub auto_close_after: DurationSpec,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    pub name: Option<String>,
+    pub routing: Option<Routing>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<ScheduleId>)]
+    pub schedule_id: Option<Option<ScheduleId>>,
+    pub auto_close_after: Option<DurationSpec>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub api_base_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimits>)]
+    pub rate_limits: Option<Option<RateLimits>>,
+    /// `false` unregisters the webhook and stops the channel; history is kept.
+    pub enabled: Option<bool>,
+}
+
+/// A connection as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct Channel {
+    #[serde(flatten)]
+    pub connection: ChannelConnection,
+    /// Where the channel delivers its webhooks.
+    pub webhook_url: String,
+    /// Older connections of the same channel account that this one replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub displaced: Vec<ConnectionId>,
+}
+
+fn shown(
+    state: &AppState,
+    connection: ChannelConnection,
+    displaced: Vec<ChannelConnection>,
+) -> Channel {
+    let webhook_url = webhook_url(&state.public_url, connection.id);
+    Channel {
+        connection,
+        webhook_url,
+        displaced: displaced.into_iter().map(|c| c.id).collect(),
+    }
+}
+
+fn connect_error(e: ConnectError) -> ApiError {
+    match e {
+        ConnectError::BotNotFound(reason) => {
+            tracing::info!(%reason, "credentials refused by the channel");
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bot_not_found",
+                "Bot not found: the channel does not know these credentials",
+            )
+            .with_field("credentials")
+        }
+        ConnectError::InvalidCredentials { field, message } => ApiError::validation(
+            format!("credentials.{field}"),
+            format!("credentials.{field}: {message}"),
+        ),
+        ConnectError::Refused(message) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "channel_refused", message)
+        }
+        ConnectError::Unavailable(message) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "channel_unavailable",
+            format!("the channel's API did not answer properly: {message}"),
+        ),
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<String, ApiError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        && !trimmed.contains(char::is_whitespace);
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("{field}: must be an http:// or https:// URL"),
+        ))
+    }
+}
+
+fn check_rate_limits(limits: &Option<Option<RateLimits>>) -> Result<(), ApiError> {
+    if let Some(Some(l)) = limits {
+        for (name, value) in [
+            ("per_second", l.per_second),
+            ("per_chat_per_second", l.per_chat_per_second),
+        ] {
+            if value.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+                return Err(ApiError::validation(
+                    format!("rate_limits.{name}"),
+                    format!("rate_limits.{name}: must be greater than zero"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The connections of the caller's account.
+#[utoipa::path(get, path = "/channels", tag = "channels", responses((status = 200, body = [Channel])))]
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<Channel>>, ApiError> {
+    let connections = state.store.list_connections(caller.account()).await?;
+    Ok(axum::Json(
+        connections
+            .into_iter()
+            .map(|c| shown(&state, c, vec![]))
+            .collect(),
+    ))
+}
+
+/// Connects a channel (admins). The credentials are checked with the channel first: a bad
+/// token is a 422 `bot_not_found` and nothing is saved.
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, body = Channel), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<CreateChannel>,
+) -> Result<(StatusCode, axum::Json<Channel>), ApiError> {
+    caller.require(caller.role().manages_operators(), "connect channels")?;
+    let name = validation::name("name", &body.name, 200)?;
+    let connector = registry::connector(body.kind).ok_or_else(|| {
+        ApiError::validation(
+            "kind",
+            format!("kind: {} channels are not available yet", body.kind),
+        )
+    })?;
+    let api_base_url = body
+        .api_base_url
+        .as_deref()
+        .map(|u| check_url("api_base_url", u))
+        .transpose()?;
+    check_rate_limits(&body.rate_limits)?;
+    if !body.credentials.is_object() {
+        return Err(ApiError::validation(
+            "credentials",
+            "credentials: must be an object",
+        ));
+    }
+    let api = ApiContext {
+        http: state.http.clone(),
+        api_base_url: api_base_url.clone(),
+    };
+    let account = connector
+        .verify(&api, &body.credentials)
+        .await
+        .map_err(connect_error)?;
+
+    let id = ConnectionId::new();
+    let secrets = Secrets {
+        credentials: body.credentials,
+        webhook_secret: new_webhook_secret(),
+    };
+    let sealed = secrets.seal(&state.sealer).map_err(|e| {
+        tracing::error!(error = %e, "sealing credentials failed");
+        ApiError::internal()
+    })?;
+    let new = NewConnection {
+        id,
+        account_id: caller.account(),
+        kind: body.kind,
+        name,
+        account_name: account.name,
+        external_account_id: account.external_id,
+        sealed_credentials: sealed,
+        routing: body.routing,
+        schedule_id: body.schedule_id,
+        auto_close_after: body.auto_close_after,
+        enabled: body.enabled,
+        api_base_url,
+        rate_limits: body.rate_limits,
+    };
+    let (connection, displaced) = state
+        .store
+        .create_connection(&new, Some(caller.id()))
+        .await?;
+    if connection.enabled {
+        let url = webhook_url(&state.public_url, id);
+        if let Err(e) = connector
+            .register_webhook(&api, &secrets.credentials, &url, &secrets.webhook_secret)
+            .await
+        {
+            state
+                .store
+                .remove_new_connection(caller.account(), id)
+                .await?;
+            return Err(connect_error(e));
+        }
+    }
+    if !displaced.is_empty() {
+        tracing::info!(connection = %id, displaced = ?displaced.iter().map(|c| c.id).collect::<Vec<_>>(),
+            "the same channel account was connected again; the older connections are disabled");
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(shown(&state, connection, displaced)),
+    ))
+}
+
+/// One connection.
+#[utoipa::path(get, path = "/channels/{id}", tag = "channels", params(("id" = ConnectionId, Path)),
+    responses((status = 200, body = Channel), (status = 404, body = ErrorBody)))]
+async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConnectionId>,
+) -> Result<axum::Json<Channel>, ApiError> {
+    let connection = state.store.get_connection(caller.account(), id).await?;
+    Ok(axum::Json(shown(&state, connection, vec![])))
+}
+
+/// Re-points the channel's webhook at us (after enabling) or removes it (after disabling).
+async fn sync_webhook(state: &AppState, id: ConnectionId, enabled: bool) -> Result<(), ApiError> {
+    let record = state
+        .store
+        .connection_record(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let opened = channels::open(record, &state.sealer, &state.http).map_err(|e| {
+        tracing::error!(error = %e, connection = %id, "cannot open the connection");
+        ApiError::internal()
+    })?;
+    let credentials = &opened.secrets.credentials;
+    if enabled {
+        let url = webhook_url(&state.public_url, id);
+        opened
+            .connector
+            .register_webhook(
+                &opened.api,
+                credentials,
+                &url,
+                &opened.secrets.webhook_secret,
+            )
+            .await
+            .map_err(connect_error)
+    } else {
+        // The connection is off either way; a channel that cannot be told keeps sending to a
+        // webhook that now answers 404.
+        if let Err(e) = opened
+            .connector
+            .unregister_webhook(&opened.api, credentials)
+            .await
+        {
+            tracing::warn!(error = %e, connection = %id, "could not unregister the webhook");
+        }
+        Ok(())
+    }
+}
+
+/// Changes a connection (admins); `enabled: false` disables it and keeps its history.
+#[utoipa::path(patch, path = "/channels/{id}", tag = "channels", params(("id" = ConnectionId, Path)), request_body = UpdateChannel,
+    responses((status = 200, body = Channel), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConnectionId>,
+    Json(body): Json<UpdateChannel>,
+) -> Result<axum::Json<Channel>, ApiError> {
+    state.store.get_connection(caller.account(), id).await?;
+    caller.require(caller.role().manages_operators(), "change channels")?;
+    check_rate_limits(&body.rate_limits)?;
+    let update = ConnectionUpdate {
+        name: body
+            .name
+            .map(|n| validation::name("name", &n, 200))
+            .transpose()?,
+        routing: body.routing,
+        schedule_id: body.schedule_id,
+        auto_close_after: body.auto_close_after,
+        api_base_url: body
+            .api_base_url
+            .map(|u| u.map(|u| check_url("api_base_url", &u)).transpose())
+            .transpose()?,
+        rate_limits: body.rate_limits.map(Some),
+    };
+    let mut connection = state
+        .store
+        .update_connection(caller.account(), id, &update, Some(caller.id()))
+        .await?;
+    let mut displaced = Vec::new();
+    if let Some(enabled) = body.enabled.filter(|e| *e != connection.enabled) {
+        if enabled {
+            sync_webhook(&state, id, true).await?;
+        }
+        (connection, displaced) = state
+            .store
+            .set_connection_enabled(caller.account(), id, enabled, Some(caller.id()))
+            .await?;
+        if !enabled {
+            sync_webhook(&state, id, false).await?;
+        }
+    }
+    Ok(axum::Json(shown(&state, connection, displaced)))
+}
+
+/// Disables a connection (admins): its webhook is removed, its history kept.
+#[utoipa::path(delete, path = "/channels/{id}", tag = "channels", params(("id" = ConnectionId, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConnectionId>,
+) -> Result<StatusCode, ApiError> {
+    state.store.get_connection(caller.account(), id).await?;
+    caller.require(caller.role().manages_operators(), "disable channels")?;
+    state
+        .store
+        .set_connection_enabled(caller.account(), id, false, Some(caller.id()))
+        .await?;
+    sync_webhook(&state, id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

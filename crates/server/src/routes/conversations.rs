@@ -1,0 +1,218 @@
+//! Conversations: list and read them, and reply. A reply is stored with its outbox row in one
+//! transaction; an `Idempotency-Key` header makes a retried request return the first reply.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use serde::Deserialize;
+use switchboard_channels::{Outbound, OutboundMessage};
+use switchboard_core::{
+    conversation::{Conversation, ConversationStatus},
+    ids::{ConnectionId, ConversationId, OperatorId},
+    message::{Choice, Content, Message},
+};
+use switchboard_store::{ConversationFilter, NewReply};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+    extract::{Id, Json, Query},
+    state::AppState,
+};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(messages, reply))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub status: Option<ConversationStatus>,
+    pub channel_id: Option<ConnectionId>,
+    pub assignee_id: Option<OperatorId>,
+    /// At most this many, newest activity first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+}
+
+const MAX_TEXT: usize = 20_000;
+const MAX_CHOICES: usize = 100;
+
+/// Conversations of the caller's account, newest activity first.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(Filter), responses((status = 200, body = [Conversation])))]
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+) -> Result<axum::Json<Vec<Conversation>>, ApiError> {
+    let filter = ConversationFilter {
+        status: filter.status,
+        channel_id: filter.channel_id,
+        assignee_id: filter.assignee_id,
+        limit: filter.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(axum::Json(
+        state
+            .store
+            .list_conversations(caller.account(), &filter)
+            .await?,
+    ))
+}
+
+/// One conversation.
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)))]
+async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    Ok(axum::Json(
+        state.store.get_conversation(caller.account(), id).await?,
+    ))
+}
+
+/// A conversation's messages, oldest first, with their delivery status.
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = [Message]), (status = 404, body = ErrorBody)))]
+async fn messages(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Vec<Message>>, ApiError> {
+    Ok(axum::Json(
+        state.store.list_messages(caller.account(), id).await?,
+    ))
+}
+
+fn check(body: &NewMessage) -> Result<(), ApiError> {
+    if body.text.trim().is_empty() && body.choices.is_empty() {
+        return Err(ApiError::validation(
+            "text",
+            "text: write something or offer choices",
+        ));
+    }
+    if body.text.chars().count() > MAX_TEXT {
+        return Err(ApiError::validation(
+            "text",
+            format!("text: at most {MAX_TEXT} characters"),
+        ));
+    }
+    if body.choices.len() > MAX_CHOICES {
+        return Err(ApiError::validation(
+            "choices",
+            format!("choices: at most {MAX_CHOICES}"),
+        ));
+    }
+    for (i, choice) in body.choices.iter().enumerate() {
+        if choice.label.trim().is_empty() {
+            return Err(ApiError::validation(
+                format!("choices[{i}].label"),
+                format!("choices[{i}].label: must not be empty"),
+            ));
+        }
+        if choice.payload.is_empty() {
+            return Err(ApiError::validation(
+                format!("choices[{i}].payload"),
+                format!("choices[{i}].payload: must not be empty"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sends a reply. With the same `Idempotency-Key` header a retried request returns the
+/// first reply (200) instead of sending twice.
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(("id" = ConversationId, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries of this request safe")),
+    request_body = NewMessage,
+    responses((status = 201, body = Message), (status = 200, description = "A retry: the reply made the first time", body = Message),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reply(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+    headers: HeaderMap,
+    Json(body): Json<NewMessage>,
+) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
+    let target = state.store.delivery_target(caller.account(), id).await?;
+    check(&body)?;
+    let client_key = match headers.get("idempotency-key") {
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 200);
+            Some(
+                key.ok_or_else(|| {
+                    ApiError::validation(
+                        "Idempotency-Key",
+                        "Idempotency-Key: 1 to 200 visible characters",
+                    )
+                })?
+                .to_string(),
+            )
+        }
+        None => None,
+    };
+    if target.status == ConversationStatus::Closed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conversation_closed",
+            "the conversation is closed",
+        ));
+    }
+    if !target.reachable {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "contact_unreachable",
+            "the customer blocked this channel; the message cannot be delivered",
+        ));
+    }
+    let outbound = Outbound::Message(OutboundMessage {
+        chat_id: target.chat_id.clone(),
+        text: body.text.clone(),
+        choices: body.choices.clone(),
+    });
+    let action = serde_json::to_string(&outbound).map_err(|_| ApiError::internal())?;
+    let new = NewReply {
+        account_id: caller.account(),
+        conversation_id: id,
+        author_id: caller.id(),
+        content: Content {
+            text: body.text,
+            choices: body.choices,
+            ..Content::default()
+        },
+        client_key,
+        action,
+        target,
+    };
+    let (message, created) = state.store.create_reply(&new).await?;
+    if created {
+        state.outbox_ready.notify_one();
+    }
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(message),
+    ))
+}

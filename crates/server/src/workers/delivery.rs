@@ -1,0 +1,197 @@
+//! The delivery worker: claims due outbox rows (in order per conversation), sends each
+//! through its connector, and settles it with the core's retry policy. Rows left `sending`
+//! by a dead process end `unknown`: the request may have been written, and channels without
+//! an idempotency key must not receive it twice.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use switchboard_channels::{Outbound, SendError};
+use switchboard_core::delivery::{next_step, Attempt, Step};
+use switchboard_store::{Dialect, Finish, OutboxItem};
+use tokio::{sync::watch, task::JoinSet};
+
+use super::limiter::Limiter;
+use crate::{channels, state::AppState};
+
+/// How long a claimed row is ours; longer than any send (HTTP timeouts are 30 s).
+const LEASE: Duration = Duration::from_secs(120);
+const BATCH: u32 = 64;
+/// How often to look for due rows when nobody wakes us.
+const POLL: Duration = Duration::from_millis(250);
+
+fn attempt_of(result: &Result<switchboard_channels::Sent, SendError>) -> Attempt {
+    match result {
+        Ok(_) => Attempt::Sent,
+        Err(SendError::RetryAfter(d)) => Attempt::RetryAfter(*d),
+        Err(SendError::Transient(_)) => Attempt::Transient,
+        Err(SendError::Unknown(_)) => Attempt::Unknown,
+        Err(SendError::ContactUnreachable(_)) => Attempt::ContactUnreachable,
+        Err(SendError::ConnectionBroken(_)) => Attempt::ConnectionBroken,
+        Err(SendError::Permanent(_)) => Attempt::Permanent,
+    }
+}
+
+fn fail(reason: impl Into<String>) -> Finish {
+    Finish {
+        step: Step::Failed,
+        external_id: None,
+        error: Some(reason.into()),
+    }
+}
+
+async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Finish {
+    let record = match state.store.connection_record(item.connection_id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return fail("the connection was removed"),
+        // The database is unwell: try again later rather than failing the message.
+        Err(e) => {
+            return Finish {
+                step: Step::RetryIn(Duration::from_secs(5)),
+                external_id: None,
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let opened = match channels::open(record, &state.sealer, &state.http) {
+        Ok(opened) => opened,
+        Err(e) => return fail(format!("the connection cannot be used: {e}")),
+    };
+    if !opened.connection.enabled {
+        return fail("the connection is disabled");
+    }
+    let outbound: Outbound = match serde_json::from_str(&item.action) {
+        Ok(outbound) => outbound,
+        Err(e) => return fail(format!("unreadable outbox row: {e}")),
+    };
+    let limits = match opened.connection.rate_limits {
+        None => {
+            let caps = opened.connector.capabilities();
+            (caps.per_second, caps.per_chat_per_second)
+        }
+        Some(None) => (None, None),
+        Some(Some(l)) => (l.per_second, l.per_chat_per_second),
+    };
+    let mut keys = Vec::new();
+    if let Some(rate) = limits.0 {
+        keys.push((item.connection_id.to_string(), rate));
+    }
+    if let (Some(rate), Some(chat)) = (limits.1, outbound.chat_id()) {
+        keys.push((format!("{}/{chat}", item.connection_id), rate));
+    }
+    if !keys.is_empty() {
+        tokio::time::sleep_until(limiter.reserve(&keys).into()).await;
+    }
+    let result = opened
+        .connector
+        .send(&opened.api, &opened.secrets.credentials, &outbound)
+        .await;
+    let attempt = attempt_of(&result);
+    match (&result, outbound.chat_id()) {
+        (Err(SendError::ContactUnreachable(_)), Some(chat)) => {
+            if let Err(e) = state
+                .store
+                .set_chat_reachable(item.connection_id, chat, false)
+                .await
+            {
+                tracing::error!(error = %e, "cannot mark the contact unreachable");
+            }
+        }
+        (Err(SendError::ConnectionBroken(reason)), _) => {
+            tracing::error!(connection = %item.connection_id, %reason, "the channel refused the connection's credentials");
+            if let Err(e) = state
+                .store
+                .set_connection_broken(item.connection_id, Some(reason))
+                .await
+            {
+                tracing::error!(error = %e, "cannot mark the connection broken");
+            }
+        }
+        (Ok(_), _) if opened.connection.broken_reason.is_some() => {
+            let _ = state
+                .store
+                .set_connection_broken(item.connection_id, None)
+                .await;
+        }
+        _ => {}
+    }
+    let step = next_step(item.attempts, attempt, rand::random::<f64>());
+    match result {
+        Ok(sent) => Finish {
+            step,
+            external_id: sent.external_ids.into_iter().next(),
+            error: None,
+        },
+        Err(e) => {
+            tracing::info!(outbox = item.id, attempts = item.attempts, error = %e, ?step, "send did not succeed");
+            Finish {
+                step,
+                external_id: None,
+                error: Some(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Runs until `stop` turns true; sends in flight are finished first.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let limiter = Arc::new(Limiter::default());
+    // On SQLite only this process sends, so whatever is `sending` was left by a dead one.
+    let settled = match state.store.dialect() {
+        Dialect::Sqlite => state.store.expire_all_outbox_leases().await,
+        Dialect::Postgres => state.store.expire_outbox_leases(Timestamp::now()).await,
+    };
+    match settled {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            rows = n,
+            "outbox rows interrupted by a stop are marked unknown, not resent"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot settle interrupted outbox rows"),
+    }
+    let mut last_expiry = tokio::time::Instant::now();
+    while !*stop.borrow() {
+        if last_expiry.elapsed() > Duration::from_secs(10) {
+            last_expiry = tokio::time::Instant::now();
+            if let Err(e) = state.store.expire_outbox_leases(Timestamp::now()).await {
+                tracing::error!(error = %e, "cannot settle expired outbox leases");
+            }
+        }
+        let items = match state
+            .store
+            .claim_outbox(Timestamp::now(), LEASE, BATCH)
+            .await
+        {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim outbox rows");
+                Vec::new()
+            }
+        };
+        if items.is_empty() {
+            tokio::select! {
+                () = state.outbox_ready.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let mut sends = JoinSet::new();
+        for item in items {
+            let state = state.clone();
+            let limiter = limiter.clone();
+            sends.spawn(async move {
+                let finish = deliver(&state, &limiter, &item).await;
+                if let Err(e) = state
+                    .store
+                    .finish_outbox(item.id, &finish, Timestamp::now())
+                    .await
+                {
+                    // The lease will expire and the row end `unknown`: never sent twice.
+                    tracing::error!(error = %e, outbox = item.id, "cannot record a send's outcome");
+                }
+            });
+        }
+        while sends.join_next().await.is_some() {}
+    }
+}

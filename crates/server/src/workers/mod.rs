@@ -1,0 +1,5 @@
+//! Background workers: they read their work from the database (outbox rows, later timers),
+//! so any node can run them and a restart loses nothing.
+
+pub mod delivery;
+mod limiter;

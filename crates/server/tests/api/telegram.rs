@@ -1,0 +1,573 @@
+//! Telegram end to end through the real server and a fake Bot API on 127.0.0.1: connect,
+//! webhook in, stored once, reply out, and every failure the Bot API can answer with.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use switchboard_channels::{
+    telegram::SECRET_HEADER,
+    testkit::{Failure, FakeTelegram},
+};
+use switchboard_store::{backends, testing::Backend};
+
+use crate::helpers::{spawn_app, Reply, TestApp};
+
+backends!(
+    connecting_checks_the_token_and_registers_the_webhook,
+    inbound_messages_are_stored_once,
+    bad_signatures_and_malformed_bodies_store_nothing,
+    replies_reach_the_customer_with_keyboards_and_split_text,
+    button_presses_are_acknowledged_and_the_menu_removed,
+    rate_limits_and_server_errors_are_retried,
+    lost_answers_are_unknown_and_never_resent,
+    blocked_bots_and_revoked_tokens_are_visible,
+    retried_replies_with_one_key_send_once,
+    disabling_unregisters_and_keeps_history,
+);
+
+pub const TOKEN: &str = "7000000001:AAH-fake_token";
+const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Telegram {
+    pub fake: FakeTelegram,
+    pub channel: Value,
+    pub secret: String,
+    pub group: String,
+}
+
+/// Connects a Telegram bot on a fake Bot API, routed to a new group.
+pub async fn connect(app: &TestApp) -> Telegram {
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
+    let group = app
+        .post(
+            "/api/v1/groups",
+            &app.admin_token,
+            json!({"name": "Support"}),
+        )
+        .await
+        .id();
+    let reply = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN}, "api_base_url": fake.url,
+                   "rate_limits": null, "routing": {"target": "group", "group_id": group}, "auto_close_after": "12h"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Telegram {
+        fake,
+        channel: reply.body,
+        secret,
+        group,
+    }
+}
+
+impl Telegram {
+    pub fn id(&self) -> &str {
+        self.channel["id"].as_str().unwrap()
+    }
+}
+
+/// Delivers a raw webhook body with the given secret.
+pub async fn deliver(app: &TestApp, channel: &str, secret: &str, body: &[u8]) -> Reply {
+    let response = app
+        .client
+        .post(format!("{}/hooks/{channel}", app.base))
+        .header(SECRET_HEADER, secret)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+pub fn text_update(update_id: i64, chat: i64, text: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1,
+        "from": {"id": chat, "is_bot": false, "first_name": "Иван"}, "chat": {"id": chat, "type": "private", "first_name": "Иван"},
+        "text": text}}))
+    .unwrap()
+}
+
+async fn conversations(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/conversations", &app.admin_token)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn messages(app: &TestApp, conversation: &str) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        &app.admin_token,
+    )
+    .await
+    .body
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+/// Polls a conversation until its newest outbound message leaves `pending`.
+async fn settled(app: &TestApp, conversation: &str) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let all = messages(app, conversation).await;
+        let last = all
+            .iter()
+            .rev()
+            .find(|m| m["direction"] == "outbound")
+            .cloned()
+            .unwrap();
+        if last["delivery_status"] != "pending" {
+            return last;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pending: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn first_conversation(app: &TestApp, tg: &Telegram, chat: i64) -> String {
+    assert_eq!(
+        deliver(
+            app,
+            tg.id(),
+            &tg.secret,
+            &text_update(chat, chat, "Здравствуйте")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    conversations(app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn connecting_checks_the_token_and_registers_the_webhook(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    assert_eq!(tg.channel["account_name"], "Shop Bot");
+    assert_eq!(tg.channel["external_account_id"], "7000000001");
+    assert!(
+        tg.channel.get("credentials").is_none(),
+        "credentials are never returned"
+    );
+    assert!(!tg.channel.to_string().contains(TOKEN));
+    let hook = tg.fake.calls_of("setWebhook")[0].body.clone();
+    assert_eq!(hook["url"], format!("{}/hooks/{}", app.base, tg.id()));
+    assert_eq!(tg.channel["webhook_url"], hook["url"]);
+    assert!(tg.secret.len() >= 32);
+
+    let bad = app
+        .post("/api/v1/channels", &app.admin_token, json!({"kind": "telegram", "name": "Bad", "credentials": {"token": "1:wrong"},
+            "api_base_url": tg.fake.url, "routing": {"target": "group", "group_id": tg.group}, "auto_close_after": "1d"}))
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bot_not_found"),
+        "{bad:?}"
+    );
+    let zero = app
+        .post("/api/v1/channels", &app.admin_token, json!({"kind": "telegram", "name": "Zero", "credentials": {"token": TOKEN},
+            "api_base_url": tg.fake.url, "routing": {"target": "group", "group_id": tg.group}, "auto_close_after": "0h"}))
+        .await;
+    assert_eq!(
+        (zero.status, zero.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "auto_close_after")
+    );
+    let listed = app.get("/api/v1/channels", &app.admin_token).await.body;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing saved for bad input: {listed}"
+    );
+    let (_, operator) = app.operator("op@x.ru", "operator").await;
+    let forbidden = app
+        .post(
+            "/api/v1/channels",
+            &operator,
+            json!({"kind": "telegram", "name": "X", "credentials": {"token": TOKEN},
+        "routing": {"target": "group", "group_id": tg.group}, "auto_close_after": "1d"}),
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+
+    let again = app
+        .post("/api/v1/channels", &app.admin_token, json!({"kind": "telegram", "name": "Shop 2", "credentials": {"token": TOKEN},
+            "api_base_url": tg.fake.url, "routing": {"target": "group", "group_id": tg.group}, "auto_close_after": "1d"}))
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(
+        again.body["displaced"],
+        json!([tg.id()]),
+        "the same bot connected again replaces the older connection"
+    );
+    let old = app
+        .get(&format!("/api/v1/channels/{}", tg.id()), &app.admin_token)
+        .await;
+    assert_eq!(old.body["enabled"], false);
+}
+
+async fn inbound_messages_are_stored_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let update = text_update(500, 1111, "Где мой заказ?");
+    for _ in 0..3 {
+        let reply = deliver(&app, tg.id(), &tg.secret, &update).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "duplicates are acknowledged too"
+        );
+    }
+    let fixture = include_bytes!("../../../channels/src/telegram/fixtures/photo.json");
+    assert_eq!(
+        deliver(&app, tg.id(), &tg.secret, fixture).await.status,
+        StatusCode::OK
+    );
+    let all = conversations(&app).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let by_text: Vec<Value> = {
+        let mut found = Vec::new();
+        for c in &all {
+            found.extend(messages(&app, c["id"].as_str().unwrap()).await);
+        }
+        found
+    };
+    assert_eq!(
+        by_text
+            .iter()
+            .filter(|m| m["content"]["text"] == "Где мой заказ?")
+            .count(),
+        1,
+        "stored once"
+    );
+    let photo = by_text
+        .iter()
+        .find(|m| m["content"]["text"] == "Вот так пришла коробка")
+        .unwrap();
+    assert_eq!(photo["content"]["attachments"][0]["kind"], "image");
+    for c in &all {
+        assert_eq!(
+            (c["status"].as_str(), c["group_id"].as_str()),
+            (Some("queued"), Some(tg.group.as_str()))
+        );
+    }
+}
+
+async fn bad_signatures_and_malformed_bodies_store_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let wrong = deliver(&app, tg.id(), "not-the-secret", &text_update(1, 1, "x")).await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "bad_signature")
+    );
+    let missing = app
+        .client
+        .post(format!("{}/hooks/{}", app.base, tg.id()))
+        .body(text_update(2, 1, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    let malformed = deliver(&app, tg.id(), &tg.secret, b"{\"update_id\": ").await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (StatusCode::BAD_REQUEST, "malformed")
+    );
+    let unknown = deliver(
+        &app,
+        &uuid::Uuid::new_v4().to_string(),
+        &tg.secret,
+        &text_update(3, 1, "x"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let oversized = deliver(
+        &app,
+        tg.id(),
+        &tg.secret,
+        &text_update(4, 1, &"x".repeat(100 * 1024)),
+    )
+    .await;
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(conversations(&app).await.is_empty(), "nothing stored");
+    // The refused events were not recorded either: the channel's retry is processed.
+    assert_eq!(
+        deliver(&app, tg.id(), &tg.secret, &text_update(1, 1, "x"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(conversations(&app).await.len(), 1);
+}
+
+async fn replies_reach_the_customer_with_keyboards_and_split_text(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let sent = app
+        .post(&path, &app.admin_token, json!({"text": "Выберите:", "choices": [{"label": "Да", "payload": "yes"}, {"label": "Нет", "payload": "no"}]}))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+    let long = format!("{}\n\n{}", "а".repeat(4000), "б".repeat(200));
+    app.post(&path, &app.admin_token, json!({"text": long}))
+        .await;
+    let calls = tg.fake.wait_for("sendMessage", 3, WAIT).await;
+    assert_eq!(calls[0].body["chat_id"], "1111");
+    assert_eq!(
+        calls[0].body["reply_markup"]["inline_keyboard"],
+        json!([[{"text": "Да", "callback_data": "yes"}], [{"text": "Нет", "callback_data": "no"}]])
+    );
+    assert_eq!(calls[1].body["text"], "а".repeat(4000));
+    assert_eq!(calls[2].body["text"], "б".repeat(200));
+    let last = settled(&app, &conversation).await;
+    assert_eq!(last["delivery_status"], "sent");
+    assert!(last["external_id"].is_string());
+}
+
+async fn button_presses_are_acknowledged_and_the_menu_removed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let press = include_bytes!("../../../channels/src/telegram/fixtures/callback_query.json");
+    assert_eq!(
+        deliver(&app, tg.id(), &tg.secret, press).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(&app, tg.id(), &tg.secret, press).await.status,
+        StatusCode::OK,
+        "a redelivered press"
+    );
+    tg.fake.wait_for("editMessageReplyMarkup", 1, WAIT).await;
+    let acks = tg.fake.wait_for("answerCallbackQuery", 1, WAIT).await;
+    assert_eq!(acks[0].body["callback_query_id"], "4382bfdwdsb323b2d9");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        tg.fake.calls_of("answerCallbackQuery").len(),
+        1,
+        "acknowledged once"
+    );
+    let conversation = conversations(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = messages(&app, &conversation).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (
+            stored[0]["content"]["text"].as_str(),
+            stored[0]["content"]["pressed"].as_str()
+        ),
+        (Some("Позвать оператора"), Some("human"))
+    );
+}
+
+async fn rate_limits_and_server_errors_are_retried(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    tg.fake.fail_next("sendMessage", Failure::RetryAfter(2));
+    tg.fake.fail_next("sendMessage", Failure::ServerError);
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        &app.admin_token,
+        json!({"text": "first"}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        &app.admin_token,
+        json!({"text": "second"}),
+    )
+    .await;
+    let calls = tg
+        .fake
+        .wait_for("sendMessage", 4, Duration::from_secs(30))
+        .await;
+    let texts: Vec<_> = calls
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["first", "first", "first", "second"],
+        "retried in place, order kept"
+    );
+    let waited = calls[1].at.duration_since(calls[0].at);
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retry_after honoured: {waited:?}"
+    );
+    assert_eq!(
+        settled(&app, &conversation).await["delivery_status"],
+        "sent"
+    );
+}
+
+async fn lost_answers_are_unknown_and_never_resent(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    tg.fake.fail_next("sendMessage", Failure::Reset);
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        &app.admin_token,
+        json!({"text": "maybe"}),
+    )
+    .await;
+    let last = settled(&app, &conversation).await;
+    assert_eq!(last["delivery_status"], "unknown", "{last}");
+    assert!(last["failure_reason"].is_string());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tg.fake.calls_of("sendMessage").len(), 1, "no blind resend");
+}
+
+async fn blocked_bots_and_revoked_tokens_are_visible(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    tg.fake.fail_next("sendMessage", Failure::Blocked);
+    app.post(&path, &app.admin_token, json!({"text": "hello?"}))
+        .await;
+    let last = settled(&app, &conversation).await;
+    assert_eq!(last["delivery_status"], "failed");
+    assert!(
+        last["failure_reason"].as_str().unwrap().contains("blocked"),
+        "{last}"
+    );
+    let refused = app
+        .post(&path, &app.admin_token, json!({"text": "again"}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "contact_unreachable")
+    );
+
+    let other = first_conversation(&app, &tg, 2222).await;
+    let other = conversations(&app)
+        .await
+        .into_iter()
+        .find(|c| c["id"] != conversation.as_str())
+        .map_or(other, |c| c["id"].as_str().unwrap().to_string());
+    tg.fake.fail_next("sendMessage", Failure::Unauthorized);
+    app.post(
+        &format!("/api/v1/conversations/{other}/messages"),
+        &app.admin_token,
+        json!({"text": "hi"}),
+    )
+    .await;
+    assert_eq!(settled(&app, &other).await["delivery_status"], "failed");
+    let channel = app
+        .get(&format!("/api/v1/channels/{}", tg.id()), &app.admin_token)
+        .await;
+    assert!(
+        channel.body["broken_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Unauthorized"),
+        "{:?}",
+        channel.body
+    );
+}
+
+async fn retried_replies_with_one_key_send_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    let url = format!("{}/api/v1/conversations/{conversation}/messages", app.base);
+    let mut ids = Vec::new();
+    for expected in [StatusCode::CREATED, StatusCode::OK] {
+        let response = app
+            .client
+            .post(&url)
+            .bearer_auth(&app.admin_token)
+            .header("idempotency-key", "browser-42")
+            .json(&json!({"text": "once"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
+    settled(&app, &conversation).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tg.fake.calls_of("sendMessage").len(), 1);
+}
+
+async fn disabling_unregisters_and_keeps_history(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/channels/{}", tg.id()), &app.admin_token)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(tg.fake.calls_of("deleteWebhook").len(), 1);
+    assert_eq!(
+        deliver(&app, tg.id(), &tg.secret, &text_update(9, 1111, "late"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(messages(&app, &conversation).await.len(), 1, "history kept");
+    let enabled = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(
+        (enabled.status, enabled.body["enabled"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    assert_eq!(tg.fake.calls_of("setWebhook").len(), 2, "re-registered");
+}
