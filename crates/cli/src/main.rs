@@ -11,6 +11,15 @@ use settings::{LogArgs, ServeArgs, StoreArgs};
 use switchboard_server::{Application, LogFormat};
 use switchboard_store::Store;
 
+/// Prints a line for the person who started the server. A closed stdout (a supervisor that
+/// stopped reading) must not take the server down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Switchboard: a self-hosted omnichannel contact-center hub.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]
@@ -68,7 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("opening the database")?;
             store.migrate().await.context("migrating")?;
             store.close().await;
-            println!("database is up to date");
+            say!("database is up to date");
             Ok(())
         }
     }
@@ -78,20 +87,20 @@ async fn serve(config: switchboard_server::ServerConfig) -> anyhow::Result<()> {
     let demo = config.demo;
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.address());
-    println!("Switchboard is listening on {base}");
+    say!("Switchboard is listening on {base}");
     if let Some(first) = app.first_admin() {
         match &first.generated_password {
-            Some(password) => println!(
+            Some(password) => say!(
                 "Admin login: {} / password: {password} (generated and shown only now; set SWITCHBOARD_ADMIN_PASSWORD to choose one)",
                 first.operator.email
             ),
-            None => println!("Admin login: {} (the password from SWITCHBOARD_ADMIN_PASSWORD)", first.operator.email),
+            None => say!("Admin login: {} (the password from SWITCHBOARD_ADMIN_PASSWORD)", first.operator.email),
         }
     } else if demo {
-        println!("Admin login: the admin created on the first start (see README to reset)");
+        say!("Admin login: the admin created on the first start (see README to reset)");
     }
     if demo {
-        println!("API: {base}/api/openapi.json, log in with POST {base}/api/v1/auth/login");
+        say!("API: {base}/api/openapi.json, log in with POST {base}/api/v1/auth/login");
     }
     app.run_until_stopped(shutdown_signal())
         .await

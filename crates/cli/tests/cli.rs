@@ -191,10 +191,10 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Server, String, Vec<String>) 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut lines = Vec::new();
     let mut base = None;
-    for line in stdout.lines() {
+    for line in stdout.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("Switchboard is listening on ") {
             base = Some(rest.to_string());
