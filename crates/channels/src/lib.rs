@@ -23,4 +23,5 @@ pub use connector::{
     WebhookRequest,
 };
 pub use event::{ContactRef, InboundEvent, InboundKind, Outbound, OutboundMessage};
+pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;

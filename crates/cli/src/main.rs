@@ -39,10 +39,31 @@ enum Command {
         #[command(flatten)]
         log: LogArgs,
     },
+    /// Work with channel credentials without a server.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Check a bot token with the channel: prints the bot's name, or `Bot not found` and exits 1.
+    Verify {
+        /// The channel kind, e.g. `telegram`.
+        kind: switchboard_core::channel::ChannelKind,
+        /// The bot token.
+        #[arg(long, env = "SWITCHBOARD_CHANNEL_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Another API server for the channel (a local Bot API server, a proxy, a test fake).
+        #[arg(long)]
+        api_base_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Channel(ChannelCommand::Verify { kind, token, api_base_url }) = &cli.command {
+        return verify(*kind, token, api_base_url.clone());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(resolved.log_format, &resolved.log_level)?;
             serve(resolved.server).await
         }
+        Command::Channel(_) => unreachable!("handled before the runtime starts"),
         Command::Migrate { store, log } => {
             let (config, log_format, log_level) = settings::resolve_store(store, log)?;
             init_logging(log_format, &log_level)?;
@@ -81,6 +103,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `switchboard channel verify`: exit 0 with the name, 1 for unknown credentials, 2 when the
+/// channel could not be asked.
+fn verify(kind: switchboard_core::channel::ChannelKind, token: &str, api_base_url: Option<String>) -> ExitCode {
+    use switchboard_channels::{registry, ApiContext, ConnectError};
+    let Some(connector) = registry::connector(kind) else {
+        eprintln!("error: {kind} channels are not available yet");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let api = ApiContext { http: reqwest_client(), api_base_url };
+    let credentials = serde_json::json!({"token": token});
+    match runtime.block_on(connector.verify(&api, &credentials)) {
+        Ok(account) => {
+            say!("{}", account.name);
+            ExitCode::SUCCESS
+        }
+        Err(ConnectError::BotNotFound(_)) | Err(ConnectError::InvalidCredentials { .. }) => {
+            say!("Bot not found");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn reqwest_client() -> switchboard_channels::reqwest::Client {
+    switchboard_channels::reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
 }
 
 async fn serve(config: switchboard_server::ServerConfig) -> anyhow::Result<()> {

@@ -296,3 +296,25 @@ async fn a_configured_admin_password_is_used_and_never_printed() {
         .unwrap();
     assert_eq!(login.status(), 200);
 }
+
+// Multi-threaded: the fake answers while this thread waits for the child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_verify_prints_the_bot_or_bot_not_found() {
+    let fake = switchboard_channels::testkit::FakeTelegram::start().await;
+    fake.add_bot("42:AAtoken", 42, "Shop Bot");
+    let good = switchboard()
+        .args(["channel", "verify", "telegram", "--token", "42:AAtoken", "--api-base-url", &fake.url])
+        .output()
+        .unwrap();
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert_eq!(String::from_utf8_lossy(&good.stdout).trim(), "Shop Bot");
+    let bad = switchboard()
+        .args(["channel", "verify", "telegram", "--token", "42:wrong", "--api-base-url", &fake.url])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&bad.stdout).trim(), "Bot not found");
+    let unknown_kind = switchboard().args(["channel", "verify", "pigeon", "--token", "x"]).output().unwrap();
+    assert!(!unknown_kind.status.success());
+    assert!(stderr(&unknown_kind).contains("pigeon"), "{}", stderr(&unknown_kind));
+}
