@@ -61,7 +61,12 @@ enum ChannelCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Channel(ChannelCommand::Verify { kind, token, api_base_url }) = &cli.command {
+    if let Command::Channel(ChannelCommand::Verify {
+        kind,
+        token,
+        api_base_url,
+    }) = &cli.command
+    {
         return verify(*kind, token, api_base_url.clone());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -107,20 +112,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `switchboard channel verify`: exit 0 with the name, 1 for unknown credentials, 2 when the
 /// channel could not be asked.
-fn verify(kind: switchboard_core::channel::ChannelKind, token: &str, api_base_url: Option<String>) -> ExitCode {
+fn verify(
+    kind: switchboard_core::channel::ChannelKind,
+    token: &str,
+    api_base_url: Option<String>,
+) -> ExitCode {
     use switchboard_channels::{registry, ApiContext, ConnectError};
     let Some(connector) = registry::connector(kind) else {
         eprintln!("error: {kind} channels are not available yet");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    let api = ApiContext { http: reqwest_client(), api_base_url };
+    let api = ApiContext {
+        http: reqwest_client(),
+        api_base_url,
+    };
     let credentials = serde_json::json!({"token": token});
     match runtime.block_on(connector.verify(&api, &credentials)) {
         Ok(account) => {
@@ -158,8 +173,8 @@ async fn serve(config: switchboard_server::ServerConfig) -> anyhow::Result<()> {
             ),
             None => say!("Admin login: {} (the password from SWITCHBOARD_ADMIN_PASSWORD)", first.operator.email),
         }
-    } else if demo {
-        say!("Admin login: the admin created on the first start (see README to reset)");
+    } else {
+        say!("Admin login: the admin created on the first start");
     }
     if demo {
         say!("API: {base}/api/openapi.json, log in with POST {base}/api/v1/auth/login");

@@ -10,6 +10,7 @@ use std::{
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
+use switchboard_core::DurationSpec;
 use switchboard_server::{LogFormat, PasswordParams, ServerConfig};
 use switchboard_store::{Dialect, StoreConfig, Synchronous};
 
@@ -87,6 +88,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
+    /// How long a sender owns a claimed outbox row (default 60s; keep it above the 30 s
+    /// channel API timeout). On PostgreSQL a dead node's sends settle this long after.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_LEASE", value_name = "DURATION")]
+    pub delivery_lease: Option<DurationSpec>,
 }
 
 /// The config file: the same keys as the flags, with underscores.
@@ -107,6 +112,7 @@ struct FileSettings {
     password_iterations: Option<u32>,
     max_body_bytes: Option<usize>,
     secret_key: Option<String>,
+    delivery_lease: Option<String>,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -262,6 +268,15 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
         bail!("max_body_bytes must be at least 1024");
     }
     server.secret_key = args.secret_key.or(file.secret_key.take());
+    let lease = match args.delivery_lease {
+        Some(lease) => Some(lease),
+        None => from_file("delivery_lease", file.delivery_lease.take(), |s| {
+            s.parse::<DurationSpec>().map_err(|e| e.to_string())
+        })?,
+    };
+    if let Some(lease) = lease {
+        server.delivery_lease = lease.as_duration();
+    }
     Ok(Serve {
         server,
         log_format,

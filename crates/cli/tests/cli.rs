@@ -1,32 +1,14 @@
 //! The binary as a user runs it: bad settings are refused with the key and the reason,
 //! `migrate` works, and `serve` answers, logs in, and stops cleanly on SIGTERM.
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output},
     time::Duration,
 };
 
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    // Start from a clean slate: the developer's own SWITCHBOARD_* settings must not leak in.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SWITCHBOARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("switchboard-cli-{}", std::process::id()))
-        .join(format!("{:?}", std::thread::current().id()).replace(['(', ')'], ""));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{start, switchboard, temp_dir};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
@@ -167,51 +149,6 @@ fn migrate_creates_the_database() {
     );
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-/// Starts `serve` on a free port and returns it with the lines it printed up to the address.
-fn start(args: &[&str], envs: &[(&str, &str)]) -> (Server, String, Vec<String>) {
-    let dir = temp_dir();
-    let mut command = switchboard();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .args(args);
-    for (k, v) in envs {
-        command.env(k, v);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut lines = Vec::new();
-    let mut base = None;
-    for line in stdout.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Switchboard is listening on ") {
-            base = Some(rest.to_string());
-        }
-        let done = line.starts_with("Admin login");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    (
-        Server(child),
-        base.expect("the server prints its address"),
-        lines,
-    )
-}
-
 #[tokio::test]
 async fn serve_answers_and_stops_on_sigterm() {
     let (mut server, base, lines) =
@@ -303,18 +240,41 @@ async fn channel_verify_prints_the_bot_or_bot_not_found() {
     let fake = switchboard_channels::testkit::FakeTelegram::start().await;
     fake.add_bot("42:AAtoken", 42, "Shop Bot");
     let good = switchboard()
-        .args(["channel", "verify", "telegram", "--token", "42:AAtoken", "--api-base-url", &fake.url])
+        .args([
+            "channel",
+            "verify",
+            "telegram",
+            "--token",
+            "42:AAtoken",
+            "--api-base-url",
+            &fake.url,
+        ])
         .output()
         .unwrap();
     assert!(good.status.success(), "{}", stderr(&good));
     assert_eq!(String::from_utf8_lossy(&good.stdout).trim(), "Shop Bot");
     let bad = switchboard()
-        .args(["channel", "verify", "telegram", "--token", "42:wrong", "--api-base-url", &fake.url])
+        .args([
+            "channel",
+            "verify",
+            "telegram",
+            "--token",
+            "42:wrong",
+            "--api-base-url",
+            &fake.url,
+        ])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&bad.stdout).trim(), "Bot not found");
-    let unknown_kind = switchboard().args(["channel", "verify", "pigeon", "--token", "x"]).output().unwrap();
+    let unknown_kind = switchboard()
+        .args(["channel", "verify", "pigeon", "--token", "x"])
+        .output()
+        .unwrap();
     assert!(!unknown_kind.status.success());
-    assert!(stderr(&unknown_kind).contains("pigeon"), "{}", stderr(&unknown_kind));
+    assert!(
+        stderr(&unknown_kind).contains("pigeon"),
+        "{}",
+        stderr(&unknown_kind)
+    );
 }

@@ -98,6 +98,7 @@ impl Application {
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
             outbox_ready: Arc::new(Notify::new()),
+            delivery_lease: config.delivery_lease,
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {

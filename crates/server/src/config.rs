@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub secret_key: Option<String>,
     /// Run the delivery worker (tests of the API alone may switch it off).
     pub delivery: bool,
+    /// How long a claimed outbox row belongs to its sender. On PostgreSQL, rows of a node
+    /// that died are settled (as unknown) this long after it claimed them.
+    pub delivery_lease: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -57,6 +60,7 @@ impl ServerConfig {
             max_body_bytes: 1024 * 1024,
             secret_key: None,
             delivery: true,
+            delivery_lease: std::time::Duration::from_secs(60),
         }
     }
 }

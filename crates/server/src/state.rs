@@ -26,4 +26,5 @@ pub struct AppState {
     pub public_url: String,
     /// Woken when outbox rows are written, so delivery does not wait for its next poll.
     pub outbox_ready: Arc<Notify>,
+    pub delivery_lease: std::time::Duration,
 }

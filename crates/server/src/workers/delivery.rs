@@ -14,8 +14,6 @@ use tokio::{sync::watch, task::JoinSet};
 use super::limiter::Limiter;
 use crate::{channels, state::AppState};
 
-/// How long a claimed row is ours; longer than any send (HTTP timeouts are 30 s).
-const LEASE: Duration = Duration::from_secs(120);
 const BATCH: u32 = 64;
 /// How often to look for due rows when nobody wakes us.
 const POLL: Duration = Duration::from_millis(250);
@@ -151,7 +149,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
     let mut last_expiry = tokio::time::Instant::now();
     while !*stop.borrow() {
-        if last_expiry.elapsed() > Duration::from_secs(10) {
+        if last_expiry.elapsed() > (state.delivery_lease / 4).min(Duration::from_secs(10)) {
             last_expiry = tokio::time::Instant::now();
             if let Err(e) = state.store.expire_outbox_leases(Timestamp::now()).await {
                 tracing::error!(error = %e, "cannot settle expired outbox leases");
@@ -159,7 +157,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let items = match state
             .store
-            .claim_outbox(Timestamp::now(), LEASE, BATCH)
+            .claim_outbox(Timestamp::now(), state.delivery_lease, BATCH)
             .await
         {
             Ok(items) => items,
