@@ -35,3 +35,30 @@ pub struct NewAuditEntry {
     pub object_id: String,
     pub details: serde_json::Value,
 }
+
+impl NewAuditEntry {
+    /// An entry without details.
+    pub fn new(
+        account_id: AccountId,
+        actor_id: Option<OperatorId>,
+        action: &'static str,
+        object_type: &'static str,
+        object_id: impl ToString,
+    ) -> Self {
+        let object_id = object_id.to_string();
+        Self {
+            account_id,
+            actor_id,
+            action,
+            object_type,
+            object_id,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// The same entry with action-specific details.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}

@@ -54,14 +54,8 @@ impl Store {
         let operator = insert_operator(&mut tx, &admin, now).await?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: id,
-                actor_id: actor,
-                action: "account.create",
-                object_type: "account",
-                object_id: id.to_string(),
-                details: serde_json::json!({"name": new.name, "admin_id": operator.id}),
-            },
+            NewAuditEntry::new(id, actor, "account.create", "account", id)
+                .details(serde_json::json!({"name": new.name, "admin_id": operator.id})),
         )
         .await?;
         tx.commit().await?;

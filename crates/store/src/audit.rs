@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 use switchboard_core::{
     audit::{AuditEntry, NewAuditEntry},
-    ids::AccountId,
+    ids::{AccountId, OperatorId},
 };
 
 use crate::{
@@ -33,6 +33,36 @@ pub(crate) async fn record(
 }
 
 impl Store {
+    /// Deletes one object of an account from `table` and records it; `NotFound` when the
+    /// account has no such object.
+    pub(crate) async fn delete_audited(
+        &self,
+        table: &'static str,
+        object_type: &'static str,
+        action: &'static str,
+        account: AccountId,
+        id: String,
+        actor: Option<OperatorId>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND id = $2");
+        let done = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record(
+            &mut tx,
+            NewAuditEntry::new(account, actor, action, object_type, id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The newest entries of an account, newest first; `before` pages back by entry id.
     pub async fn list_audit(
         &self,

@@ -163,14 +163,7 @@ async fn displace(
     for old in &displaced {
         audit::record(
             conn,
-            NewAuditEntry {
-                account_id: old.account_id,
-                actor_id: actor,
-                action: "channel.displace",
-                object_type: "channel",
-                object_id: old.id.to_string(),
-                details: serde_json::json!({"replaced_by": keep, "reason": "the same channel account was connected again"}),
-            },
+            NewAuditEntry::new(old.account_id, actor, "channel.displace", "channel", old.id).details(serde_json::json!({"replaced_by": keep, "reason": "the same channel account was connected again"})),
         )
         .await?;
     }
@@ -223,17 +216,12 @@ impl Store {
         let connection = connection_from_row(&row)?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: new.account_id,
-                actor_id: actor,
-                action: "channel.create",
-                object_type: "channel",
-                object_id: id.to_string(),
-                details: serde_json::json!({
+            NewAuditEntry::new(new.account_id, actor, "channel.create", "channel", id).details(
+                serde_json::json!({
                     "kind": new.kind, "name": new.name, "account_name": new.account_name,
                     "displaced": displaced.iter().map(|c| c.id).collect::<Vec<_>>(),
                 }),
-            },
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -336,15 +324,8 @@ impl Store {
         let updated = connection_from_row(&row)?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "channel.update",
-                object_type: "channel",
-                object_id: id.to_string(),
-                details: serde_json::json!({"name": updated.name, "routing": updated.routing,
-                    "schedule_id": updated.schedule_id, "auto_close_after": updated.auto_close_after}),
-            },
+            NewAuditEntry::new(account, actor, "channel.update", "channel", id).details(serde_json::json!({"name": updated.name, "routing": updated.routing,
+                    "schedule_id": updated.schedule_id, "auto_close_after": updated.auto_close_after})),
         )
         .await?;
         tx.commit().await?;

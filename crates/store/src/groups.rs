@@ -189,16 +189,9 @@ impl Store {
         let group = group_from_row(&row, input.operator_ids.clone())?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action,
-                object_type: "group",
-                object_id: id.to_string(),
-                details: serde_json::json!({
+            NewAuditEntry::new(account, actor, action, "group", id).details(serde_json::json!({
                     "name": group.name, "operator_ids": group.operator_ids, "distribution": group.distribution,
-                }),
-            },
+                })),
         )
         .await?;
         tx.commit().await?;
@@ -259,28 +252,14 @@ impl Store {
         id: GroupId,
         actor: Option<OperatorId>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        let done = sqlx::query("DELETE FROM groups WHERE account_id = $1 AND id = $2")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        audit::record(
-            &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "group.delete",
-                object_type: "group",
-                object_id: id.to_string(),
-                details: serde_json::json!({}),
-            },
+        self.delete_audited(
+            "groups",
+            "group",
+            "group.delete",
+            account,
+            id.to_string(),
+            actor,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }

@@ -170,17 +170,10 @@ async fn open_or_continue(
     }
     audit::record(
         conn,
-        NewAuditEntry {
-            account_id: account,
-            actor_id: None,
-            action: "conversation.open",
-            object_type: "conversation",
-            object_id: id.to_string(),
-            details: serde_json::json!({
+        NewAuditEntry::new(account, None, "conversation.open", "conversation", id).details(serde_json::json!({
                 "status": opening.status, "group_id": opening.group_id, "assignee_id": opening.assignee_id,
                 "reason": "the routing target of the connection",
-            }),
-        },
+            })),
     )
     .await?;
     Ok((id, true))

@@ -117,14 +117,14 @@ impl Store {
         let operator = insert_operator(&mut tx, new, now_millis()).await?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: new.account_id,
-                actor_id: actor,
-                action: "operator.create",
-                object_type: "operator",
-                object_id: operator.id.to_string(),
-                details: serde_json::json!({"email": operator.email, "role": operator.role}),
-            },
+            NewAuditEntry::new(
+                new.account_id,
+                actor,
+                "operator.create",
+                "operator",
+                operator.id,
+            )
+            .details(serde_json::json!({"email": operator.email, "role": operator.role})),
         )
         .await?;
         tx.commit().await?;
@@ -205,14 +205,8 @@ impl Store {
         }
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "operator.update",
-                object_type: "operator",
-                object_id: id.to_string(),
-                details: serde_json::Value::Object(changed),
-            },
+            NewAuditEntry::new(account, actor, "operator.update", "operator", id)
+                .details(serde_json::Value::Object(changed)),
         )
         .await?;
         tx.commit().await?;
@@ -250,14 +244,8 @@ impl Store {
             .await?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "operator.delete",
-                object_type: "operator",
-                object_id: id.to_string(),
-                details: serde_json::json!({"email": current.email}),
-            },
+            NewAuditEntry::new(account, actor, "operator.delete", "operator", id)
+                .details(serde_json::json!({"email": current.email})),
         )
         .await?;
         tx.commit().await?;
@@ -287,14 +275,8 @@ impl Store {
         let operator = operator_from_row(&row)?;
         audit::record(
             &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "operator.status",
-                object_type: "operator",
-                object_id: id.to_string(),
-                details: serde_json::json!({"status": status}),
-            },
+            NewAuditEntry::new(account, actor, "operator.status", "operator", id)
+                .details(serde_json::json!({"status": status})),
         )
         .await?;
         tx.commit().await?;

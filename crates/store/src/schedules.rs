@@ -96,14 +96,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         audit::record(
             conn,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action,
-                object_type: "schedule",
-                object_id: id.to_string(),
-                details: serde_json::json!({"name": input.name, "hours": input.hours}),
-            },
+            NewAuditEntry::new(account, actor, action, "schedule", id)
+                .details(serde_json::json!({"name": input.name, "hours": input.hours})),
         )
         .await
     }
@@ -139,28 +133,14 @@ impl Store {
         id: ScheduleId,
         actor: Option<OperatorId>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        let done = sqlx::query("DELETE FROM schedules WHERE account_id = $1 AND id = $2")
-            .bind(account.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        audit::record(
-            &mut tx,
-            NewAuditEntry {
-                account_id: account,
-                actor_id: actor,
-                action: "schedule.delete",
-                object_type: "schedule",
-                object_id: id.to_string(),
-                details: serde_json::json!({}),
-            },
+        self.delete_audited(
+            "schedules",
+            "schedule",
+            "schedule.delete",
+            account,
+            id.to_string(),
+            actor,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }
