@@ -16,6 +16,7 @@ pub mod telegram;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod text;
+pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
 pub use connector::{

@@ -176,6 +176,9 @@ async fn serve(config: switchboard_server::ServerConfig) -> anyhow::Result<()> {
     } else {
         say!("Admin login: the admin created on the first start");
     }
+    if let Some(page) = app.demo_page() {
+        say!("Demo chat: {page}");
+    }
     if demo {
         say!("API: {base}/api/openapi.json, log in with POST {base}/api/v1/auth/login");
     }

@@ -71,9 +71,6 @@ impl Application {
             config.admin_password.as_deref(),
         )
         .await?;
-        if config.demo {
-            bootstrap::seed_demo(&store).await?;
-        }
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -86,6 +83,11 @@ impl Application {
             source,
         })?;
         let sealer = Sealer::load(config.secret_key.as_deref(), &config.data_dir)?;
+        let demo_chat = if config.demo {
+            bootstrap::seed_demo(&store, &sealer).await?
+        } else {
+            None
+        };
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
@@ -99,6 +101,8 @@ impl Application {
                 .unwrap_or_else(|| format!("http://{address}")),
             outbox_ready: Arc::new(Notify::new()),
             delivery_lease: config.delivery_lease,
+            events: tokio::sync::broadcast::channel(1024).0,
+            demo_chat,
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {
@@ -128,6 +132,13 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The demo's web chat page, when started with `--demo`.
+    pub fn demo_page(&self) -> Option<String> {
+        self.state
+            .demo_chat
+            .map(|_| format!("{}/demo", self.state.public_url))
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.

@@ -3,13 +3,18 @@
 //! printed once. `--demo` adds a sample group so a newcomer has something to look at.
 
 use switchboard_core::{
+    channel::{ChannelKind, Routing},
     group::{Distribution, Strategy},
-    ids::AccountId,
+    ids::{AccountId, ConnectionId, GroupId},
     operator::{self, Operator, Role},
 };
-use switchboard_store::{GroupInput, NewAccount, NewOperator, Store, StoreError};
+use switchboard_store::{GroupInput, NewAccount, NewConnection, NewOperator, Store, StoreError};
 
-use crate::auth::{password::Passwords, secret};
+use crate::{
+    auth::{password::Passwords, secret},
+    channels::{new_webhook_secret, Secrets},
+    secrets::Sealer,
+};
 
 /// The login used when none is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
@@ -34,6 +39,8 @@ pub enum BootstrapError {
     Hash(#[from] crate::auth::password::PasswordError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("sealing the demo chat's settings: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 /// Creates the first account and admin when the install has no operator yet.
@@ -82,21 +89,64 @@ pub async fn ensure_first_admin(
     }))
 }
 
-/// Seeds the demo into the first account: a "Support" group holding its admins.
-pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
+/// The demo's web chat connection.
+pub const DEMO_CHAT: &str = "Demo chat";
+
+/// Seeds the demo into the first account: a "Support" group holding its admins and a web chat
+/// routed to it. Returns the web chat connection, shown at `/demo`.
+pub async fn seed_demo(
+    store: &Store,
+    sealer: &Sealer,
+) -> Result<Option<ConnectionId>, BootstrapError> {
     let Some(account) = store.list_accounts().await?.into_iter().next() else {
-        return Ok(());
+        return Ok(None);
     };
-    if store
+    let group = match store
         .list_groups(account.id)
         .await?
-        .iter()
-        .any(|g| g.name == DEMO_GROUP)
+        .into_iter()
+        .find(|g| g.name == DEMO_GROUP)
     {
-        return Ok(());
+        Some(group) => group.id,
+        None => create_demo_group(store, account.id).await?,
+    };
+    let existing = store
+        .list_connections(account.id)
+        .await?
+        .into_iter()
+        .find(|c| c.name == DEMO_CHAT && c.enabled);
+    if let Some(chat) = existing {
+        return Ok(Some(chat.id));
     }
+    let id = ConnectionId::new();
+    let secrets = Secrets {
+        credentials: serde_json::json!({"allowed_origins": []}),
+        webhook_secret: new_webhook_secret(),
+    };
+    let chat = NewConnection {
+        id,
+        account_id: account.id,
+        kind: ChannelKind::Webchat,
+        name: DEMO_CHAT.into(),
+        account_name: "Web chat".into(),
+        external_account_id: format!("webchat-{id}"),
+        sealed_credentials: secrets.seal(sealer)?,
+        routing: Routing::Group { group_id: group },
+        schedule_id: None,
+        auto_close_after: "1d"
+            .parse()
+            .unwrap_or_else(|_| unreachable!("a valid duration")),
+        enabled: true,
+        api_base_url: None,
+        rate_limits: None,
+    };
+    store.create_connection(&chat, None).await?;
+    Ok(Some(id))
+}
+
+async fn create_demo_group(store: &Store, account: AccountId) -> Result<GroupId, StoreError> {
     let admins = store
-        .list_operators(account.id)
+        .list_operators(account)
         .await?
         .into_iter()
         .filter(|o| o.role == Role::Admin)
@@ -110,6 +160,5 @@ pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
             ..Distribution::default()
         },
     };
-    store.create_group(account.id, &input, None).await?;
-    Ok(())
+    Ok(store.create_group(account, &input, None).await?.id)
 }

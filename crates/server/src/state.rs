@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use switchboard_store::Store;
 
-use tokio::sync::Notify;
+use switchboard_core::ids::{ConnectionId, ConversationId};
+use tokio::sync::{broadcast, Notify};
 
 use crate::{
     auth::{password::Passwords, throttle::LoginThrottle},
@@ -27,4 +28,9 @@ pub struct AppState {
     /// Woken when outbox rows are written, so delivery does not wait for its next poll.
     pub outbox_ready: Arc<Notify>,
     pub delivery_lease: std::time::Duration,
+    /// "This conversation changed": new message, status, delivery. Sessions (the web chat,
+    /// later the operator inbox) re-read what they show.
+    pub events: broadcast::Sender<ConversationId>,
+    /// The web chat connection of `--demo`, shown at `/demo`.
+    pub demo_chat: Option<ConnectionId>,
 }

@@ -139,6 +139,24 @@ impl Store {
         rows.iter().map(message_from_row).collect()
     }
 
+    /// The newest conversation of the contact a connection knows by `external_id`.
+    pub async fn latest_conversation(
+        &self,
+        connection: ConnectionId,
+        external_id: &str,
+    ) -> Result<Option<ConversationId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.id FROM conversations c
+             JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
+             WHERE c.connection_id = $1 AND i.external_id = $2 ORDER BY c.opened_at DESC, c.id DESC LIMIT 1",
+        )
+        .bind(connection.to_string())
+        .bind(external_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| r.parse("id")).transpose()
+    }
+
     /// Where a reply in this conversation goes.
     pub async fn delivery_target(
         &self,

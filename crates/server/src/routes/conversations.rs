@@ -206,6 +206,7 @@ async fn reply(
     let (message, created) = state.store.create_reply(&new).await?;
     if created {
         state.outbox_ready.notify_one();
+        let _ = state.events.send(id);
     }
     Ok((
         if created {

@@ -137,7 +137,13 @@ async fn receive(
             Ingested::Duplicate => {
                 tracing::debug!(connection = %id, event = %ingest.external_event_id, "duplicate delivery")
             }
-            Ingested::Stored { .. } => {}
+            Ingested::Stored {
+                conversation_id, ..
+            } => {
+                if let Some(conversation) = conversation_id {
+                    let _ = state.events.send(conversation);
+                }
+            }
         }
     }
     if queued {

@@ -10,6 +10,7 @@ mod health;
 mod hooks;
 mod operators;
 mod schedules;
+mod webchat;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -33,5 +34,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 
 /// Everything outside the REST API: probes, metrics, the OpenAPI document.
 pub(crate) fn service_router() -> Router<AppState> {
-    health::router().merge(hooks::router())
+    health::router()
+        .merge(hooks::router())
+        .merge(webchat::router())
 }

@@ -11,3 +11,4 @@ mod operators;
 mod schedules;
 mod service;
 mod telegram;
+mod webchat;
