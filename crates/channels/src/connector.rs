@@ -93,7 +93,12 @@ pub enum SendError {
 pub struct Sent {
     /// The channel's message ids, one per message actually sent (a long text may be several).
     pub external_ids: Vec<String>,
+    /// The bytes of a fetched attachment.
+    pub media: Option<Vec<u8>>,
 }
+
+/// The largest attachment fetched from a channel (Telegram's download limit).
+pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
 
 /// A webhook request as received: raw bytes (signatures are over the exact bytes) and headers.
 #[derive(Debug, Clone)]

@@ -70,15 +70,27 @@ pub enum Outbound {
         chat_id: String,
         message_id: String,
     },
+    /// Download an attachment the customer sent (the `index`-th of its message), so it is
+    /// kept by us and not only by the channel.
+    FetchMedia {
+        file_id: String,
+        index: usize,
+    },
 }
 
 impl Outbound {
+    /// Whether this action must keep its place among the conversation's messages. Downloads
+    /// and acknowledgements must not wait behind (or hold up) replies.
+    pub fn ordered(&self) -> bool {
+        matches!(self, Outbound::Message(_) | Outbound::ClearChoices { .. })
+    }
+
     /// The chat this action touches, for per-chat rate limits.
     pub fn chat_id(&self) -> Option<&str> {
         match self {
             Outbound::Message(m) => Some(&m.chat_id),
             Outbound::ClearChoices { chat_id, .. } => Some(chat_id),
-            Outbound::AcknowledgeChoice { .. } => None,
+            Outbound::AcknowledgeChoice { .. } | Outbound::FetchMedia { .. } => None,
         }
     }
 }

@@ -67,6 +67,7 @@ impl FakeTelegram {
         }));
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
+            .route("/file/{bot}/{*path}", axum::routing::get(download))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -133,6 +134,35 @@ impl FakeTelegram {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The bytes the fake serves for a file id.
+pub fn file_bytes(file_id: &str) -> Vec<u8> {
+    format!("the bytes of {file_id}").into_bytes()
+}
+
+async fn download(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((bot, path)): Path<(String, String)>,
+) -> Response {
+    let token = bot.strip_prefix("bot").unwrap_or_default().to_string();
+    let known = {
+        let mut inner = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.calls.push(Call {
+            token: token.clone(),
+            method: "download".into(),
+            body: json!({"path": path}),
+            at: Instant::now(),
+        });
+        inner.bots.contains_key(&token)
+    };
+    let file_id = path.trim_start_matches("files/").trim_end_matches(".bin");
+    if !known {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    file_bytes(file_id).into_response()
 }
 
 fn error(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
@@ -208,6 +238,10 @@ async fn handle(
             json!({"message_id": message_id, "chat": {"id": body["chat_id"], "type": "private"}, "date": 0, "text": body["text"]})
         }
         "setWebhook" | "deleteWebhook" | "answerCallbackQuery" => json!(true),
+        "getFile" => {
+            let file_id = body["file_id"].as_str().unwrap_or_default();
+            json!({"file_id": file_id, "file_unique_id": file_id, "file_size": file_bytes(file_id).len(), "file_path": format!("files/{file_id}.bin")})
+        }
         "editMessageReplyMarkup" => {
             json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "private"}, "date": 0})
         }

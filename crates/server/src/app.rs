@@ -103,6 +103,7 @@ impl Application {
             delivery_lease: config.delivery_lease,
             events: tokio::sync::broadcast::channel(1024).0,
             demo_chat,
+            files: crate::files::Files::new(&config.data_dir),
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {

@@ -12,6 +12,7 @@ mod channels;
 mod config;
 mod error;
 mod extract;
+mod files;
 mod metrics;
 mod openapi;
 mod routes;

@@ -31,6 +31,8 @@ pub struct AppState {
     /// "This conversation changed": new message, status, delivery. Sessions (the web chat,
     /// later the operator inbox) re-read what they show.
     pub events: broadcast::Sender<ConversationId>,
+    /// Attachments, content-addressed in the data directory.
+    pub files: crate::files::Files,
     /// The web chat connection of `--demo`, shown at `/demo`.
     pub demo_chat: Option<ConnectionId>,
 }

@@ -50,8 +50,18 @@ pub struct Ingest {
     pub external_event_id: String,
     pub event: IngestEvent,
     pub opening: Opening,
-    /// Actions the channel expects in answer, as outbox JSON with their chat.
-    pub follow_ups: Vec<(Option<String>, String)>,
+    /// Actions the channel expects in answer.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// An action to queue with an inbound event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub chat_id: Option<String>,
+    /// The channel-neutral action as JSON.
+    pub action: String,
+    /// Keeps its place among the conversation's outbound messages (else runs independently).
+    pub ordered: bool,
 }
 
 /// What storing did.
@@ -293,20 +303,22 @@ impl Store {
                 }
             }
         };
-        let conversation = match &outcome {
+        let (conversation, message) = match &outcome {
             Ingested::Stored {
-                conversation_id, ..
-            } => *conversation_id,
-            Ingested::Duplicate => None,
+                conversation_id,
+                message_id,
+                ..
+            } => (*conversation_id, *message_id),
+            Ingested::Duplicate => (None, None),
         };
-        for (chat_id, action) in &input.follow_ups {
+        for follow_up in &input.follow_ups {
             let item = NewOutbound {
                 account_id: input.account_id,
                 connection_id: input.connection_id,
-                conversation_id: conversation,
-                message_id: None,
-                chat_id: chat_id.clone(),
-                action: action.clone(),
+                conversation_id: conversation.filter(|_| follow_up.ordered),
+                message_id: message,
+                chat_id: follow_up.chat_id.clone(),
+                action: follow_up.action.clone(),
             };
             enqueue(&mut tx, &item, now).await?;
         }

@@ -10,6 +10,7 @@
 //! Architecture invariant: only this crate knows SQL; every query is scoped by account.
 
 mod accounts;
+mod attachments;
 mod audit;
 mod codec;
 mod connect;
@@ -26,12 +27,13 @@ pub mod testing;
 mod tokens;
 
 pub use accounts::NewAccount;
+pub use attachments::StoredAttachment;
 pub use connect::{Dialect, StoreConfig, Synchronous};
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};
 pub use error::StoreError;
 pub use groups::GroupInput;
-pub use ingest::{Ingest, IngestEvent, Ingested, Opening};
+pub use ingest::{FollowUp, Ingest, IngestEvent, Ingested, Opening};
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
 pub use outbox::{Finish, OutboxItem};
 pub use schedules::ScheduleInput;

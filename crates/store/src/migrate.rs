@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery",
         include_str!("../migrations/0002_delivery.sql"),
     ),
+    (
+        3,
+        "attachments",
+        include_str!("../migrations/0003_attachments.sql"),
+    ),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

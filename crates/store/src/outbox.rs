@@ -163,7 +163,7 @@ impl Store {
                 Step::RetryIn(_) => DeliveryStatus::Pending,
             };
             sqlx::query(
-                "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1",
+                "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1 AND direction = 'outbound'",
             )
             .bind(message)
             .bind(delivery.as_str())
@@ -191,7 +191,7 @@ impl Store {
         .await?;
         for row in &rows {
             if let Some(message) = row.opt_text("message_id")? {
-                sqlx::query("UPDATE messages SET delivery_status = 'unknown', failure_reason = $2 WHERE id = $1")
+                sqlx::query("UPDATE messages SET delivery_status = 'unknown', failure_reason = $2 WHERE id = $1 AND direction = 'outbound'")
                     .bind(message)
                     .bind(row.opt_text("last_error")?)
                     .execute(&mut *tx)

@@ -15,7 +15,7 @@ use switchboard_core::{
 use switchboard_store::{
     backends,
     testing::{Backend, TestDb},
-    ConversationFilter, Finish, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
+    ConversationFilter, Finish, FollowUp, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
     NewConnection, NewOperator, NewReply, Opening, Store, StoreError,
 };
 
@@ -187,10 +187,11 @@ fn message(
             group_id: Some(group),
             assignee_id: None,
         },
-        follow_ups: vec![(
-            Some(chat.into()),
-            r#"{"action":"acknowledge_choice","callback_id":"x"}"#.into(),
-        )],
+        follow_ups: vec![FollowUp {
+            chat_id: Some(chat.into()),
+            action: r#"{"action":"acknowledge_choice","callback_id":"x"}"#.into(),
+            ordered: false,
+        }],
     }
 }
 

@@ -129,6 +129,12 @@ pub struct Me {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct FileInfo {
+    pub file_path: Option<String>,
+    pub file_size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct SentMessage {
     pub message_id: i64,
 }

@@ -114,10 +114,19 @@ fn event(update: Update) -> InboundEvent {
     let external_event_id = update.update_id.to_string();
     let mut follow_ups = Vec::new();
     let kind = if let Some(message) = update.message.or(update.edited_message) {
+        let content = content_of(&message);
+        for (index, attachment) in content.attachments.iter().enumerate() {
+            if let Some(file_id) = &attachment.external_id {
+                follow_ups.push(Outbound::FetchMedia {
+                    file_id: file_id.clone(),
+                    index,
+                });
+            }
+        }
         InboundKind::Message {
             contact: contact_of(&message),
             external_message_id: message.message_id.to_string(),
-            content: content_of(&message),
+            content,
         }
     } else if let Some(query) = update.callback_query {
         follow_ups.push(Outbound::AcknowledgeChoice {

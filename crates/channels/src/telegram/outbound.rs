@@ -4,10 +4,13 @@
 use serde_json::{json, Value};
 use switchboard_core::message::Choice;
 
-use super::{api::SentMessage, call};
+use super::{
+    api::{FileInfo, SentMessage},
+    call, DEFAULT_API,
+};
 use crate::{
     capabilities::Capabilities,
-    connector::{ApiContext, SendError, Sent},
+    connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
     event::{Outbound, OutboundMessage},
     text::split,
 };
@@ -61,6 +64,52 @@ async fn send_message(
     Ok(sent)
 }
 
+/// getFile, then the download from `/file/bot<token>/<file_path>`, refusing files over the
+/// Bot API's 20 MB download limit.
+async fn fetch(api: &ApiContext, token: &str, file_id: &str) -> Result<Sent, SendError> {
+    let info: FileInfo = call(api, token, "getFile", &json!({"file_id": file_id})).await?;
+    if info
+        .file_size
+        .is_some_and(|size| size > MAX_MEDIA_BYTES as u64)
+    {
+        return Err(SendError::Permanent(
+            "the file is larger than the 20 MB the Bot API lets bots download".into(),
+        ));
+    }
+    let path = info
+        .file_path
+        .ok_or_else(|| SendError::Permanent("Telegram gave no file path".into()))?;
+    let url = format!("{}/file/bot{token}/{path}", api.base(DEFAULT_API));
+    let mut response = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| crate::http::transport_error(&e))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(SendError::Transient(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(SendError::Permanent(format!("HTTP {status}")));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
+            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Sent {
+        media: Some(bytes),
+        ..Sent::default()
+    })
+}
+
 pub async fn send(
     api: &ApiContext,
     token: &str,
@@ -78,6 +127,13 @@ pub async fn send(
             )
             .await?;
             Ok(Sent::default())
+        }
+        // A download changes nothing at Telegram: an unanswered one is simply tried again.
+        Outbound::FetchMedia { file_id, .. } => {
+            fetch(api, token, file_id).await.map_err(|e| match e {
+                SendError::Unknown(reason) => SendError::Transient(reason),
+                other => other,
+            })
         }
         Outbound::ClearChoices {
             chat_id,

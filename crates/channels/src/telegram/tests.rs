@@ -355,6 +355,49 @@ async fn failures_are_sorted_for_the_delivery_worker() {
     );
 }
 
+#[test]
+fn attachments_are_queued_for_download() {
+    let event = parse_fixture("photo.json");
+    assert_eq!(
+        event.follow_ups,
+        vec![Outbound::FetchMedia {
+            file_id: "AgACAgIAAxkBAAIBlarge".into(),
+            index: 0
+        }]
+    );
+}
+
+#[tokio::test]
+async fn media_is_downloaded_through_get_file() {
+    let (fake, api) = fake().await;
+    let fetch = Outbound::FetchMedia {
+        file_id: "BQAdoc".into(),
+        index: 0,
+    };
+    let sent = Telegram
+        .send(&api, &json!({"token": TOKEN}), &fetch)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.media.as_deref(),
+        Some(crate::testkit::file_bytes("BQAdoc").as_slice())
+    );
+    assert_eq!(fake.calls_of("getFile")[0].body["file_id"], "BQAdoc");
+    assert_eq!(
+        fake.calls_of("download")[0].body["path"],
+        "files/BQAdoc.bin"
+    );
+    fake.fail_next("getFile", Failure::Reset);
+    let lost = Telegram
+        .send(&api, &json!({"token": TOKEN}), &fetch)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(lost, SendError::Transient(_)),
+        "a download is safe to retry: {lost:?}"
+    );
+}
+
 #[tokio::test]
 async fn presses_are_acknowledged_and_menus_cleared() {
     let (fake, api) = fake().await;

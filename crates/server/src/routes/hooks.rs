@@ -13,7 +13,7 @@ use axum::{
 };
 use switchboard_channels::{InboundError, InboundKind, WebhookRequest};
 use switchboard_core::{channel::opening, ids::ConnectionId};
-use switchboard_store::{Ingest, IngestEvent, Ingested, Opening};
+use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Opening};
 
 use crate::{channels, error::ApiError, state::AppState};
 
@@ -111,13 +111,16 @@ async fn receive(
     let (status, group_id, assignee_id) = opening(&opened.connection.routing);
     let mut queued = false;
     for event in parsed.events {
-        let follow_ups: Vec<(Option<String>, String)> = event
+        let follow_ups: Vec<FollowUp> = event
             .follow_ups
             .iter()
             .filter_map(|f| {
-                serde_json::to_string(f)
-                    .ok()
-                    .map(|json| (f.chat_id().map(str::to_string), json))
+                let action = serde_json::to_string(f).ok()?;
+                Some(FollowUp {
+                    chat_id: f.chat_id().map(str::to_string),
+                    action,
+                    ordered: f.ordered(),
+                })
             })
             .collect();
         queued |= !follow_ups.is_empty();

@@ -1,6 +1,7 @@
 //! The HTTP routes: one module per resource, each a set of annotated handlers.
 
 mod accounts;
+mod attachments;
 mod audit;
 mod auth;
 mod channels;
@@ -28,6 +29,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(channels::router())
         .merge(conversations::router())
+        .merge(attachments::router())
         .merge(audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

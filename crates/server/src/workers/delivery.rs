@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use switchboard_channels::{Outbound, SendError};
+use switchboard_channels::{Outbound, SendError, Sent};
 use switchboard_core::delivery::{next_step, Attempt, Step};
 use switchboard_store::{Dialect, Finish, OutboxItem};
 use tokio::{sync::watch, task::JoinSet};
@@ -115,6 +115,9 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
     }
     let step = next_step(item.attempts, attempt, rand::random::<f64>());
     match result {
+        Ok(Sent {
+            media: Some(bytes), ..
+        }) => keep_media(state, item, &outbound, &bytes).await,
         Ok(sent) => Finish {
             step,
             external_id: sent.external_ids.into_iter().next(),
@@ -128,6 +131,43 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
                 error: Some(e.to_string()),
             }
         }
+    }
+}
+
+/// Stores a fetched attachment and links it to its message; a disk or database hiccup is
+/// retried (downloading again is harmless).
+async fn keep_media(
+    state: &AppState,
+    item: &OutboxItem,
+    outbound: &Outbound,
+    bytes: &[u8],
+) -> Finish {
+    let retry = |error: String| Finish {
+        step: Step::RetryIn(Duration::from_secs(5)),
+        external_id: None,
+        error: Some(error),
+    };
+    let (Outbound::FetchMedia { index, .. }, Some(message)) = (outbound, item.message_id) else {
+        return fail("a download without a message to attach it to");
+    };
+    let sha256 = match state.files.put(bytes).await {
+        Ok(sha256) => sha256,
+        Err(e) => return retry(format!("cannot store the file: {e}")),
+    };
+    match state
+        .store
+        .attach_file(message, *index, &sha256, bytes.len() as u64)
+        .await
+    {
+        Ok(()) => Finish {
+            step: Step::Sent,
+            external_id: None,
+            error: None,
+        },
+        Err(switchboard_store::StoreError::NotFound) => {
+            fail("the message or its attachment is gone")
+        }
+        Err(e) => retry(e.to_string()),
     }
 }
 

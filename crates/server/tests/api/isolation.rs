@@ -75,8 +75,10 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
+    let a_attachment = crate::telegram::stored_photo(&app, &tg).await;
     let ids = |resource: &str| -> String {
         match resource {
+            "attachments" => a_attachment.clone(),
             "channels" => a_channel.clone(),
             "conversations" => a_conversation.clone(),
             "operators" => a_operator.clone(),

@@ -24,6 +24,7 @@ backends!(
     blocked_bots_and_revoked_tokens_are_visible,
     retried_replies_with_one_key_send_once,
     disabling_unregisters_and_keeps_history,
+    media_is_kept_and_served_to_its_account_only,
 );
 
 pub const TOKEN: &str = "7000000001:AAH-fake_token";
@@ -570,4 +571,75 @@ async fn disabling_unregisters_and_keeps_history(backend: Backend) {
         (StatusCode::OK, Some(true))
     );
     assert_eq!(tg.fake.calls_of("setWebhook").len(), 2, "re-registered");
+}
+
+/// Delivers the photo fixture and waits until its file is stored; returns the SHA-256.
+pub async fn stored_photo(app: &TestApp, tg: &Telegram) -> String {
+    let photo = include_bytes!("../../../channels/src/telegram/fixtures/photo.json");
+    assert_eq!(
+        deliver(app, tg.id(), &tg.secret, photo).await.status,
+        StatusCode::OK
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        for c in conversations(app).await {
+            for m in messages(app, c["id"].as_str().unwrap()).await {
+                if let Some(sha) = m["content"]["attachments"][0]["sha256"].as_str() {
+                    return sha.to_string();
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the photo was not downloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn media_is_kept_and_served_to_its_account_only(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let sha = stored_photo(&app, &tg).await;
+    assert_eq!(
+        tg.fake.calls_of("getFile")[0].body["file_id"],
+        "AgACAgIAAxkBAAIBlarge"
+    );
+    let response = app
+        .client
+        .get(format!("{}/api/v1/attachments/{sha}", app.base))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        switchboard_channels::testkit::file_bytes("AgACAgIAAxkBAAIBlarge").as_slice()
+    );
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/attachments/{sha}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let conversation = conversations(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = messages(&app, &conversation).await;
+    assert_eq!(
+        stored[0]["delivery_status"], "received",
+        "fetching a file does not touch the message's status"
+    );
+    assert_eq!(stored.len(), 1, "downloads are not messages");
 }

@@ -1,0 +1,128 @@
+//! Stored attachments, served to operators of the account whose messages hold them. Always
+//! as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP): a file a
+//! customer sent must never run as a page in the operator's browser.
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+    state::AppState,
+};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get))
+}
+
+/// Types shown inline by browsers without running anything; everything else is a download.
+fn safe_type(mime: Option<&str>) -> &str {
+    match mime {
+        Some(m)
+            if ["image/", "audio/", "video/"]
+                .iter()
+                .any(|p| m.starts_with(p))
+                && !m.contains("svg") =>
+        {
+            m
+        }
+        Some("application/pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `attachment; filename="..."; filename*=UTF-8''...` with the name made safe for a header.
+fn disposition(name: Option<&str>) -> String {
+    let name = name.unwrap_or("attachment");
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// A stored attachment by its SHA-256 (from a message's `content.attachments[].sha256`).
+#[utoipa::path(get, path = "/attachments/{id}", tag = "conversations", params(("id" = String, Path, description = "SHA-256, hex")),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    if state.files.path(&id).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let stored = state.store.attachment(caller.account(), &id).await?;
+    let bytes = state.files.get(&stored.sha256).await.map_err(|e| {
+        tracing::error!(error = %e, sha256 = %stored.sha256, "a recorded attachment is missing on disk");
+        ApiError::not_found()
+    })?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    let content_type = safe_type(stored.mime_type.as_deref());
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition(stored.file_name.as_deref())) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_harmless_types_are_shown_inline() {
+        assert_eq!(safe_type(Some("image/jpeg")), "image/jpeg");
+        assert_eq!(safe_type(Some("image/svg+xml")), "application/octet-stream");
+        assert_eq!(safe_type(Some("text/html")), "application/octet-stream");
+        assert_eq!(safe_type(None), "application/octet-stream");
+    }
+
+    #[test]
+    fn file_names_cannot_break_the_header() {
+        let value = disposition(Some("чек \"1\".pdf\r\nX: y"));
+        assert!(!value.contains('\r') && !value.contains('\n'));
+        assert!(
+            value
+                .starts_with("attachment; filename=\"___ _1_.pdf__X_ y\"; filename*=UTF-8''%D1%87"),
+            "{value}"
+        );
+    }
+}
