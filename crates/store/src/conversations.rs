@@ -181,6 +181,63 @@ impl Store {
         })
     }
 
+    /// Queues a failed or unknown outbound message again, exactly as it was first queued.
+    /// Returns the message, now `pending`. A message that is pending or sent is refused with
+    /// a conflict: resending it could deliver it twice.
+    pub async fn retry_message(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> Result<Message, StoreError> {
+        let now = now_millis();
+        let mut tx = self.write.begin().await?;
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND conversation_id = $2 AND id = $3");
+        let row = sqlx::query(&sql)
+            .bind(account.to_string())
+            .bind(conversation.to_string())
+            .bind(message.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let current = message_from_row(&row)?;
+        if current.direction != Direction::Outbound
+            || !matches!(
+                current.delivery_status,
+                DeliveryStatus::Failed | DeliveryStatus::Unknown
+            )
+        {
+            return Err(StoreError::Conflict {
+                what: "delivery_status".into(),
+            });
+        }
+        let last = sqlx::query(
+            "SELECT connection_id, chat_id, action FROM outbox WHERE message_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(message.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let item = NewOutbound {
+            account_id: account,
+            connection_id: last.parse("connection_id")?,
+            conversation_id: Some(conversation),
+            message_id: Some(message),
+            chat_id: last.opt_text("chat_id")?,
+            action: last.text("action")?,
+        };
+        enqueue(&mut tx, &item, now).await?;
+        let sql = format!(
+            "UPDATE messages SET delivery_status = 'pending', failure_reason = NULL WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(message.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        message_from_row(&row)
+    }
+
     /// Stores an operator's reply and queues it, unless a reply with the same client key was
     /// stored before: then that one is returned and nothing is queued again.
     /// Returns the message and whether it was created now.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use switchboard_channels::{Outbound, OutboundMessage};
 use switchboard_core::{
     conversation::{Conversation, ConversationStatus},
-    ids::{ConnectionId, ConversationId, OperatorId},
+    ids::{ConnectionId, ConversationId, MessageId, OperatorId},
     message::{Choice, Content, Message},
 };
 use switchboard_store::{ConversationFilter, NewReply};
@@ -28,6 +28,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(get))
         .routes(routes!(messages, reply))
+        .routes(routes!(retry))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -216,4 +217,33 @@ async fn reply(
         },
         axum::Json(message),
     ))
+}
+
+/// Sends a failed (or unknown) reply again. Refused for a message that is pending or was
+/// sent, so a retry can never deliver a message twice by accident.
+#[utoipa::path(post, path = "/conversations/{id}/messages/{message_id}/retry", tag = "conversations",
+    params(("id" = ConversationId, Path), ("message_id" = MessageId, Path)),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry(
+    caller: Caller,
+    State(state): State<AppState>,
+    axum::extract::Path((id, message_id)): axum::extract::Path<(String, String)>,
+) -> Result<axum::Json<Message>, ApiError> {
+    let id: ConversationId = id.parse().map_err(|_| ApiError::not_found())?;
+    let message_id: MessageId = message_id.parse().map_err(|_| ApiError::not_found())?;
+    let message = state
+        .store
+        .retry_message(caller.account(), id, message_id)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::Conflict { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "not_retryable",
+                "only a failed or unknown reply can be sent again",
+            ),
+            other => other.into(),
+        })?;
+    state.outbox_ready.notify_one();
+    let _ = state.events.send(id);
+    Ok(axum::Json(message))
 }

@@ -76,6 +76,16 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
         .unwrap()
         .to_string();
     let a_attachment = crate::telegram::stored_photo(&app, &tg).await;
+    let a_message = app
+        .get(
+            &format!("/api/v1/conversations/{a_conversation}/messages"),
+            &app.admin_token,
+        )
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = |resource: &str| -> String {
         match resource {
             "attachments" => a_attachment.clone(),
@@ -117,7 +127,9 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
             .split('/')
             .next()
             .unwrap();
-        let concrete = path.replace("{id}", &ids(resource));
+        let concrete = path
+            .replace("{id}", &ids(resource))
+            .replace("{message_id}", &a_message);
         for method in operations.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
             for (who, token) in [("B's admin", &b_admin), ("B's operator", &b_operator)] {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchboard_channels::{
     telegram::SECRET_HEADER,
@@ -459,6 +459,33 @@ async fn lost_answers_are_unknown_and_never_resent(backend: Backend) {
     assert!(last["failure_reason"].is_string());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(tg.fake.calls_of("sendMessage").len(), 1, "no blind resend");
+
+    // The operator decides: send it again, for real.
+    let retry = format!(
+        "/api/v1/conversations/{conversation}/messages/{}/retry",
+        last["id"].as_str().unwrap()
+    );
+    let again = app
+        .request(Method::POST, &retry, Some(&app.admin_token), None)
+        .await;
+    assert_eq!(
+        (again.status, again.body["delivery_status"].as_str()),
+        (StatusCode::OK, Some("pending")),
+        "{again:?}"
+    );
+    assert_eq!(
+        settled(&app, &conversation).await["delivery_status"],
+        "sent"
+    );
+    assert_eq!(tg.fake.calls_of("sendMessage").len(), 2);
+    let twice = app
+        .request(Method::POST, &retry, Some(&app.admin_token), None)
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (StatusCode::CONFLICT, "not_retryable"),
+        "a sent message is not resent"
+    );
 }
 
 async fn blocked_bots_and_revoked_tokens_are_visible(backend: Backend) {
