@@ -100,6 +100,14 @@ pub struct Sent {
 /// The largest attachment fetched from a channel (Telegram's download limit).
 pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
 
+/// What one long poll returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polled {
+    pub events: Vec<InboundEvent>,
+    /// Where the next poll continues; store the events before moving on to it.
+    pub cursor: Option<String>,
+}
+
 /// A webhook request as received: raw bytes (signatures are over the exact bytes) and headers.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest<'a> {
@@ -163,4 +171,23 @@ pub trait Connector: Send + Sync {
         credentials: &Value,
         outbound: &Outbound,
     ) -> Result<Sent, SendError>;
+
+    /// Whether the channel can be read by long polling instead of a webhook (for servers
+    /// without a public address).
+    fn polls(&self) -> bool {
+        false
+    }
+
+    /// Waits for new events after `cursor`. Only called when [`Connector::polls`] is true.
+    async fn poll(
+        &self,
+        _api: &ApiContext,
+        _credentials: &Value,
+        _cursor: Option<&str>,
+    ) -> Result<Polled, SendError> {
+        Err(SendError::Permanent(format!(
+            "{} cannot be polled",
+            self.kind()
+        )))
+    }
 }

@@ -20,8 +20,8 @@ pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
 pub use connector::{
-    AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
-    WebhookRequest,
+    AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
+    Sent, WebhookRequest, MAX_MEDIA_BYTES,
 };
 pub use event::{ContactRef, InboundEvent, InboundKind, Outbound, OutboundMessage};
 pub use reqwest;

@@ -49,6 +49,8 @@ struct Inner {
     calls: Vec<Call>,
     failures: HashMap<String, VecDeque<Failure>>,
     next_message_id: i64,
+    /// Updates waiting for getUpdates; confirmed (dropped) by a later call's offset.
+    updates: Vec<Value>,
 }
 
 /// A fake Telegram Bot API.
@@ -104,6 +106,11 @@ impl FakeTelegram {
             .push_back(failure);
     }
 
+    /// Queues an update for getUpdates (long polling).
+    pub fn push_update(&self, update: Value) {
+        self.lock().updates.push(update);
+    }
+
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
@@ -133,6 +140,31 @@ impl FakeTelegram {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// getUpdates: confirms updates below `offset`, then waits (briefly: this is a test) for some.
+async fn long_poll(inner: &Arc<Mutex<Inner>>, body: &Value) -> Vec<Value> {
+    let offset = body["offset"].as_i64();
+    let wait =
+        Duration::from_secs(body["timeout"].as_u64().unwrap_or(0)).min(Duration::from_secs(1));
+    let deadline = Instant::now() + wait;
+    loop {
+        let ready: Vec<Value> = {
+            let mut inner = inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(offset) = offset {
+                inner
+                    .updates
+                    .retain(|u| u["update_id"].as_i64().unwrap_or_default() >= offset);
+            }
+            inner.updates.clone()
+        };
+        if !ready.is_empty() || Instant::now() >= deadline {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -230,6 +262,9 @@ async fn handle(
     let Some((bot_id, bot_name)) = known else {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     };
+    if method == "getUpdates" {
+        return Json(json!({"ok": true, "result": long_poll(&inner, &body).await})).into_response();
+    }
     let result = match method.as_str() {
         "getMe" => {
             json!({"id": bot_id, "is_bot": true, "first_name": bot_name, "username": "fake_bot"})

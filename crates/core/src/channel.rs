@@ -33,6 +33,16 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// How a connection hears from its channel.
+    pub enum Receive {
+        /// The channel calls `POST /hooks/{id}` (needs a public URL).
+        Webhook = "webhook",
+        /// Switchboard asks the channel (long polling), for servers without a public URL.
+        Polling = "polling",
+    }
+}
+
 /// Who receives new conversations of a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "target", rename_all = "snake_case", deny_unknown_fields)]
@@ -68,6 +78,7 @@ pub struct ChannelConnection {
     pub schedule_id: Option<ScheduleId>,
     pub auto_close_after: DurationSpec,
     pub enabled: bool,
+    pub receive: Receive,
     pub api_base_url: Option<String>,
     /// `None`: the channel's defaults; `Some(None)`: no limit; `Some(Some(_))`: overridden.
     #[schema(value_type = Option<RateLimits>)]

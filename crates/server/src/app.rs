@@ -148,9 +148,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let worker = self
+        let delivery = self
             .delivery
-            .then(|| tokio::spawn(workers::delivery::run(self.state.clone(), stopped)));
+            .then(|| tokio::spawn(workers::delivery::run(self.state.clone(), stopped.clone())));
+        let polling = self
+            .delivery
+            .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped)));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -158,9 +161,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        if let Some(worker) = worker {
+        for worker in [delivery, polling].into_iter().flatten() {
             if let Err(e) = worker.await {
-                tracing::error!(error = %e, "the delivery worker panicked");
+                tracing::error!(error = %e, "a background worker panicked");
             }
         }
         self.store.close().await;

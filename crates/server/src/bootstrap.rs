@@ -3,7 +3,7 @@
 //! printed once. `--demo` adds a sample group so a newcomer has something to look at.
 
 use switchboard_core::{
-    channel::{ChannelKind, Routing},
+    channel::{ChannelKind, Receive, Routing},
     group::{Distribution, Strategy},
     ids::{AccountId, ConnectionId, GroupId},
     operator::{self, Operator, Role},
@@ -137,6 +137,7 @@ pub async fn seed_demo(
             .parse()
             .unwrap_or_else(|_| unreachable!("a valid duration")),
         enabled: true,
+        receive: Receive::Webhook,
         api_base_url: None,
         rate_limits: None,
     };

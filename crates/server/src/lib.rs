@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod extract;
 mod files;
+mod ingest;
 mod metrics;
 mod openapi;
 mod routes;

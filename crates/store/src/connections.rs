@@ -4,7 +4,7 @@
 use sqlx::{any::AnyRow, AnyConnection};
 use switchboard_core::{
     audit::NewAuditEntry,
-    channel::{ChannelConnection, ChannelKind, RateLimits, Routing},
+    channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{AccountId, ConnectionId, OperatorId, ScheduleId},
     DurationSpec,
 };
@@ -30,6 +30,7 @@ pub struct NewConnection {
     pub schedule_id: Option<ScheduleId>,
     pub auto_close_after: DurationSpec,
     pub enabled: bool,
+    pub receive: Receive,
     pub api_base_url: Option<String>,
     pub rate_limits: Option<Option<RateLimits>>,
 }
@@ -54,7 +55,7 @@ pub struct ConnectionRecord {
 
 const COLUMNS: &str =
     "id, account_id, kind, name, account_name, external_account_id, routing, schedule_id,
-    auto_close_after_secs, enabled, api_base_url, rate_limits, broken_reason, created_at, updated_at";
+    auto_close_after_secs, enabled, receive, api_base_url, rate_limits, broken_reason, created_at, updated_at";
 
 fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
     let secs = row.int("auto_close_after_secs")?;
@@ -79,6 +80,7 @@ fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
             .and_then(|s| DurationSpec::from_secs(s).ok())
             .ok_or_else(|| StoreError::Corrupt("auto_close_after_secs".into()))?,
         enabled: row.flag("enabled")?,
+        receive: row.parse("receive")?,
         api_base_url: row.opt_text("api_base_url")?,
         rate_limits,
         broken_reason: row.opt_text("broken_reason")?,
@@ -193,8 +195,8 @@ impl Store {
         };
         let sql = format!(
             "INSERT INTO channel_connections (id, account_id, kind, name, account_name, external_account_id, credentials,
-                 routing, schedule_id, auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING {COLUMNS}"
+                 routing, schedule_id, auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at, receive)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -211,6 +213,7 @@ impl Store {
             .bind(new.api_base_url.as_deref())
             .bind(rate_limits_json(&new.rate_limits))
             .bind(now)
+            .bind(new.receive.as_str())
             .fetch_one(&mut *tx)
             .await?;
         let connection = connection_from_row(&row)?;
@@ -413,5 +416,56 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok((connection, displaced))
+    }
+}
+
+impl Store {
+    /// Enabled connections that are read by long polling.
+    pub async fn polling_connections(&self) -> Result<Vec<ChannelConnection>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM channel_connections WHERE enabled = 1 AND receive = 'polling' ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.read).await?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    /// Takes or renews the right to poll `connection` until `until`; false while another node
+    /// holds an unexpired lease. Returns the stored cursor with the lease.
+    pub async fn claim_poller(
+        &self,
+        connection: ConnectionId,
+        node: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        sqlx::query("INSERT INTO pollers (connection_id, node, lease_until) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+            .bind(connection.to_string())
+            .bind(node)
+            .execute(&self.write)
+            .await?;
+        let row = sqlx::query(
+            "UPDATE pollers SET node = $2, lease_until = $4 WHERE connection_id = $1 AND (node = $2 OR lease_until < $3) RETURNING cursor",
+        )
+        .bind(connection.to_string())
+        .bind(node)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| r.opt_text("cursor")).transpose()
+    }
+
+    /// Records how far polling got, after the events up to there are stored.
+    pub async fn save_poll_cursor(
+        &self,
+        connection: ConnectionId,
+        node: &str,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pollers SET cursor = $3 WHERE connection_id = $1 AND node = $2")
+            .bind(connection.to_string())
+            .bind(node)
+            .bind(cursor)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attachments",
         include_str!("../migrations/0003_attachments.sql"),
     ),
+    (4, "polling", include_str!("../migrations/0004_polling.sql")),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

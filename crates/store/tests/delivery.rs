@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use switchboard_core::{
-    channel::{ChannelKind, Routing},
+    channel::{ChannelKind, Receive, Routing},
     conversation::ConversationStatus,
     delivery::Step,
     group::Distribution,
@@ -78,6 +78,7 @@ fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
         schedule_id: None,
         auto_close_after: "12h".parse().unwrap(),
         enabled: true,
+        receive: Receive::Webhook,
         api_base_url: None,
         rate_limits: Some(None),
     }

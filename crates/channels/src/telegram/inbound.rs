@@ -110,7 +110,7 @@ fn content_of(message: &Message) -> Content {
     content
 }
 
-fn event(update: Update) -> InboundEvent {
+pub fn event(update: Update) -> InboundEvent {
     let external_event_id = update.update_id.to_string();
     let mut follow_ups = Vec::new();
     let kind = if let Some(message) = update.message.or(update.edited_message) {

@@ -20,13 +20,15 @@ pub use inbound::SECRET_HEADER;
 use crate::{
     capabilities::{ButtonLimits, Capabilities, TextUnit},
     connector::{
-        AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
-        WebhookRequest,
+        AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
+        Sent, WebhookRequest,
     },
     event::Outbound,
 };
 
 pub const DEFAULT_API: &str = "https://api.telegram.org";
+/// How long one getUpdates call waits for updates (the HTTP client waits 30 s).
+const POLL_SECONDS: u64 = 25;
 /// Update kinds the webhook asks for.
 const ALLOWED_UPDATES: [&str; 4] = [
     "message",
@@ -218,6 +220,49 @@ impl Connector for Telegram {
 
     fn parse(&self, secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, InboundError> {
         inbound::parse(secret, request)
+    }
+
+    fn polls(&self) -> bool {
+        true
+    }
+
+    /// getUpdates with a 25-second long poll. Updates are confirmed to Telegram only by the
+    /// next call's `offset`, made after they are stored: a crash in between redelivers them,
+    /// and `update_id` deduplication absorbs that.
+    async fn poll(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        cursor: Option<&str>,
+    ) -> Result<Polled, SendError> {
+        let credentials = credentials(credentials_json)
+            .map_err(|e| SendError::ConnectionBroken(e.to_string()))?;
+        let mut body =
+            serde_json::json!({"timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES});
+        if let Some(offset) = cursor.and_then(|c| c.parse::<i64>().ok()) {
+            body["offset"] = offset.into();
+        }
+        let updates: Vec<Value> = call(api, &credentials.token, "getUpdates", &body).await?;
+        let next = updates
+            .iter()
+            .filter_map(|u| u["update_id"].as_i64())
+            .max()
+            .map(|id| (id + 1).to_string());
+        let events = updates
+            .into_iter()
+            .filter_map(|u| match serde_json::from_value::<api::Update>(u) {
+                Ok(update) => Some(update),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an update Switchboard cannot read");
+                    None
+                }
+            })
+            .map(inbound::event)
+            .collect();
+        Ok(Polled {
+            events,
+            cursor: next.or_else(|| cursor.map(str::to_string)),
+        })
     }
 
     async fn send(

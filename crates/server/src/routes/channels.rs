@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_channels::{registry, ApiContext, ConnectError};
 use switchboard_core::{
-    channel::{ChannelConnection, ChannelKind, RateLimits, Routing},
+    channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{ConnectionId, ScheduleId},
     validation, DurationSpec,
 };
@@ -52,6 +52,14 @@ pub struct CreateChannel {
     pub auto_close_after: DurationSpec,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `webhook` (default; the channel calls `webhook_url`) or `polling` (Switchboard asks
+    /// the channel; for servers without a public URL, where the channel supports it).
+    #[serde(default = "webhook")]
+    pub receive: Receive,
+}
+
+fn webhook() -> Receive {
+    Receive::Webhook
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -187,6 +195,15 @@ async fn create(
             format!("kind: {} channels are not available yet", body.kind),
         )
     })?;
+    if body.receive == Receive::Polling && !connector.polls() {
+        return Err(ApiError::validation(
+            "receive",
+            format!(
+                "receive: {} channels cannot be polled; use webhook",
+                body.kind
+            ),
+        ));
+    }
     let api_base_url = body
         .api_base_url
         .as_deref()
@@ -229,6 +246,7 @@ async fn create(
         schedule_id: body.schedule_id,
         auto_close_after: body.auto_close_after,
         enabled: body.enabled,
+        receive: body.receive,
         api_base_url,
         rate_limits: body.rate_limits,
     };
@@ -238,10 +256,20 @@ async fn create(
         .await?;
     if connection.enabled {
         let url = webhook_url(&state.public_url, id);
-        if let Err(e) = connector
-            .register_webhook(&api, &secrets.credentials, &url, &secrets.webhook_secret)
-            .await
-        {
+        // A polled channel must have no webhook: Telegram refuses getUpdates while one is set.
+        let result = match body.receive {
+            Receive::Webhook => {
+                connector
+                    .register_webhook(&api, &secrets.credentials, &url, &secrets.webhook_secret)
+                    .await
+            }
+            Receive::Polling => {
+                connector
+                    .unregister_webhook(&api, &secrets.credentials)
+                    .await
+            }
+        };
+        if let Err(e) = result {
             state
                 .store
                 .remove_new_connection(caller.account(), id)
@@ -283,7 +311,13 @@ async fn sync_webhook(state: &AppState, id: ConnectionId, enabled: bool) -> Resu
         ApiError::internal()
     })?;
     let credentials = &opened.secrets.credentials;
-    if enabled {
+    if enabled && opened.connection.receive == Receive::Polling {
+        opened
+            .connector
+            .unregister_webhook(&opened.api, credentials)
+            .await
+            .map_err(connect_error)
+    } else if enabled {
         let url = webhook_url(&state.public_url, id);
         opened
             .connector

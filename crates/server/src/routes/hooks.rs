@@ -11,45 +11,13 @@ use axum::{
     routing::post,
     Router,
 };
-use switchboard_channels::{InboundError, InboundKind, WebhookRequest};
-use switchboard_core::{channel::opening, ids::ConnectionId};
-use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Opening};
+use switchboard_channels::{InboundError, WebhookRequest};
+use switchboard_core::ids::ConnectionId;
 
-use crate::{channels, error::ApiError, state::AppState};
+use crate::{channels, error::ApiError, ingest, state::AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/hooks/{id}", post(receive))
-}
-
-fn to_ingest_event(kind: InboundKind) -> IngestEvent {
-    match kind {
-        InboundKind::Message {
-            contact,
-            external_message_id,
-            content,
-        } => IngestEvent::Message {
-            contact_external_id: contact.external_id,
-            contact_name: contact.name,
-            external_message_id: Some(external_message_id),
-            content,
-        },
-        // A press is the customer's answer, stored as their message; the menu's id is not
-        // the press's own id.
-        InboundKind::ChoicePressed {
-            contact, content, ..
-        } => IngestEvent::Message {
-            contact_external_id: contact.external_id,
-            contact_name: contact.name,
-            external_message_id: None,
-            content,
-        },
-        InboundKind::Reachability { contact, reachable } => IngestEvent::Reachability {
-            contact_external_id: contact.external_id,
-            contact_name: contact.name,
-            reachable,
-        },
-        _ => IngestEvent::Ignored,
-    }
 }
 
 async fn receive(
@@ -108,49 +76,6 @@ async fn receive(
                 )
             }
         })?;
-    let (status, group_id, assignee_id) = opening(&opened.connection.routing);
-    let mut queued = false;
-    for event in parsed.events {
-        let follow_ups: Vec<FollowUp> = event
-            .follow_ups
-            .iter()
-            .filter_map(|f| {
-                let action = serde_json::to_string(f).ok()?;
-                Some(FollowUp {
-                    chat_id: f.chat_id().map(str::to_string),
-                    action,
-                    ordered: f.ordered(),
-                })
-            })
-            .collect();
-        queued |= !follow_ups.is_empty();
-        let ingest = Ingest {
-            account_id: opened.connection.account_id,
-            connection_id: id,
-            external_event_id: event.external_event_id,
-            event: to_ingest_event(event.kind),
-            opening: Opening {
-                status,
-                group_id,
-                assignee_id,
-            },
-            follow_ups,
-        };
-        match state.store.ingest(&ingest).await? {
-            Ingested::Duplicate => {
-                tracing::debug!(connection = %id, event = %ingest.external_event_id, "duplicate delivery")
-            }
-            Ingested::Stored {
-                conversation_id, ..
-            } => {
-                if let Some(conversation) = conversation_id {
-                    let _ = state.events.send(conversation);
-                }
-            }
-        }
-    }
-    if queued {
-        state.outbox_ready.notify_one();
-    }
+    ingest::store_events(&state, &opened.connection, parsed.events).await?;
     Ok((StatusCode::OK, "ok").into_response())
 }

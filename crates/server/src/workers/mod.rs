@@ -3,3 +3,4 @@
 
 pub mod delivery;
 mod limiter;
+pub mod polling;

@@ -25,6 +25,7 @@ backends!(
     retried_replies_with_one_key_send_once,
     disabling_unregisters_and_keeps_history,
     media_is_kept_and_served_to_its_account_only,
+    long_polling_receives_without_a_public_url,
 );
 
 pub const TOKEN: &str = "7000000001:AAH-fake_token";
@@ -669,4 +670,89 @@ async fn media_is_kept_and_served_to_its_account_only(backend: Backend) {
         "fetching a file does not touch the message's status"
     );
     assert_eq!(stored.len(), 1, "downloads are not messages");
+}
+
+async fn long_polling_receives_without_a_public_url(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
+    let group = app
+        .post(
+            "/api/v1/groups",
+            &app.admin_token,
+            json!({"name": "Support"}),
+        )
+        .await
+        .id();
+    let reply = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            json!({"kind": "telegram", "name": "Polled", "credentials": {"token": TOKEN},
+            "api_base_url": fake.url, "rate_limits": null, "receive": "polling",
+            "routing": {"target": "group", "group_id": group}, "auto_close_after": "1d"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    assert_eq!(reply.body["receive"], "polling");
+    assert!(fake.calls_of("setWebhook").is_empty());
+    assert_eq!(
+        fake.calls_of("deleteWebhook").len(),
+        1,
+        "getUpdates needs the webhook gone"
+    );
+
+    let update: Value = serde_json::from_slice(&text_update(700, 3333, "через polling")).unwrap();
+    fake.push_update(update.clone());
+    fake.push_update(update);
+    let deadline = std::time::Instant::now() + WAIT;
+    let conversation = loop {
+        if let Some(c) = conversations(&app).await.first() {
+            break c["id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the polled update never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    fake.push_update(serde_json::from_slice(&text_update(701, 3333, "второе")).unwrap());
+    let deadline = std::time::Instant::now() + WAIT;
+    while messages(&app, &conversation).await.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second update never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let texts: Vec<String> = messages(&app, &conversation)
+        .await
+        .iter()
+        .map(|m| m["content"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["через polling", "второе"],
+        "the duplicate update was stored once"
+    );
+    let confirmed = fake.wait_for("getUpdates", 3, WAIT).await;
+    assert!(
+        confirmed.iter().any(|c| c.body["offset"] == 702),
+        "stored updates are confirmed with the next offset"
+    );
+
+    let webchat = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            json!({"kind": "webchat", "name": "X", "credentials": {}, "receive": "polling",
+            "routing": {"target": "group", "group_id": group}, "auto_close_after": "1d"}),
+        )
+        .await;
+    assert_eq!(
+        (webchat.status, webchat.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "receive")
+    );
 }
