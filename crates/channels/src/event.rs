@@ -54,6 +54,21 @@ pub struct OutboundMessage {
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<OutboundFile>,
+}
+
+/// A stored file to send with a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboundFile {
+    pub kind: switchboard_core::message::AttachmentKind,
+    pub sha256: String,
+    pub file_name: Option<String>,
+    pub mime_type: Option<String>,
+    /// The bytes, read from storage by the delivery worker just before sending; never stored
+    /// in the outbox.
+    #[serde(skip)]
+    pub data: Option<Vec<u8>>,
 }
 
 /// Something to do through a channel's API; stored in the outbox as JSON.

@@ -40,6 +40,8 @@ pub struct Call {
     pub token: String,
     pub method: String,
     pub body: Value,
+    /// The raw body as text (lossy), for multipart uploads.
+    pub raw: String,
     pub at: Instant,
 }
 
@@ -186,6 +188,7 @@ async fn download(
             token: token.clone(),
             method: "download".into(),
             body: json!({"path": path}),
+            raw: String::new(),
             at: Instant::now(),
         });
         inner.bots.contains_key(&token)
@@ -210,6 +213,7 @@ async fn handle(
     Path((bot, method)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
+    let raw = String::from_utf8_lossy(&body).to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let token = bot.strip_prefix("bot").unwrap_or_default().to_string();
     let (failure, known, message_id) = {
@@ -220,6 +224,7 @@ async fn handle(
             token: token.clone(),
             method: method.clone(),
             body: body.clone(),
+            raw,
             at: Instant::now(),
         });
         let failure = inner
@@ -271,6 +276,9 @@ async fn handle(
         }
         "sendMessage" => {
             json!({"message_id": message_id, "chat": {"id": body["chat_id"], "type": "private"}, "date": 0, "text": body["text"]})
+        }
+        "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio" | "sendVoice" => {
+            json!({"message_id": message_id, "chat": {"type": "private"}, "date": 0})
         }
         "setWebhook" | "deleteWebhook" | "answerCallbackQuery" => json!(true),
         "getFile" => {

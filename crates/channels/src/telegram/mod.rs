@@ -81,10 +81,22 @@ pub(crate) async fn call<T: DeserializeOwned>(
     body: &Value,
 ) -> Result<T, SendError> {
     let url = format!("{}/bot{token}/{method}", api.base(DEFAULT_API));
-    let response = api
-        .http
-        .post(url)
-        .json(body)
+    answer(api.http.post(url).json(body)).await
+}
+
+/// Calls a Bot API method with a multipart body (file uploads).
+pub(crate) async fn call_form<T: DeserializeOwned>(
+    api: &ApiContext,
+    token: &str,
+    method: &str,
+    form: reqwest::multipart::Form,
+) -> Result<T, SendError> {
+    let url = format!("{}/bot{token}/{method}", api.base(DEFAULT_API));
+    answer(api.http.post(url).multipart(form)).await
+}
+
+async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, SendError> {
+    let response = request
         .send()
         .await
         .map_err(|e| crate::http::transport_error(&e))?;

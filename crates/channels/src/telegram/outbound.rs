@@ -1,17 +1,18 @@
 //! Sending through the Bot API: long texts split at 4096 UTF-16 units, choices as an inline
 //! keyboard on the last piece, button presses acknowledged and their menus removed.
 
+use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use switchboard_core::message::Choice;
+use switchboard_core::message::{AttachmentKind, Choice};
 
 use super::{
     api::{FileInfo, SentMessage},
-    call, DEFAULT_API,
+    call, call_form, DEFAULT_API,
 };
 use crate::{
     capabilities::Capabilities,
     connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
-    event::{Outbound, OutboundMessage},
+    event::{Outbound, OutboundFile, OutboundMessage},
     text::split,
 };
 
@@ -33,35 +34,102 @@ pub fn inline_keyboard(choices: &[Choice], max_payload_bytes: usize) -> Value {
     json!({"inline_keyboard": rows})
 }
 
+/// The Bot API method and form field for sending a file of this kind.
+fn file_method(kind: AttachmentKind) -> (&'static str, &'static str) {
+    match kind {
+        AttachmentKind::Image => ("sendPhoto", "photo"),
+        AttachmentKind::Video => ("sendVideo", "video"),
+        AttachmentKind::Audio => ("sendAudio", "audio"),
+        AttachmentKind::Voice => ("sendVoice", "voice"),
+        AttachmentKind::File | AttachmentKind::Sticker => ("sendDocument", "document"),
+    }
+}
+
+async fn send_file(
+    api: &ApiContext,
+    token: &str,
+    chat_id: &str,
+    file: &OutboundFile,
+    markup: Option<&Value>,
+) -> Result<SentMessage, SendError> {
+    let data = file
+        .data
+        .clone()
+        .ok_or_else(|| SendError::Permanent("the file's bytes were not loaded".into()))?;
+    let (method, field) = file_method(file.kind);
+    let mut part =
+        Part::bytes(data).file_name(file.file_name.clone().unwrap_or_else(|| "file".into()));
+    if let Some(mime) = &file.mime_type {
+        part = part
+            .mime_str(mime)
+            .map_err(|e| SendError::Permanent(format!("bad MIME type: {e}")))?;
+    }
+    let mut form = Form::new()
+        .text("chat_id", chat_id.to_string())
+        .part(field, part);
+    if let Some(markup) = markup {
+        form = form.text("reply_markup", markup.to_string());
+    }
+    call_form(api, token, method, form).await
+}
+
+/// Text pieces first, then files; the choices ride on the last thing sent. Once something
+/// was delivered, a later failure is reported as unknown: resending all would repeat it.
 async fn send_message(
     api: &ApiContext,
     token: &str,
     message: &OutboundMessage,
     caps: &Capabilities,
 ) -> Result<Sent, SendError> {
-    let pieces = split(&message.text, caps.max_text, caps.text_unit);
-    let last = pieces.len() - 1;
+    let mut pieces = if message.text.trim().is_empty() {
+        Vec::new()
+    } else {
+        split(&message.text, caps.max_text, caps.text_unit)
+    };
+    if pieces.is_empty() && message.files.is_empty() {
+        // Telegram sends no empty text; a menu alone still needs a line to hang on.
+        pieces.push("…".into());
+    }
+    let max_payload = caps.buttons.as_ref().map_or(64, |b| b.max_payload_bytes);
+    let markup =
+        (!message.choices.is_empty()).then(|| inline_keyboard(&message.choices, max_payload));
+    let total = pieces.len() + message.files.len();
     let mut sent = Sent::default();
-    for (i, piece) in pieces.iter().enumerate() {
+    let mut position = 0;
+    for piece in &pieces {
+        position += 1;
         let mut body = json!({"chat_id": message.chat_id, "text": piece});
-        if i == last && !message.choices.is_empty() {
-            let max_payload = caps.buttons.as_ref().map_or(64, |b| b.max_payload_bytes);
-            body["reply_markup"] = inline_keyboard(&message.choices, max_payload);
+        if let (true, Some(markup)) = (position == total, &markup) {
+            body["reply_markup"] = markup.clone();
         }
-        match call::<SentMessage>(api, token, "sendMessage", &body).await {
-            Ok(m) => sent.external_ids.push(m.message_id.to_string()),
-            // Earlier pieces arrived: resending the whole message would repeat them.
-            Err(e) if !sent.external_ids.is_empty() => {
-                return Err(SendError::Unknown(format!(
-                    "{} of {} pieces sent, then: {e}",
-                    sent.external_ids.len(),
-                    pieces.len()
-                )))
-            }
-            Err(e) => return Err(e),
-        }
+        let result = call::<SentMessage>(api, token, "sendMessage", &body).await;
+        record(&mut sent, result, total)?;
+    }
+    for file in &message.files {
+        position += 1;
+        let markup = markup.as_ref().filter(|_| position == total);
+        let result = send_file(api, token, &message.chat_id, file, markup).await;
+        record(&mut sent, result, total)?;
     }
     Ok(sent)
+}
+
+fn record(
+    sent: &mut Sent,
+    result: Result<SentMessage, SendError>,
+    total: usize,
+) -> Result<(), SendError> {
+    match result {
+        Ok(m) => {
+            sent.external_ids.push(m.message_id.to_string());
+            Ok(())
+        }
+        Err(e) if !sent.external_ids.is_empty() => Err(SendError::Unknown(format!(
+            "{} of {total} parts sent, then: {e}",
+            sent.external_ids.len()
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// getFile, then the download from `/file/bot<token>/<file_path>`, refusing files over the

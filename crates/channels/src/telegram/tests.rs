@@ -268,6 +268,7 @@ fn message(text: &str, choices: Vec<Choice>) -> Outbound {
         chat_id: "1111111".into(),
         text: text.into(),
         choices,
+        files: vec![],
     })
 }
 
@@ -395,6 +396,53 @@ async fn media_is_downloaded_through_get_file() {
     assert!(
         matches!(lost, SendError::Transient(_)),
         "a download is safe to retry: {lost:?}"
+    );
+}
+
+#[tokio::test]
+async fn files_are_uploaded_after_the_text_and_carry_the_menu() {
+    let (fake, api) = fake().await;
+    let file = crate::event::OutboundFile {
+        kind: AttachmentKind::Image,
+        sha256: "ab".repeat(32),
+        file_name: Some("схема.png".into()),
+        mime_type: Some("image/png".into()),
+        data: Some(b"PNG-BYTES".to_vec()),
+    };
+    let outbound = Outbound::Message(OutboundMessage {
+        chat_id: "1111111".into(),
+        text: "Вот схема проезда".into(),
+        choices: vec![Choice {
+            label: "Спасибо".into(),
+            payload: "thanks".into(),
+        }],
+        files: vec![file],
+    });
+    let sent = Telegram
+        .send(&api, &json!({"token": TOKEN}), &outbound)
+        .await
+        .unwrap();
+    assert_eq!(sent.external_ids.len(), 2);
+    let text = &fake.calls_of("sendMessage")[0];
+    assert!(
+        text.body.get("reply_markup").is_none(),
+        "the menu goes on the last part"
+    );
+    let photo = &fake.calls_of("sendPhoto")[0];
+    assert!(
+        photo.raw.contains("PNG-BYTES") && photo.raw.contains("name=\"photo\""),
+        "{}",
+        photo.raw
+    );
+    assert!(photo.raw.contains("thanks"), "the menu rides on the photo");
+    fake.fail_next("sendPhoto", Failure::ServerError);
+    let partial = Telegram
+        .send(&api, &json!({"token": TOKEN}), &outbound)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(partial, SendError::Unknown(_)),
+        "the text went out already: {partial:?}"
     );
 }
 

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
-use switchboard_core::{channel::ChannelKind, message::AttachmentKind};
+use switchboard_core::channel::ChannelKind;
 
 use crate::{
     capabilities::{ButtonLimits, Capabilities, TextUnit},
@@ -96,7 +96,8 @@ impl Connector for Webchat {
                 one_time: false,
                 removable: true,
             }),
-            media: vec![AttachmentKind::Image, AttachmentKind::File],
+            // The widget shows text and buttons; files arrive with the operator inbox's upload.
+            media: vec![],
             window: None,
             per_second: None,
             per_chat_per_second: None,

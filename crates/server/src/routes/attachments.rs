@@ -3,20 +3,87 @@
 //! customer sent must never run as a page in the operator's browser.
 
 use axum::{
-    extract::State,
-    http::{header, HeaderValue},
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+use serde::{Deserialize, Serialize};
+use switchboard_channels::MAX_MEDIA_BYTES;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
+    extract::Query,
     state::AppState,
 };
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get))
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        // Files are bigger than API bodies: the channels' own limit applies here.
+        .layer(DefaultBodyLimit::max(MAX_MEDIA_BYTES))
+        .merge(OpenApiRouter::new().routes(routes!(get)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// The file's name as the customer should see it.
+    pub name: Option<String>,
+}
+
+/// A stored upload, to attach to a reply by its `sha256`.
+#[derive(Serialize, ToSchema)]
+pub struct Uploaded {
+    pub sha256: String,
+    pub size: u64,
+    pub file_name: Option<String>,
+    pub mime_type: Option<String>,
+}
+
+/// Uploads a file (the raw body, with its `Content-Type`) for a reply, up to 20 MB.
+#[utoipa::path(post, path = "/attachments", tag = "conversations", params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Uploaded), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<Uploaded>), ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::validation("body", "the file is empty"));
+    }
+    let mime_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
+        .filter(|m| !m.is_empty() && m.len() <= 100 && m.contains('/'));
+    let file_name = params
+        .name
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|n| !n.trim().is_empty());
+    let sha256 = state.files.put(&body).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot store an upload");
+        ApiError::internal()
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Uploaded {
+            sha256,
+            size: body.len() as u64,
+            file_name,
+            mime_type,
+        }),
+    ))
 }
 
 /// Types shown inline by browsers without running anything; everything else is a download.

@@ -6,11 +6,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use serde::Deserialize;
-use switchboard_channels::{Outbound, OutboundMessage};
+use switchboard_channels::{registry, Outbound, OutboundFile, OutboundMessage};
 use switchboard_core::{
     conversation::{Conversation, ConversationStatus},
     ids::{ConnectionId, ConversationId, MessageId, OperatorId},
-    message::{Choice, Content, Message},
+    message::{Attachment, AttachmentKind, Choice, Content, Message},
 };
 use switchboard_store::{ConversationFilter, NewReply};
 use utoipa::{IntoParams, ToSchema};
@@ -48,6 +48,93 @@ pub struct NewMessage {
     pub text: String,
     #[serde(default)]
     pub choices: Vec<Choice>,
+    /// Files uploaded with `POST /attachments`, by their `sha256`.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// An uploaded file to send.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    pub sha256: String,
+    pub file_name: Option<String>,
+    pub mime_type: Option<String>,
+}
+
+const MAX_ATTACHMENTS: usize = 10;
+
+/// What a file is, from its MIME type, among what the channel can send.
+fn kind_of(mime: Option<&str>, supported: &[AttachmentKind]) -> Option<AttachmentKind> {
+    let wanted = match mime.unwrap_or_default() {
+        m if m.starts_with("image/") && m != "image/svg+xml" => AttachmentKind::Image,
+        m if m.starts_with("video/") => AttachmentKind::Video,
+        m if m.starts_with("audio/") => AttachmentKind::Audio,
+        _ => AttachmentKind::File,
+    };
+    [wanted, AttachmentKind::File]
+        .into_iter()
+        .find(|k| supported.contains(k))
+}
+
+/// Checks the uploads exist and the channel can send them; returns what to store and send.
+async fn files_for(
+    state: &AppState,
+    caller: &Caller,
+    connection: ConnectionId,
+    refs: Vec<AttachmentRef>,
+) -> Result<Vec<(Attachment, OutboundFile)>, ApiError> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if refs.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::validation(
+            "attachments",
+            format!("attachments: at most {MAX_ATTACHMENTS}"),
+        ));
+    }
+    let kind = state
+        .store
+        .get_connection(caller.account(), connection)
+        .await?
+        .kind;
+    let supported = registry::connector(kind)
+        .map(|c| c.capabilities().media)
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    for (i, r) in refs.into_iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        let size = match state.files.path(&r.sha256) {
+            Some(path) => tokio::fs::metadata(path).await.map(|m| m.len()).ok(),
+            None => None,
+        }
+        .ok_or_else(|| {
+            ApiError::validation(
+                format!("{field}.sha256"),
+                format!("{field}.sha256: no such upload"),
+            )
+        })?;
+        let kind = kind_of(r.mime_type.as_deref(), &supported).ok_or_else(|| {
+            ApiError::validation(field.clone(), format!("{field}: {kind} cannot send files"))
+        })?;
+        let attachment = Attachment {
+            kind,
+            file_name: r.file_name.clone(),
+            mime_type: r.mime_type.clone(),
+            size: Some(size),
+            sha256: Some(r.sha256.clone()),
+            external_id: None,
+        };
+        let file = OutboundFile {
+            kind,
+            sha256: r.sha256,
+            file_name: r.file_name,
+            mime_type: r.mime_type,
+            data: None,
+        };
+        files.push((attachment, file));
+    }
+    Ok(files)
 }
 
 const MAX_TEXT: usize = 20_000;
@@ -101,7 +188,7 @@ async fn messages(
 }
 
 fn check(body: &NewMessage) -> Result<(), ApiError> {
-    if body.text.trim().is_empty() && body.choices.is_empty() {
+    if body.text.trim().is_empty() && body.choices.is_empty() && body.attachments.is_empty() {
         return Err(ApiError::validation(
             "text",
             "text: write something or offer choices",
@@ -185,10 +272,16 @@ async fn reply(
             "the customer blocked this channel; the message cannot be delivered",
         ));
     }
+    let (attachments, files): (Vec<Attachment>, Vec<OutboundFile>) =
+        files_for(&state, &caller, target.connection_id, body.attachments)
+            .await?
+            .into_iter()
+            .unzip();
     let outbound = Outbound::Message(OutboundMessage {
         chat_id: target.chat_id.clone(),
         text: body.text.clone(),
         choices: body.choices.clone(),
+        files,
     });
     let action = serde_json::to_string(&outbound).map_err(|_| ApiError::internal())?;
     let new = NewReply {
@@ -198,6 +291,7 @@ async fn reply(
         content: Content {
             text: body.text,
             choices: body.choices,
+            attachments,
             ..Content::default()
         },
         client_key,
@@ -206,6 +300,19 @@ async fn reply(
     };
     let (message, created) = state.store.create_reply(&new).await?;
     if created {
+        for (position, attachment) in message.content.attachments.iter().enumerate() {
+            if let Some(sha256) = &attachment.sha256 {
+                state
+                    .store
+                    .attach_file(
+                        message.id,
+                        position,
+                        sha256,
+                        attachment.size.unwrap_or_default(),
+                    )
+                    .await?;
+            }
+        }
         state.outbox_ready.notify_one();
         let _ = state.events.send(id);
     }

@@ -58,10 +58,18 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
     if !opened.connection.enabled {
         return fail("the connection is disabled");
     }
-    let outbound: Outbound = match serde_json::from_str(&item.action) {
+    let mut outbound: Outbound = match serde_json::from_str(&item.action) {
         Ok(outbound) => outbound,
         Err(e) => return fail(format!("unreadable outbox row: {e}")),
     };
+    if let Outbound::Message(message) = &mut outbound {
+        for file in &mut message.files {
+            match state.files.get(&file.sha256).await {
+                Ok(bytes) => file.data = Some(bytes),
+                Err(e) => return fail(format!("the file {} cannot be read: {e}", file.sha256)),
+            }
+        }
+    }
     let limits = match opened.connection.rate_limits {
         None => {
             let caps = opened.connector.capabilities();

@@ -26,6 +26,7 @@ backends!(
     disabling_unregisters_and_keeps_history,
     media_is_kept_and_served_to_its_account_only,
     long_polling_receives_without_a_public_url,
+    operators_send_files,
 );
 
 pub const TOKEN: &str = "7000000001:AAH-fake_token";
@@ -755,4 +756,74 @@ async fn long_polling_receives_without_a_public_url(backend: Backend) {
         (webchat.status, webchat.field()),
         (StatusCode::UNPROCESSABLE_ENTITY, "receive")
     );
+}
+
+async fn operators_send_files(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let conversation = first_conversation(&app, &tg, 1111).await;
+    let uploaded = app
+        .client
+        .post(format!(
+            "{}/api/v1/attachments?name=%D1%81%D1%85%D0%B5%D0%BC%D0%B0.png",
+            app.base
+        ))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "image/png")
+        .body(b"PNG-BYTES-OF-THE-MAP".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let uploaded: Value = uploaded.json().await.unwrap();
+    assert_eq!(
+        (
+            uploaded["file_name"].as_str(),
+            uploaded["mime_type"].as_str()
+        ),
+        (Some("схема.png"), Some("image/png"))
+    );
+    let sha = uploaded["sha256"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let sent = app
+        .post(&path, &app.admin_token, json!({"text": "Схема проезда", "attachments": [{"sha256": sha, "file_name": "схема.png", "mime_type": "image/png"}]}))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+    assert_eq!(sent.body["content"]["attachments"][0]["kind"], "image");
+    let photo = tg.fake.wait_for("sendPhoto", 1, WAIT).await;
+    assert!(photo[0].raw.contains("PNG-BYTES-OF-THE-MAP"));
+    assert_eq!(
+        settled(&app, &conversation).await["delivery_status"],
+        "sent"
+    );
+    let served = app
+        .client
+        .get(format!("{}/api/v1/attachments/{sha}", app.base))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+
+    let missing = app
+        .post(
+            &path,
+            &app.admin_token,
+            json!({"attachments": [{"sha256": "0".repeat(64)}]}),
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "attachments[0].sha256")
+    );
+    let empty = app
+        .client
+        .post(format!("{}/api/v1/attachments", app.base))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

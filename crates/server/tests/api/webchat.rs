@@ -204,6 +204,29 @@ async fn visitors_chat_with_operators_live(backend: Backend) {
     .await;
     until(&mut socket, |f| f["type"] == "error").await;
 
+    let file = app
+        .client
+        .post(format!("{}/api/v1/attachments", app.base))
+        .bearer_auth(&app.admin_token)
+        .body(b"bytes".to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let no_files = app
+        .post(
+            &path,
+            &app.admin_token,
+            json!({"attachments": [{"sha256": file["sha256"]}]}),
+        )
+        .await;
+    assert_eq!(
+        (no_files.status, no_files.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "attachments[0]"),
+        "the widget shows no files yet"
+    );
     let history = app.get(&path, &app.admin_token).await.body;
     let texts: Vec<_> = history
         .as_array()
