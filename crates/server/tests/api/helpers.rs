@@ -159,6 +159,27 @@ impl TestApp {
         .await
     }
 
+    /// Uploads a file as the admin; `query` is the upload's query string (`?name=...`).
+    pub async fn upload(&self, query: &str, content_type: &str, bytes: &[u8]) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/attachments{query}", self.base))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", content_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
     /// Creates an operator in the admin's account and logs them in: (id, token).
     pub async fn operator(&self, email: &str, role: &str) -> (String, String) {
         self.operator_as(&self.admin_token, email, role).await

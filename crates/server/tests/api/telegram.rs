@@ -39,8 +39,23 @@ pub struct Telegram {
     pub group: String,
 }
 
-/// Connects a Telegram bot on a fake Bot API, routed to a new group.
+/// Connects a Telegram bot on a fake Bot API, routed to a new group, receiving by webhook.
 pub async fn connect(app: &TestApp) -> Telegram {
+    let (fake, channel, group) = connect_receiving(app, "webhook").await;
+    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Telegram {
+        fake,
+        channel,
+        secret,
+        group,
+    }
+}
+
+/// Connects a bot with `receive` set: the fake, the created channel and its group.
+async fn connect_receiving(app: &TestApp, receive: &str) -> (FakeTelegram, Value, String) {
     let fake = FakeTelegram::start().await;
     fake.add_bot(TOKEN, 7000000001, "Shop Bot");
     let group = app
@@ -51,25 +66,11 @@ pub async fn connect(app: &TestApp) -> Telegram {
         )
         .await
         .id();
-    let reply = app
-        .post(
-            "/api/v1/channels",
-            &app.admin_token,
-            json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN}, "api_base_url": fake.url,
-                   "rate_limits": null, "routing": {"target": "group", "group_id": group}, "auto_close_after": "12h"}),
-        )
-        .await;
+    let body = json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN}, "api_base_url": fake.url,
+        "rate_limits": null, "receive": receive, "routing": {"target": "group", "group_id": group}, "auto_close_after": "12h"});
+    let reply = app.post("/api/v1/channels", &app.admin_token, body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
-    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Telegram {
-        fake,
-        channel: reply.body,
-        secret,
-        group,
-    }
+    (fake, reply.body, group)
 }
 
 impl Telegram {
@@ -677,27 +678,8 @@ async fn long_polling_receives_without_a_public_url(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let fake = FakeTelegram::start().await;
-    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
-    let group = app
-        .post(
-            "/api/v1/groups",
-            &app.admin_token,
-            json!({"name": "Support"}),
-        )
-        .await
-        .id();
-    let reply = app
-        .post(
-            "/api/v1/channels",
-            &app.admin_token,
-            json!({"kind": "telegram", "name": "Polled", "credentials": {"token": TOKEN},
-            "api_base_url": fake.url, "rate_limits": null, "receive": "polling",
-            "routing": {"target": "group", "group_id": group}, "auto_close_after": "1d"}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
-    assert_eq!(reply.body["receive"], "polling");
+    let (fake, channel, group) = connect_receiving(&app, "polling").await;
+    assert_eq!(channel["receive"], "polling");
     assert!(fake.calls_of("setWebhook").is_empty());
     assert_eq!(
         fake.calls_of("deleteWebhook").len(),
@@ -765,19 +747,14 @@ async fn operators_send_files(backend: Backend) {
     let tg = connect(&app).await;
     let conversation = first_conversation(&app, &tg, 1111).await;
     let uploaded = app
-        .client
-        .post(format!(
-            "{}/api/v1/attachments?name=%D1%81%D1%85%D0%B5%D0%BC%D0%B0.png",
-            app.base
-        ))
-        .bearer_auth(&app.admin_token)
-        .header("content-type", "image/png")
-        .body(b"PNG-BYTES-OF-THE-MAP".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
-    let uploaded: Value = uploaded.json().await.unwrap();
+        .upload(
+            "?name=%D1%81%D1%85%D0%B5%D0%BC%D0%B0.png",
+            "image/png",
+            b"PNG-BYTES-OF-THE-MAP",
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED);
+    let uploaded = uploaded.body;
     assert_eq!(
         (
             uploaded["file_name"].as_str(),
@@ -818,12 +795,6 @@ async fn operators_send_files(backend: Backend) {
         (missing.status, missing.field()),
         (StatusCode::UNPROCESSABLE_ENTITY, "attachments[0].sha256")
     );
-    let empty = app
-        .client
-        .post(format!("{}/api/v1/attachments", app.base))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = app.upload("", "application/octet-stream", b"").await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

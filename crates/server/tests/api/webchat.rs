@@ -205,16 +205,9 @@ async fn visitors_chat_with_operators_live(backend: Backend) {
     until(&mut socket, |f| f["type"] == "error").await;
 
     let file = app
-        .client
-        .post(format!("{}/api/v1/attachments", app.base))
-        .bearer_auth(&app.admin_token)
-        .body(b"bytes".to_vec())
-        .send()
+        .upload("", "application/octet-stream", b"bytes")
         .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+        .body;
     let no_files = app
         .post(
             &path,
