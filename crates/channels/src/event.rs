@@ -56,6 +56,32 @@ pub struct OutboundMessage {
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<OutboundFile>,
+    /// How the choices are shown where the channel offers both kinds.
+    #[serde(default)]
+    pub keyboard: Keyboard,
+}
+
+/// Buttons attached to the message (inline), or replacing the customer's keyboard (reply;
+/// a press arrives as the label typed as text).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Keyboard {
+    #[default]
+    Inline,
+    /// A reply keyboard that hides itself after one press.
+    ReplyOnce,
+    /// A reply keyboard that stays until replaced.
+    Reply,
 }
 
 /// A stored file to send with a message.

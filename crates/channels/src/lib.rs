@@ -23,6 +23,8 @@ pub use connector::{
     AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
     Sent, WebhookRequest, MAX_MEDIA_BYTES,
 };
-pub use event::{ContactRef, InboundEvent, InboundKind, Outbound, OutboundFile, OutboundMessage};
+pub use event::{
+    ContactRef, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile, OutboundMessage,
+};
 pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;

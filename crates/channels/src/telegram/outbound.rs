@@ -12,7 +12,7 @@ use super::{
 use crate::{
     capabilities::Capabilities,
     connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
-    event::{Outbound, OutboundFile, OutboundMessage},
+    event::{Keyboard, Outbound, OutboundFile, OutboundMessage},
     text::split,
 };
 
@@ -32,6 +32,12 @@ pub fn inline_keyboard(choices: &[Choice], max_payload_bytes: usize) -> Value {
         })
         .collect();
     json!({"inline_keyboard": rows})
+}
+
+/// A reply keyboard, one choice per row; a press comes back as the label typed as text.
+pub fn reply_keyboard(choices: &[Choice], one_time: bool) -> Value {
+    let rows: Vec<Value> = choices.iter().map(|c| json!([{"text": c.label}])).collect();
+    json!({"keyboard": rows, "one_time_keyboard": one_time, "resize_keyboard": true})
 }
 
 /// The Bot API method and form field for sending a file of this kind.
@@ -91,8 +97,12 @@ async fn send_message(
         pieces.push("…".into());
     }
     let max_payload = caps.buttons.as_ref().map_or(64, |b| b.max_payload_bytes);
-    let markup =
-        (!message.choices.is_empty()).then(|| inline_keyboard(&message.choices, max_payload));
+    let markup = (!message.choices.is_empty()).then(|| match message.keyboard {
+        Keyboard::Inline => inline_keyboard(&message.choices, max_payload),
+        Keyboard::Reply | Keyboard::ReplyOnce => {
+            reply_keyboard(&message.choices, message.keyboard == Keyboard::ReplyOnce)
+        }
+    });
     let total = pieces.len() + message.files.len();
     let mut sent = Sent::default();
     let mut position = 0;

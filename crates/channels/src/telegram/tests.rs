@@ -269,6 +269,7 @@ fn message(text: &str, choices: Vec<Choice>) -> Outbound {
         text: text.into(),
         choices,
         files: vec![],
+        keyboard: crate::event::Keyboard::Inline,
     })
 }
 
@@ -417,6 +418,7 @@ async fn files_are_uploaded_after_the_text_and_carry_the_menu() {
             payload: "thanks".into(),
         }],
         files: vec![file],
+        keyboard: crate::event::Keyboard::Inline,
     });
     let sent = Telegram
         .send(&api, &json!({"token": TOKEN}), &outbound)
@@ -443,6 +445,35 @@ async fn files_are_uploaded_after_the_text_and_carry_the_menu() {
     assert!(
         matches!(partial, SendError::Unknown(_)),
         "the text went out already: {partial:?}"
+    );
+}
+
+#[tokio::test]
+async fn reply_keyboards_can_hide_after_one_press() {
+    let (fake, api) = fake().await;
+    let outbound = Outbound::Message(OutboundMessage {
+        chat_id: "1".into(),
+        text: "Да или нет?".into(),
+        choices: vec![
+            Choice {
+                label: "Да".into(),
+                payload: "yes".into(),
+            },
+            Choice {
+                label: "Нет".into(),
+                payload: "no".into(),
+            },
+        ],
+        files: vec![],
+        keyboard: crate::event::Keyboard::ReplyOnce,
+    });
+    Telegram
+        .send(&api, &json!({"token": TOKEN}), &outbound)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.calls_of("sendMessage")[0].body["reply_markup"],
+        json!({"keyboard": [[{"text": "Да"}], [{"text": "Нет"}]], "one_time_keyboard": true, "resize_keyboard": true})
     );
 }
 

@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use serde::Deserialize;
-use switchboard_channels::{registry, Outbound, OutboundFile, OutboundMessage};
+use switchboard_channels::{registry, Keyboard, Outbound, OutboundFile, OutboundMessage};
 use switchboard_core::{
     conversation::{Conversation, ConversationStatus},
     ids::{ConnectionId, ConversationId, MessageId, OperatorId},
@@ -51,6 +51,10 @@ pub struct NewMessage {
     /// Files uploaded with `POST /attachments`, by their `sha256`.
     #[serde(default)]
     pub attachments: Vec<AttachmentRef>,
+    /// How choices are shown where the channel offers both: `inline` (default), `reply_once`
+    /// or `reply`.
+    #[serde(default)]
+    pub keyboard: Keyboard,
 }
 
 /// An uploaded file to send.
@@ -282,6 +286,7 @@ async fn reply(
         text: body.text.clone(),
         choices: body.choices.clone(),
         files,
+        keyboard: body.keyboard,
     });
     let action = serde_json::to_string(&outbound).map_err(|_| ApiError::internal())?;
     let new = NewReply {
