@@ -49,6 +49,16 @@ string_enum! {
     }
 }
 
+/// The contact of a conversation, in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ContactSummary {
+    pub id: ContactId,
+    /// As the channel reported it: plain text, never markup.
+    pub name: String,
+    /// False once the customer blocked the channel: replies cannot reach them.
+    pub reachable: bool,
+}
+
 /// A conversation as stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Conversation {
@@ -56,6 +66,8 @@ pub struct Conversation {
     pub account_id: AccountId,
     pub channel_id: ConnectionId,
     pub contact_id: ContactId,
+    /// Who is writing, as operators need to see them in a list.
+    pub contact: ContactSummary,
     pub status: ConversationStatus,
     pub group_id: Option<GroupId>,
     pub assignee_id: Option<OperatorId>,

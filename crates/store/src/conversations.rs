@@ -3,7 +3,7 @@
 
 use sqlx::any::AnyRow;
 use switchboard_core::{
-    conversation::{Conversation, ConversationStatus},
+    conversation::{ContactSummary, Conversation, ConversationStatus},
     ids::{AccountId, ConnectionId, ConversationId, MessageId, OperatorId},
     message::{AuthorKind, Content, DeliveryStatus, Direction, Message},
 };
@@ -45,9 +45,13 @@ pub struct NewReply {
     pub target: DeliveryTarget,
 }
 
-const CONVERSATION_COLUMNS: &str =
-    "id, account_id, connection_id, contact_id, status, group_id, assignee_id, previous_id,
-    closed_reason, opened_at, last_message_at, closed_at";
+/// Conversations (`v`) with their contact's name and reachability.
+const CONVERSATION_SELECT: &str =
+    "SELECT v.id, v.account_id, v.connection_id, v.contact_id, v.status, v.group_id, v.assignee_id, v.previous_id,
+        v.closed_reason, v.opened_at, v.last_message_at, v.closed_at, c.name AS contact_name,
+        COALESCE(i.reachable, 1) AS contact_reachable
+     FROM conversations v JOIN contacts c ON c.id = v.contact_id
+     LEFT JOIN contact_identities i ON i.connection_id = v.connection_id AND i.contact_id = v.contact_id";
 
 fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
     Ok(Conversation {
@@ -55,6 +59,11 @@ fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
         account_id: row.parse("account_id")?,
         channel_id: row.parse("connection_id")?,
         contact_id: row.parse("contact_id")?,
+        contact: ContactSummary {
+            id: row.parse("contact_id")?,
+            name: row.text("contact_name")?,
+            reachable: row.flag("contact_reachable")?,
+        },
         status: row.parse("status")?,
         group_id: row.opt_parse("group_id")?,
         assignee_id: row.opt_parse("assignee_id")?,
@@ -91,10 +100,10 @@ impl Store {
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>, StoreError> {
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations
-             WHERE account_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR connection_id = $3)
-               AND ($4 IS NULL OR assignee_id = $4)
-             ORDER BY last_message_at DESC, id DESC LIMIT $5"
+            "{CONVERSATION_SELECT}
+             WHERE v.account_id = $1 AND ($2 IS NULL OR v.status = $2) AND ($3 IS NULL OR v.connection_id = $3)
+               AND ($4 IS NULL OR v.assignee_id = $4)
+             ORDER BY v.last_message_at DESC, v.id DESC LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(account.to_string())
@@ -112,9 +121,7 @@ impl Store {
         account: AccountId,
         id: ConversationId,
     ) -> Result<Conversation, StoreError> {
-        let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"
-        );
+        let sql = format!("{CONVERSATION_SELECT} WHERE v.account_id = $1 AND v.id = $2");
         let row = sqlx::query(&sql)
             .bind(account.to_string())
             .bind(id.to_string())

@@ -281,7 +281,16 @@ async fn inbound_messages_are_stored_once(backend: Backend) {
             (c["status"].as_str(), c["group_id"].as_str()),
             (Some("queued"), Some(tg.group.as_str()))
         );
+        assert_eq!(c["contact"]["reachable"], true);
     }
+    let names: Vec<&str> = all
+        .iter()
+        .map(|c| c["contact"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Иван"),
+        "the contact as the channel named them: {names:?}"
+    );
 }
 
 async fn bad_signatures_and_malformed_bodies_store_nothing(backend: Backend) {
@@ -513,6 +522,16 @@ async fn blocked_bots_and_revoked_tokens_are_visible(backend: Backend) {
     assert_eq!(
         (refused.status, refused.code()),
         (StatusCode::CONFLICT, "contact_unreachable")
+    );
+    let shown = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(
+        shown.body["contact"]["reachable"], false,
+        "operators see the customer is unreachable"
     );
 
     let other = first_conversation(&app, &tg, 2222).await;
