@@ -10,6 +10,7 @@ pub mod channel;
 pub mod contact;
 pub mod conversation;
 pub mod delivery;
+pub mod distribution;
 pub mod duration;
 pub mod enums;
 pub mod group;
