@@ -38,5 +38,52 @@ impl Modify for BearerAuth {
 
 /// The whole document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    crate::routes::api_router().split_for_parts().1
+    let mut doc = crate::routes::api_router().split_for_parts().1;
+    unique_operation_ids(&mut doc);
+    doc
+}
+
+/// Handlers are named after what they do (`get`, `list`, ...) inside their resource's
+/// module; clients need ids unique over the document, so the resource is added:
+/// `get` on `/api/v1/groups/{id}` becomes `get_groups`.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let resource = path
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .replace('-', "_");
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let name = operation.operation_id.clone().unwrap_or_default();
+            operation.operation_id = Some(format!("{name}_{resource}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = super::openapi();
+        let mut seen = std::collections::HashSet::new();
+        for item in doc.paths.paths.values() {
+            for operation in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let id = operation.operation_id.clone().unwrap();
+                assert!(seen.insert(id.clone()), "{id} is used twice");
+            }
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub status: Option<ConversationStatus>,

@@ -81,6 +81,30 @@ async fn openapi_describes_the_api(backend: Backend) {
     assert!(doc.body["components"]["securitySchemes"]
         .get("bearer")
         .is_some());
+    // Path parameters match the path's placeholders exactly, query parameters are not
+    // mistaken for path ones, and every operation id is unique (code generators rely on it).
+    let mut ids = std::collections::HashSet::new();
+    for (path, operations) in doc.body["paths"].as_object().unwrap() {
+        let placeholders: std::collections::BTreeSet<String> = path
+            .split('{')
+            .skip(1)
+            .map(|rest| rest.split('}').next().unwrap().to_string())
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            let declared: std::collections::BTreeSet<String> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(declared, placeholders, "{method} {path}");
+            let id = operation["operationId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "{id} used twice");
+        }
+    }
 }
 
 async fn unknown_routes_answer_in_the_error_shape(backend: Backend) {
