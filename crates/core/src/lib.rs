@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod autoclose;
 pub mod channel;
 pub mod contact;
 pub mod conversation;

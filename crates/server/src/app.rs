@@ -153,7 +153,10 @@ impl Application {
             .then(|| tokio::spawn(workers::delivery::run(self.state.clone(), stopped.clone())));
         let polling = self
             .delivery
-            .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped)));
+            .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped.clone())));
+        let timers = self
+            .delivery
+            .then(|| tokio::spawn(workers::timers::run(self.state.clone(), stopped)));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -161,7 +164,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        for worker in [delivery, polling].into_iter().flatten() {
+        for worker in [delivery, polling, timers].into_iter().flatten() {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "a background worker panicked");
             }

@@ -170,6 +170,20 @@ async fn open_or_continue(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if inserted.rows_affected() == 1 {
+        // The auto-close clock starts with the conversation; the timer re-reads the last
+        // message when it fires, so messages need not touch it.
+        sqlx::query(
+            "INSERT INTO timers (kind, conversation_id, due_at)
+             SELECT 'auto_close', $1, $2 + auto_close_after_secs * 1000 FROM channel_connections WHERE id = $3
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .bind(connection.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
     if inserted.rows_affected() == 0 {
         let row = sqlx::query(find)
             .bind(connection.to_string())

@@ -24,6 +24,7 @@ mod operators;
 mod outbox;
 mod schedules;
 pub mod testing;
+mod timers;
 mod tokens;
 
 pub use accounts::NewAccount;
@@ -37,6 +38,7 @@ pub use ingest::{FollowUp, Ingest, IngestEvent, Ingested, Opening};
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
 pub use outbox::{Finish, OutboxItem};
 pub use schedules::ScheduleInput;
+pub use timers::{Closed, DueTimer, AUTO_CLOSE};
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 
 use sqlx::AnyPool;

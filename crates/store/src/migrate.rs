@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_attachments.sql"),
     ),
     (4, "polling", include_str!("../migrations/0004_polling.sql")),
+    (5, "timers", include_str!("../migrations/0005_timers.sql")),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use switchboard_core::{
     channel::{ChannelKind, Receive, Routing},
-    conversation::ConversationStatus,
+    conversation::{ClosedReason, ConversationStatus},
     delivery::Step,
     group::Distribution,
     ids::{AccountId, ConnectionId, ConversationId, GroupId, OperatorId},
@@ -27,6 +27,7 @@ backends!(
     replies_are_idempotent_and_queued,
     the_outbox_keeps_conversation_order,
     dead_senders_leave_unknown_not_resends,
+    auto_close_fires_once_and_follows_the_last_message,
 );
 
 async fn setup(backend: Backend) -> Option<(TestDb, Store, AccountId, OperatorId, GroupId)> {
@@ -532,4 +533,82 @@ async fn dead_senders_leave_unknown_not_resends(backend: Backend) {
         .unwrap();
     assert_eq!(stored.delivery_status, DeliveryStatus::Unknown);
     assert!(stored.failure_reason.unwrap().contains("may or may not"));
+}
+
+async fn auto_close_fires_once_and_follows_the_last_message(backend: Backend) {
+    let Some((_db, store, account, admin, group)) = setup(backend).await else {
+        return;
+    };
+    let quiet = conversation_with_contact(&store, account, group).await;
+    let answered = conversation_with_contact(&store, account, group).await;
+    reply(&store, account, admin, answered, "Ответ", None).await;
+    let now = Timestamp::now();
+    let lease = Duration::from_secs(60);
+    assert!(
+        store.claim_timers(now, lease, 10).await.unwrap().is_empty(),
+        "12 hours have not passed"
+    );
+
+    // A timer due early (as after a message restarted the clock) only moves on.
+    sqlx::query("UPDATE timers SET due_at = 0")
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    let early = store.claim_timers(now, lease, 10).await.unwrap();
+    assert_eq!(early.len(), 2);
+    for timer in &early {
+        assert_eq!(store.fire_auto_close(timer, now).await.unwrap(), None);
+    }
+    assert!(
+        store.claim_timers(now, lease, 10).await.unwrap().is_empty(),
+        "moved to last message + 12h"
+    );
+
+    let later = now + SignedDuration::from_hours(13);
+    let due = store.claim_timers(later, lease, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(
+        store
+            .claim_timers(later, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claimed timer is not claimed twice"
+    );
+    let mut reasons = Vec::new();
+    for timer in &due {
+        let closed = store.fire_auto_close(timer, later).await.unwrap().unwrap();
+        reasons.push((closed.conversation_id, closed.reason));
+    }
+    reasons.sort();
+    let mut expected = vec![
+        (quiet, ClosedReason::OperatorSilent),
+        (answered, ClosedReason::CustomerSilent),
+    ];
+    expected.sort();
+    assert_eq!(reasons, expected, "who wrote last decides the reason");
+    let closed = store.get_conversation(account, quiet).await.unwrap();
+    assert_eq!(
+        (closed.status, closed.closed_reason),
+        (
+            ConversationStatus::Closed,
+            Some(ClosedReason::OperatorSilent)
+        )
+    );
+    assert!(
+        store
+            .claim_timers(later + SignedDuration::from_hours(100), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "fired once"
+    );
+    let audit = store.list_audit(account, None, 50).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "conversation.close")
+            .count(),
+        2
+    );
 }

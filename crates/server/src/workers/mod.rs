@@ -4,3 +4,4 @@
 pub mod delivery;
 mod limiter;
 pub mod polling;
+pub mod timers;

@@ -27,6 +27,7 @@ backends!(
     media_is_kept_and_served_to_its_account_only,
     long_polling_receives_without_a_public_url,
     operators_send_files,
+    quiet_conversations_close_by_themselves,
 );
 
 pub const TOKEN: &str = "7000000001:AAH-fake_token";
@@ -816,4 +817,79 @@ async fn operators_send_files(backend: Backend) {
     );
     let empty = app.upload("", "application/octet-stream", b"").await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn quiet_conversations_close_by_themselves(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let patched = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"auto_close_after": "1s"}),
+        )
+        .await;
+    assert_eq!(patched.body["auto_close_after"], "1s");
+    let zero = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"auto_close_after": "0s"}),
+        )
+        .await;
+    assert_eq!(
+        (zero.status, zero.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "auto_close_after")
+    );
+    let first = first_conversation(&app, &tg, 1111).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let closed = loop {
+        let c = app
+            .get(&format!("/api/v1/conversations/{first}"), &app.admin_token)
+            .await
+            .body;
+        if c["status"] == "closed" {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "not auto-closed: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        closed["closed_reason"], "operator_silent",
+        "the customer wrote last and nobody answered"
+    );
+    assert!(closed["closed_at"].is_string());
+    assert_eq!(
+        deliver(
+            &app,
+            tg.id(),
+            &tg.secret,
+            &text_update(2, 1111, "Я ещё здесь")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let again = conversations(&app).await;
+    let reopened = again
+        .iter()
+        .find(|c| c["id"] != first.as_str())
+        .expect("a new conversation");
+    assert_eq!(
+        (
+            reopened["previous_id"].as_str(),
+            reopened["status"].as_str()
+        ),
+        (Some(first.as_str()), Some("queued"))
+    );
+    let audit = app.get("/api/v1/audit", &app.admin_token).await.body;
+    let close = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "conversation.close")
+        .unwrap();
+    assert_eq!(close["details"]["reason"], "operator_silent");
 }
