@@ -192,8 +192,9 @@ async fn serve_answers_and_stops_on_sigterm() {
         "the demo seeds a sample group"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+    let killed = Command::new("sh")
+        // The shell's own `kill`: no dependency on procps being installed.
+        .args(["-c", &format!("kill -TERM {}", server.0.id())])
         .status()
         .unwrap();
     assert!(killed.success());
