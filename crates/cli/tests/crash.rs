@@ -83,31 +83,31 @@ async fn post_update(
     matches!(sent, Ok(r) if r.status().is_success())
 }
 
+/// Sends an authorized request (with a JSON body when given) and decodes the JSON answer.
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut request = client.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn all_messages(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
-    let conversations: Value = client
-        .get(format!("{base}/api/v1/conversations?limit=1000"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{base}/api/v1/conversations?limit=1000");
+    let conversations = call(client, reqwest::Method::GET, &url, token, None).await;
     let mut messages = Vec::new();
     for c in conversations.as_array().unwrap() {
         let url = format!(
             "{base}/api/v1/conversations/{}/messages",
             c["id"].as_str().unwrap()
         );
-        let list: Value = client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = call(client, reqwest::Method::GET, &url, token, None).await;
         messages.extend(list.as_array().unwrap().iter().cloned());
     }
     messages
@@ -127,27 +127,25 @@ async fn a_killed_server_loses_nothing_and_sends_nothing_twice(backend: Backend)
     let client = reqwest::Client::new();
     let (mut server, base) = boot(&dir, &db.url).await;
     let token = login(&client, &base).await;
-    let group: Value = client
-        .post(format!("{base}/api/v1/groups"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Support"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let channel: Value = client
-        .post(format!("{base}/api/v1/channels"))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "telegram", "name": "Crash", "credentials": {"token": TOKEN}, "api_base_url": fake.url,
-            "rate_limits": null, "routing": {"target": "group", "group_id": group["id"]}, "auto_close_after": "1d"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let post = reqwest::Method::POST;
+    let group = call(
+        &client,
+        post.clone(),
+        &format!("{base}/api/v1/groups"),
+        &token,
+        Some(json!({"name": "Support"})),
+    )
+    .await;
+    let channel_body = json!({"kind": "telegram", "name": "Crash", "credentials": {"token": TOKEN}, "api_base_url": fake.url,
+        "rate_limits": null, "routing": {"target": "group", "group_id": group["id"]}, "auto_close_after": "1d"});
+    let channel = call(
+        &client,
+        post,
+        &format!("{base}/api/v1/channels"),
+        &token,
+        Some(channel_body),
+    )
+    .await;
     let channel_id = channel["id"].as_str().unwrap().to_string();
     let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
         .as_str()
