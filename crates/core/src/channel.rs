@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    conversation::ConversationStatus,
     ids::{AccountId, ConnectionId, GroupId, OperatorId, ScenarioId, ScheduleId},
+    routing::OutOfHours,
     string_enum, DurationSpec,
 };
 
@@ -77,6 +77,10 @@ pub struct ChannelConnection {
     pub routing: Routing,
     pub schedule_id: Option<ScheduleId>,
     pub auto_close_after: DurationSpec,
+    /// Sent to the customer when auto-close ends a conversation; none sends nothing.
+    pub auto_close_message: Option<String>,
+    /// What happens out of the schedule's hours; none treats them like working hours.
+    pub out_of_hours: Option<OutOfHours>,
     pub enabled: bool,
     pub receive: Receive,
     pub api_base_url: Option<String>,
@@ -89,18 +93,6 @@ pub struct ChannelConnection {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
-}
-
-/// Where a new conversation of a connection starts, by its routing target. Bots and groups
-/// take it as it comes; a connection routed to one operator assigns it to them.
-pub fn opening(routing: &Routing) -> (ConversationStatus, Option<GroupId>, Option<OperatorId>) {
-    match routing {
-        Routing::Operator { operator_id } => {
-            (ConversationStatus::Assigned, None, Some(*operator_id))
-        }
-        Routing::Group { group_id } => (ConversationStatus::Queued, Some(*group_id), None),
-        Routing::Bot { .. } => (ConversationStatus::Bot, None, None),
-    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,22 @@ pub struct Conversation {
     /// The closed conversation this one continues, when the contact wrote again after a close.
     pub previous_id: Option<ConversationId>,
     pub closed_reason: Option<ClosedReason>,
+    /// The operator a queued conversation waits for (a connection or transfer aimed at them).
+    pub wanted_operator_id: Option<OperatorId>,
+    /// `all_at_once`: the operators it is offered to now; the first to accept takes it.
+    pub offered_to: Vec<OperatorId>,
+    /// Whether the assignee has written since they got it.
+    pub answered: bool,
+    /// Ran out of offers with no fallback group: a supervisor should assign it.
+    pub needs_attention: bool,
+    /// Out of hours: waits for the schedule to open until then.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub held_until: Option<Timestamp>,
+    /// When it entered its queue (the queue is served oldest first).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub queued_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub assigned_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub opened_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]

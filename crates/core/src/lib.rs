@@ -18,6 +18,7 @@ pub mod group;
 pub mod ids;
 pub mod message;
 pub mod operator;
+pub mod routing;
 pub mod schedule;
 pub mod throttle;
 pub mod token;

@@ -53,6 +53,8 @@ pub struct Operator {
     pub name: String,
     pub role: Role,
     pub status: OperatorStatus,
+    /// Their own limit of open conversations; none takes each group's capacity.
+    pub capacity: Option<u32>,
     /// May create accounts on this install (the integrator's own administrators).
     pub instance_admin: bool,
     #[schema(value_type = String, format = DateTime)]

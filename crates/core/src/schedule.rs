@@ -257,6 +257,67 @@ impl Hours {
         };
         intervals.iter().any(|i| i.contains(minute))
     }
+
+    fn intervals_on(&self, date: Date) -> &[Interval] {
+        match self.exceptions.iter().find(|e| e.date == date) {
+            Some(exception) => exception.intervals.as_slice(),
+            None => self
+                .weekly
+                .get(&Weekday::of(date))
+                .map_or(&[][..], Vec::as_slice),
+        }
+    }
+
+    /// The first moment at or after `at` inside working hours; `None` when the schedule does
+    /// not open within a year (or its zone is unknown). An interval that starts inside a
+    /// daylight-saving gap opens when the clocks jump past it.
+    pub fn next_open(&self, at: Timestamp) -> Option<Timestamp> {
+        if self.is_open(at) {
+            return Some(at);
+        }
+        let tz = TimeZone::get(&self.time_zone).ok()?;
+        let mut date = at.to_zoned(tz.clone()).date();
+        for _ in 0..=NEXT_OPEN_HORIZON_DAYS {
+            let mut starts: Vec<Timestamp> = self
+                .intervals_on(date)
+                .iter()
+                .filter_map(|i| {
+                    let minutes = i.start.minutes();
+                    let time = jiff::civil::time((minutes / 60) as i8, (minutes % 60) as i8, 0, 0);
+                    date.to_datetime(time).to_zoned(tz.clone()).ok()
+                })
+                .map(|z| self.open_since(z.timestamp(), at))
+                .filter(|t| *t > at && self.is_open(*t))
+                .collect();
+            starts.sort();
+            if let Some(first) = starts.first() {
+                return Some(*first);
+            }
+            date = date.tomorrow().ok()?;
+        }
+        None
+    }
+}
+
+const NEXT_OPEN_HORIZON_DAYS: usize = 400;
+/// The longest daylight-saving jump in the tz database is two hours; an interval starting
+/// inside one is really open from the jump on.
+const LONGEST_GAP_MINUTES: usize = 180;
+
+impl Hours {
+    /// Steps back from an interval's computed start while still open, but not to `at`: finds
+    /// the jump when the start fell into a daylight-saving gap.
+    fn open_since(&self, start: Timestamp, at: Timestamp) -> Timestamp {
+        let minute = jiff::SignedDuration::from_mins(1);
+        let mut since = start;
+        for _ in 0..LONGEST_GAP_MINUTES {
+            match since.checked_sub(minute) {
+                Ok(earlier) if earlier > at && self.is_open(earlier) => since = earlier,
+                _ => break,
+            }
+        }
+        since
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +395,45 @@ mod tests {
         // 2026-10-25: 02:00-03:00 local happens twice; both are inside.
         assert!(h.is_open(at("2026-10-25T00:30:00Z")));
         assert!(h.is_open(at("2026-10-25T01:30:00Z")));
+    }
+
+    #[test]
+    fn next_open_crosses_nights_holidays_and_dst() {
+        let h = hours(serde_json::json!({
+            "time_zone": "Europe/Berlin",
+            "weekly": {"sat": [{"start": "09:00", "end": "17:00"}], "mon": [{"start": "09:00", "end": "17:00"}]},
+            "exceptions": [{"date": "2026-03-30"}]
+        }));
+        // Saturday 2026-03-28 20:00 CET; Sunday the clocks go forward; Monday is a holiday:
+        // the next opening is Saturday 2026-04-04 09:00 CEST = 07:00Z (not 08:00Z as in winter).
+        assert_eq!(
+            h.next_open(at("2026-03-28T19:00:00Z")),
+            Some(at("2026-04-04T07:00:00Z"))
+        );
+        // Before the change the same local hour is 08:00Z.
+        assert_eq!(
+            h.next_open(at("2026-03-28T05:00:00Z")),
+            Some(at("2026-03-28T08:00:00Z"))
+        );
+        assert_eq!(
+            h.next_open(at("2026-03-28T10:00:00Z")),
+            Some(at("2026-03-28T10:00:00Z")),
+            "open now"
+        );
+        let never = hours(serde_json::json!({"time_zone": "UTC"}));
+        assert_eq!(never.next_open(at("2026-03-28T10:00:00Z")), None);
+    }
+
+    #[test]
+    fn an_interval_starting_in_the_dst_gap_opens_after_the_jump() {
+        let h = hours(serde_json::json!({
+            "time_zone": "Europe/Berlin",
+            "weekly": {"sun": [{"start": "02:30", "end": "05:00"}]}
+        }));
+        // 2026-03-29 02:30 does not exist in Berlin; 03:00 CEST (01:00Z) is the first moment
+        // inside the interval.
+        let opens = h.next_open(at("2026-03-28T23:00:00Z")).unwrap();
+        assert_eq!(opens, at("2026-03-29T01:00:00Z"));
     }
 
     #[test]

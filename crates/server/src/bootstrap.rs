@@ -136,6 +136,8 @@ pub async fn seed_demo(
         auto_close_after: "1d"
             .parse()
             .unwrap_or_else(|_| unreachable!("a valid duration")),
+        auto_close_message: None,
+        out_of_hours: None,
         enabled: true,
         receive: Receive::Webhook,
         api_base_url: None,

@@ -109,6 +109,9 @@ impl From<StoreError> for ApiError {
                 let message = format!("{what}: no such object in this account");
                 ApiError::validation(what, message)
             }
+            StoreError::Refused { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::internal()

@@ -1,11 +1,77 @@
 //! Storing channel events, however they arrived (webhook or long polling): one transaction
 //! per event (`Store::ingest`), then wake whoever waits on the outbox and on the conversation.
 
-use switchboard_channels::{InboundEvent, InboundKind};
-use switchboard_core::channel::{opening, ChannelConnection};
-use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Opening, StoreError};
+use jiff::Timestamp;
+use switchboard_channels::{InboundEvent, InboundKind, Keyboard, Outbound, OutboundMessage};
+use switchboard_core::{
+    channel::ChannelConnection,
+    routing::{start, Start},
+};
+use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Notice, StoreError};
 
 use crate::state::AppState;
+
+/// The channel action that sends a plain text.
+pub fn text_action(chat_id: &str, text: &str) -> String {
+    let outbound = Outbound::Message(OutboundMessage {
+        chat_id: chat_id.to_string(),
+        text: text.to_string(),
+        choices: Vec::new(),
+        files: Vec::new(),
+        keyboard: Keyboard::default(),
+    });
+    serde_json::to_string(&outbound).unwrap_or_default()
+}
+
+/// How a connection routes what arrives now: where a new conversation starts, and whether
+/// working hours are over (its schedule is closed and will open again).
+pub struct Routed {
+    pub start: Start,
+    pub out_of_hours: bool,
+}
+
+/// Asks the core where conversations of `connection` start at `now`, by its schedule.
+pub async fn routed(
+    state: &AppState,
+    connection: &ChannelConnection,
+    now: Timestamp,
+) -> Result<Routed, StoreError> {
+    let next_open = match connection.schedule_id {
+        Some(schedule) => match state
+            .store
+            .get_schedule(connection.account_id, schedule)
+            .await
+        {
+            Ok(s) => s.hours.next_open(now).filter(|at| *at > now),
+            // Deleted meanwhile: no schedule, always open.
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    Ok(Routed {
+        start: start(
+            &connection.routing,
+            connection.out_of_hours.as_ref(),
+            next_open,
+        ),
+        out_of_hours: next_open.is_some(),
+    })
+}
+
+/// The out-of-hours notice for a customer, when it is out of hours and the connection has one.
+pub fn out_of_hours_notice(
+    connection: &ChannelConnection,
+    routed: &Routed,
+    chat_id: &str,
+) -> Option<Notice> {
+    let text = connection.out_of_hours.as_ref()?.message.as_ref()?;
+    routed.out_of_hours.then(|| Notice {
+        chat_id: chat_id.to_string(),
+        text: text.clone(),
+        action: text_action(chat_id, text),
+    })
+}
 
 pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
     match kind {
@@ -44,7 +110,7 @@ pub async fn store_events(
     connection: &ChannelConnection,
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
-    let (status, group_id, assignee_id) = opening(&connection.routing);
+    let routed = routed(state, connection, Timestamp::now()).await?;
     let mut queued = false;
     for event in events {
         let follow_ups: Vec<FollowUp> = event
@@ -60,16 +126,22 @@ pub async fn store_events(
             })
             .collect();
         queued |= !follow_ups.is_empty();
+        let event_kind = to_ingest_event(event.kind);
+        let out_of_hours = match &event_kind {
+            IngestEvent::Message {
+                contact_external_id,
+                ..
+            } => out_of_hours_notice(connection, &routed, contact_external_id),
+            _ => None,
+        };
+        queued |= out_of_hours.is_some();
         let ingest = Ingest {
             account_id: connection.account_id,
             connection_id: connection.id,
             external_event_id: event.external_event_id,
-            event: to_ingest_event(event.kind),
-            opening: Opening {
-                status,
-                group_id,
-                assignee_id,
-            },
+            event: event_kind,
+            start: routed.start,
+            out_of_hours,
             follow_ups,
         };
         match state.store.ingest(&ingest).await? {

@@ -36,3 +36,15 @@ pub struct AppState {
     /// The web chat connection of `--demo`, shown at `/demo`.
     pub demo_chat: Option<ConnectionId>,
 }
+
+impl AppState {
+    /// Tells every session that these conversations changed (each once).
+    pub fn conversations_changed(&self, ids: &[ConversationId]) {
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if seen.insert(*id) {
+                let _ = self.events.send(*id);
+            }
+        }
+    }
+}

@@ -79,19 +79,43 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.int("id")?,
-                    account_id: row.parse("account_id")?,
-                    actor_id: row.opt_parse("actor_id")?,
-                    action: row.text("action")?,
-                    object_type: row.text("object_type")?,
-                    object_id: row.text("object_id")?,
-                    details: row.json("details")?,
-                    at: row.time("at")?,
-                })
-            })
-            .collect()
+        entries(&rows)
     }
+
+    /// Everything the log says about one object, oldest first: a conversation's routing
+    /// history (opened, offered, assigned, unanswered, transferred, closed).
+    pub async fn object_history(
+        &self,
+        account: AccountId,
+        object_type: &str,
+        object_id: &str,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, actor_id, action, object_type, object_id, details, at
+             FROM audit_log WHERE account_id = $1 AND object_type = $2 AND object_id = $3 ORDER BY id",
+        )
+        .bind(account.to_string())
+        .bind(object_type)
+        .bind(object_id)
+        .fetch_all(&self.read)
+        .await?;
+        entries(&rows)
+    }
+}
+
+fn entries(rows: &[sqlx::any::AnyRow]) -> Result<Vec<AuditEntry>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                id: row.int("id")?,
+                account_id: row.parse("account_id")?,
+                actor_id: row.opt_parse("actor_id")?,
+                action: row.text("action")?,
+                object_type: row.text("object_type")?,
+                object_id: row.text("object_id")?,
+                details: row.json("details")?,
+                at: row.time("at")?,
+            })
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use switchboard_core::{
     audit::NewAuditEntry,
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{AccountId, ConnectionId, OperatorId, ScheduleId},
+    routing::OutOfHours,
     DurationSpec,
 };
 
@@ -29,6 +30,8 @@ pub struct NewConnection {
     pub routing: Routing,
     pub schedule_id: Option<ScheduleId>,
     pub auto_close_after: DurationSpec,
+    pub auto_close_message: Option<String>,
+    pub out_of_hours: Option<OutOfHours>,
     pub enabled: bool,
     pub receive: Receive,
     pub api_base_url: Option<String>,
@@ -42,6 +45,8 @@ pub struct ConnectionUpdate {
     pub routing: Option<Routing>,
     pub schedule_id: Option<Option<ScheduleId>>,
     pub auto_close_after: Option<DurationSpec>,
+    pub auto_close_message: Option<Option<String>>,
+    pub out_of_hours: Option<Option<OutOfHours>>,
     pub api_base_url: Option<Option<String>>,
     pub rate_limits: Option<Option<Option<RateLimits>>>,
 }
@@ -55,7 +60,8 @@ pub struct ConnectionRecord {
 
 const COLUMNS: &str =
     "id, account_id, kind, name, account_name, external_account_id, routing, schedule_id,
-    auto_close_after_secs, enabled, receive, api_base_url, rate_limits, broken_reason, created_at, updated_at";
+    auto_close_after_secs, auto_close_message, out_of_hours, enabled, receive, api_base_url, rate_limits, broken_reason,
+    created_at, updated_at";
 
 fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
     let secs = row.int("auto_close_after_secs")?;
@@ -79,6 +85,14 @@ fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
             .ok()
             .and_then(|s| DurationSpec::from_secs(s).ok())
             .ok_or_else(|| StoreError::Corrupt("auto_close_after_secs".into()))?,
+        auto_close_message: row.opt_text("auto_close_message")?,
+        out_of_hours: match row.opt_text("out_of_hours")? {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("out_of_hours: {e}")))?,
+            ),
+        },
         enabled: row.flag("enabled")?,
         receive: row.parse("receive")?,
         api_base_url: row.opt_text("api_base_url")?,
@@ -89,21 +103,45 @@ fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
     })
 }
 
-/// Checks that routing and schedule point into the same account.
+/// Checks that routing, out-of-hours routing and schedule point into the same account.
 async fn check_references(
     conn: &mut AnyConnection,
     account: AccountId,
     routing: &Routing,
+    out_of_hours: Option<&OutOfHours>,
     schedule: Option<ScheduleId>,
 ) -> Result<(), StoreError> {
-    let (table, id, field) = match routing {
-        Routing::Operator { operator_id } => {
-            ("operators", operator_id.to_string(), "routing.operator_id")
+    check_routing(conn, account, routing, "routing").await?;
+    if let Some(night) = out_of_hours.and_then(|o| o.routing.as_ref()) {
+        check_routing(conn, account, night, "out_of_hours.routing").await?;
+    }
+    if let Some(schedule) = schedule {
+        let found = sqlx::query("SELECT 1 AS one FROM schedules WHERE account_id = $1 AND id = $2")
+            .bind(account.to_string())
+            .bind(schedule.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::InvalidReference {
+                what: "schedule_id".into(),
+            });
         }
-        Routing::Group { group_id } => ("groups", group_id.to_string(), "routing.group_id"),
+    }
+    Ok(())
+}
+
+async fn check_routing(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    routing: &Routing,
+    at: &str,
+) -> Result<(), StoreError> {
+    let (table, id, field) = match routing {
+        Routing::Operator { operator_id } => ("operators", operator_id.to_string(), "operator_id"),
+        Routing::Group { group_id } => ("groups", group_id.to_string(), "group_id"),
         Routing::Bot { .. } => {
             return Err(StoreError::InvalidReference {
-                what: "routing.scenario_id".into(),
+                what: format!("{at}.scenario_id"),
             });
         }
     };
@@ -120,19 +158,9 @@ async fn check_references(
         .await?
         .is_none()
     {
-        return Err(StoreError::InvalidReference { what: field.into() });
-    }
-    if let Some(schedule) = schedule {
-        let found = sqlx::query("SELECT 1 AS one FROM schedules WHERE account_id = $1 AND id = $2")
-            .bind(account.to_string())
-            .bind(schedule.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::InvalidReference {
-                what: "schedule_id".into(),
-            });
-        }
+        return Err(StoreError::InvalidReference {
+            what: format!("{at}.{field}"),
+        });
     }
     Ok(())
 }
@@ -187,7 +215,14 @@ impl Store {
         let id = new.id;
         let now = now_millis();
         let mut tx = self.write.begin().await?;
-        check_references(&mut tx, new.account_id, &new.routing, new.schedule_id).await?;
+        check_references(
+            &mut tx,
+            new.account_id,
+            &new.routing,
+            new.out_of_hours.as_ref(),
+            new.schedule_id,
+        )
+        .await?;
         let displaced = if new.enabled {
             displace(&mut tx, id, new.kind, &new.external_account_id, actor, now).await?
         } else {
@@ -195,8 +230,9 @@ impl Store {
         };
         let sql = format!(
             "INSERT INTO channel_connections (id, account_id, kind, name, account_name, external_account_id, credentials,
-                 routing, schedule_id, auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at, receive)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING {COLUMNS}"
+                 routing, schedule_id, auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at, receive,
+                 auto_close_message, out_of_hours)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -214,6 +250,8 @@ impl Store {
             .bind(rate_limits_json(&new.rate_limits))
             .bind(now)
             .bind(new.receive.as_str())
+            .bind(new.auto_close_message.as_deref())
+            .bind(new.out_of_hours.as_ref().map(to_json))
             .fetch_one(&mut *tx)
             .await?;
         let connection = connection_from_row(&row)?;
@@ -306,10 +344,22 @@ impl Store {
         c.auto_close_after = update.auto_close_after.unwrap_or(c.auto_close_after);
         c.api_base_url = update.api_base_url.clone().unwrap_or(c.api_base_url);
         c.rate_limits = update.rate_limits.unwrap_or(c.rate_limits);
-        check_references(&mut tx, account, &c.routing, c.schedule_id).await?;
+        c.auto_close_message = update
+            .auto_close_message
+            .clone()
+            .unwrap_or(c.auto_close_message);
+        c.out_of_hours = update.out_of_hours.clone().unwrap_or(c.out_of_hours);
+        check_references(
+            &mut tx,
+            account,
+            &c.routing,
+            c.out_of_hours.as_ref(),
+            c.schedule_id,
+        )
+        .await?;
         let sql = format!(
             "UPDATE channel_connections SET name = $3, routing = $4, schedule_id = $5, auto_close_after_secs = $6,
-                 api_base_url = $7, rate_limits = $8, updated_at = $9
+                 api_base_url = $7, rate_limits = $8, updated_at = $9, auto_close_message = $10, out_of_hours = $11
              WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -322,13 +372,16 @@ impl Store {
             .bind(c.api_base_url.as_deref())
             .bind(rate_limits_json(&c.rate_limits))
             .bind(now_millis())
+            .bind(c.auto_close_message.as_deref())
+            .bind(c.out_of_hours.as_ref().map(to_json))
             .fetch_one(&mut *tx)
             .await?;
         let updated = connection_from_row(&row)?;
         audit::record(
             &mut tx,
             NewAuditEntry::new(account, actor, "channel.update", "channel", id).details(serde_json::json!({"name": updated.name, "routing": updated.routing,
-                    "schedule_id": updated.schedule_id, "auto_close_after": updated.auto_close_after})),
+                    "schedule_id": updated.schedule_id, "auto_close_after": updated.auto_close_after,
+                    "auto_close_message": updated.auto_close_message, "out_of_hours": updated.out_of_hours})),
         )
         .await?;
         tx.commit().await?;

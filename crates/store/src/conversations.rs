@@ -3,14 +3,17 @@
 
 use sqlx::any::AnyRow;
 use switchboard_core::{
+    audit::NewAuditEntry,
     conversation::{ContactSummary, Conversation, ConversationStatus},
-    ids::{AccountId, ConnectionId, ConversationId, MessageId, OperatorId},
-    message::{AuthorKind, Content, DeliveryStatus, Direction, Message},
+    ids::{AccountId, ConnectionId, ConversationId, GroupId, MessageId, NoteId, OperatorId},
+    message::{AuthorKind, Content, DeliveryStatus, Direction, Message, Note},
 };
 
 use crate::{
+    audit,
     codec::{now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
+    routing::ANSWER_TIMEOUT,
     Store, StoreError,
 };
 
@@ -20,6 +23,10 @@ pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
     pub channel_id: Option<ConnectionId>,
     pub assignee_id: Option<OperatorId>,
+    pub group_id: Option<GroupId>,
+    pub needs_attention: Option<bool>,
+    /// Only conversations offered to this operator now.
+    pub offered_to: Option<OperatorId>,
     pub limit: u32,
 }
 
@@ -48,7 +55,8 @@ pub struct NewReply {
 /// Conversations (`v`) with their contact's name and reachability.
 const CONVERSATION_SELECT: &str =
     "SELECT v.id, v.account_id, v.connection_id, v.contact_id, v.status, v.group_id, v.assignee_id, v.previous_id,
-        v.closed_reason, v.opened_at, v.last_message_at, v.closed_at, c.name AS contact_name,
+        v.closed_reason, v.opened_at, v.last_message_at, v.closed_at, v.wanted_operator_id, v.answered,
+        v.needs_attention, v.held_until, v.queued_at, v.assigned_at, c.name AS contact_name,
         COALESCE(i.reachable, 1) AS contact_reachable
      FROM conversations v JOIN contacts c ON c.id = v.contact_id
      LEFT JOIN contact_identities i ON i.connection_id = v.connection_id AND i.contact_id = v.contact_id";
@@ -69,6 +77,13 @@ fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
         assignee_id: row.opt_parse("assignee_id")?,
         previous_id: row.opt_parse("previous_id")?,
         closed_reason: row.opt_parse("closed_reason")?,
+        wanted_operator_id: row.opt_parse("wanted_operator_id")?,
+        offered_to: Vec::new(),
+        answered: row.flag("answered")?,
+        needs_attention: row.flag("needs_attention")?,
+        held_until: row.opt_time("held_until")?,
+        queued_at: row.opt_time("queued_at")?,
+        assigned_at: row.opt_time("assigned_at")?,
         opened_at: row.time("opened_at")?,
         last_message_at: row.time("last_message_at")?,
         closed_at: row.opt_time("closed_at")?,
@@ -102,18 +117,57 @@ impl Store {
         let sql = format!(
             "{CONVERSATION_SELECT}
              WHERE v.account_id = $1 AND ($2 IS NULL OR v.status = $2) AND ($3 IS NULL OR v.connection_id = $3)
-               AND ($4 IS NULL OR v.assignee_id = $4)
-             ORDER BY v.last_message_at DESC, v.id DESC LIMIT $5"
+               AND ($4 IS NULL OR v.assignee_id = $4) AND ($5 IS NULL OR v.group_id = $5)
+               AND ($6 IS NULL OR v.needs_attention = $6)
+               AND ($7 IS NULL OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $7))
+             ORDER BY v.last_message_at DESC, v.id DESC LIMIT $8"
         );
         let rows = sqlx::query(&sql)
             .bind(account.to_string())
             .bind(filter.status.map(ConversationStatus::as_str))
             .bind(filter.channel_id.map(|c| c.to_string()))
             .bind(filter.assignee_id.map(|o| o.to_string()))
+            .bind(filter.group_id.map(|g| g.to_string()))
+            .bind(filter.needs_attention.map(i64::from))
+            .bind(filter.offered_to.map(|o| o.to_string()))
             .bind(i64::from(filter.limit.max(1)))
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(conversation_from_row).collect()
+        let mut list = rows
+            .iter()
+            .map(conversation_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.fill_offers(&mut list).await?;
+        Ok(list)
+    }
+
+    /// Fills in whom each conversation is offered to, in one query.
+    async fn fill_offers(&self, list: &mut [Conversation]) -> Result<(), StoreError> {
+        let queued: Vec<String> = list
+            .iter()
+            .filter(|c| c.status == ConversationStatus::Queued)
+            .map(|c| c.id.to_string())
+            .collect();
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=queued.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT conversation_id, operator_id FROM offers WHERE conversation_id IN ({}) ORDER BY offered_at, operator_id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in &queued {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        for row in &rows {
+            let conversation: ConversationId = row.parse("conversation_id")?;
+            if let Some(c) = list.iter_mut().find(|c| c.id == conversation) {
+                c.offered_to.push(row.parse("operator_id")?);
+            }
+        }
+        Ok(())
     }
 
     pub async fn get_conversation(
@@ -128,7 +182,10 @@ impl Store {
             .fetch_optional(&self.read)
             .await?
             .ok_or(StoreError::NotFound)?;
-        conversation_from_row(&row)
+        let mut one = [conversation_from_row(&row)?];
+        self.fill_offers(&mut one).await?;
+        let [conversation] = one;
+        Ok(conversation)
     }
 
     /// A conversation's messages, oldest first.
@@ -293,6 +350,21 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // The assignee answered: the answer timeout no longer runs.
+        let answered = sqlx::query(
+            "UPDATE conversations SET answered = 1 WHERE id = $1 AND assignee_id = $2 AND answered = 0",
+        )
+        .bind(reply.conversation_id.to_string())
+        .bind(reply.author_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if answered.rows_affected() == 1 {
+            sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+                .bind(ANSWER_TIMEOUT)
+                .bind(reply.conversation_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let item = NewOutbound {
             account_id: reply.account_id,
             connection_id: reply.target.connection_id,
@@ -321,5 +393,80 @@ impl Store {
             .fetch_optional(&self.write)
             .await?;
         row.as_ref().map(message_from_row).transpose()
+    }
+}
+
+impl Store {
+    /// Adds an internal note (never sent to the customer).
+    pub async fn add_note(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        author: OperatorId,
+        text: &str,
+    ) -> Result<Note, StoreError> {
+        self.get_conversation(account, conversation).await?;
+        let id = NoteId::new();
+        let now = now_millis();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO notes (id, account_id, conversation_id, author_id, text, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .bind(conversation.to_string())
+        .bind(author.to_string())
+        .bind(text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            NewAuditEntry::new(
+                account,
+                Some(author),
+                "conversation.note",
+                "conversation",
+                conversation,
+            )
+            .details(serde_json::json!({"note_id": id})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Note {
+            id,
+            conversation_id: conversation,
+            author_id: author,
+            text: text.to_string(),
+            created_at: crate::codec::to_timestamp(now)?,
+        })
+    }
+
+    /// A conversation's notes, oldest first.
+    pub async fn list_notes(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Note>, StoreError> {
+        self.get_conversation(account, conversation).await?;
+        let rows = sqlx::query(
+            "SELECT id, conversation_id, author_id, text, created_at FROM notes
+             WHERE account_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
+        )
+        .bind(account.to_string())
+        .bind(conversation.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Note {
+                    id: row.parse("id")?,
+                    conversation_id: row.parse("conversation_id")?,
+                    author_id: row.parse("author_id")?,
+                    text: row.text("text")?,
+                    created_at: row.time("created_at")?,
+                })
+            })
+            .collect()
     }
 }

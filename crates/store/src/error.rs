@@ -16,6 +16,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A routing rule refused the change (the operator is not online, at capacity, the
+    /// conversation was taken by someone else); `code` is stable for API clients.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("invalid database configuration: {0}")]
     Config(String),
     #[error("migration failed: {0}")]

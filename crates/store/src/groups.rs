@@ -13,7 +13,7 @@ use switchboard_core::{
 use crate::{
     audit,
     codec::{now_millis, RowExt},
-    Store, StoreError,
+    routing, Store, StoreError,
 };
 
 /// A group as written by the API: the whole definition, for create and update alike.
@@ -187,6 +187,9 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         write_members(&mut tx, id, &input.operator_ids).await?;
         let group = group_from_row(&row, input.operator_ids.clone())?;
+        // New members or a larger capacity may let waiting conversations through.
+        routing::lock(&mut tx, self.dialect, account).await?;
+        routing::distribute_group(&mut tx, account, id, jiff::Timestamp::now()).await?;
         audit::record(
             &mut tx,
             NewAuditEntry::new(account, actor, action, "group", id).details(serde_json::json!({
@@ -252,6 +255,30 @@ impl Store {
         id: GroupId,
         actor: Option<OperatorId>,
     ) -> Result<(), StoreError> {
+        // A connection routed here would open conversations nobody can take.
+        let pattern = format!("%{id}%");
+        let used = sqlx::query(
+            "SELECT 1 AS one FROM channel_connections WHERE account_id = $1 AND (routing LIKE $2 OR out_of_hours LIKE $2)",
+        )
+        .bind(account.to_string())
+        .bind(&pattern)
+        .fetch_optional(&self.read)
+        .await?;
+        if used.is_some() {
+            return Err(StoreError::Refused {
+                code: "group_in_use",
+                message: "a channel routes conversations to this group; route it elsewhere first"
+                    .into(),
+            });
+        }
+        // Its queue has nowhere to go: flag it for a supervisor.
+        sqlx::query(
+            "UPDATE conversations SET needs_attention = 1 WHERE account_id = $1 AND group_id = $2 AND status = 'queued'",
+        )
+        .bind(account.to_string())
+        .bind(id.to_string())
+        .execute(&self.write)
+        .await?;
         self.delete_audited(
             "groups",
             "group",

@@ -2,27 +2,32 @@
 //! id), upsert the contact, open or continue the conversation, append the message, queue the
 //! channel's follow-ups. A redelivered event finds its id taken and changes nothing.
 
+use jiff::Timestamp;
 use sqlx::AnyConnection;
 use switchboard_core::{
     audit::NewAuditEntry,
     conversation::ConversationStatus,
-    ids::{AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, OperatorId},
+    ids::{AccountId, ConnectionId, ContactId, ConversationId, MessageId},
     message::{AuthorKind, Content, DeliveryStatus, Direction},
+    routing::Start,
 };
 
 use crate::{
     audit,
-    codec::{now_millis, to_json, RowExt},
+    codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
-    Store, StoreError,
+    routing::{self, HOLD},
+    Dialect, Store, StoreError,
 };
 
-/// Where a new conversation starts: the routing decision, made by the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Opening {
-    pub status: ConversationStatus,
-    pub group_id: Option<GroupId>,
-    pub assignee_id: Option<OperatorId>,
+/// A message the system sends the customer by itself (out of hours, closing), with the
+/// channel action that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub chat_id: String,
+    pub text: String,
+    /// The channel-neutral outbox action as JSON.
+    pub action: String,
 }
 
 /// What the channel reported, already mapped to neutral terms.
@@ -49,7 +54,10 @@ pub struct Ingest {
     pub connection_id: ConnectionId,
     pub external_event_id: String,
     pub event: IngestEvent,
-    pub opening: Opening,
+    /// Where a conversation this event opens starts: the routing decision, made by the core.
+    pub start: Start,
+    /// Out of hours: the notice to send, once per conversation.
+    pub out_of_hours: Option<Notice>,
     /// Actions the channel expects in answer.
     pub follow_ups: Vec<FollowUp>,
 }
@@ -126,12 +134,14 @@ async fn upsert_contact(
     row.parse("contact_id")
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn open_or_continue(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     account: AccountId,
     connection: ConnectionId,
     contact: ContactId,
-    opening: Opening,
+    start: Start,
     now: i64,
 ) -> Result<(ConversationId, bool), StoreError> {
     let find = "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 AND closed_at IS NULL";
@@ -143,6 +153,8 @@ async fn open_or_continue(
     {
         return Ok((row.parse("id")?, false));
     }
+    // Opening routes the conversation; routing happens under the account's lock.
+    routing::lock(conn, dialect, account).await?;
     let previous = sqlx::query(
         "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 ORDER BY opened_at DESC, id DESC LIMIT 1",
     )
@@ -154,20 +166,22 @@ async fn open_or_continue(
     .transpose()?;
     let id = ConversationId::new();
     let inserted = sqlx::query(
-        "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, assignee_id, previous_id,
-             opened_at, last_message_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+        "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, wanted_operator_id,
+             previous_id, opened_at, last_message_at, queued_at, held_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
          ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING",
     )
     .bind(id.to_string())
     .bind(account.to_string())
     .bind(connection.to_string())
     .bind(contact.to_string())
-    .bind(opening.status.as_str())
-    .bind(opening.group_id.map(|g| g.to_string()))
-    .bind(opening.assignee_id.map(|o| o.to_string()))
-    .bind(previous)
+    .bind(start.status.as_str())
+    .bind(start.group_id.map(|g| g.to_string()))
+    .bind(start.wanted_operator_id.map(|o| o.to_string()))
+    .bind(previous.clone())
     .bind(now)
+    .bind((start.status == ConversationStatus::Queued).then_some(now))
+    .bind(start.held_until.map(millis))
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 1 {
@@ -195,12 +209,69 @@ async fn open_or_continue(
     audit::record(
         conn,
         NewAuditEntry::new(account, None, "conversation.open", "conversation", id).details(serde_json::json!({
-                "status": opening.status, "group_id": opening.group_id, "assignee_id": opening.assignee_id,
-                "reason": "the routing target of the connection",
+                "status": start.status, "group_id": start.group_id, "operator_id": start.wanted_operator_id,
+                "held_until": start.held_until, "previous_id": previous,
+                "reason": if start.held_until.is_some() { "out of hours: waits for the opening" } else { "the routing target of the connection" },
             })),
     )
     .await?;
+    match start.held_until {
+        Some(until) => {
+            sqlx::query("INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)")
+                .bind(HOLD)
+                .bind(id.to_string())
+                .bind(millis(until))
+                .execute(&mut *conn)
+                .await?;
+        }
+        None if start.status == ConversationStatus::Queued => {
+            let now = Timestamp::from_millisecond(now).unwrap_or_else(|_| Timestamp::now());
+            routing::route_queued(conn, account, start.group_id, start.wanted_operator_id, now)
+                .await?;
+        }
+        None => {}
+    }
     Ok((id, true))
+}
+
+/// Stores a system message and queues it in the conversation's order.
+pub(crate) async fn send_notice(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    connection: ConnectionId,
+    conversation: ConversationId,
+    notice: &Notice,
+    now: i64,
+) -> Result<MessageId, StoreError> {
+    let message = MessageId::new();
+    let content = Content {
+        text: notice.text.clone(),
+        ..Content::default()
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(message.to_string())
+    .bind(account.to_string())
+    .bind(conversation.to_string())
+    .bind(Direction::Outbound.as_str())
+    .bind(AuthorKind::System.as_str())
+    .bind(to_json(&content))
+    .bind(DeliveryStatus::Pending.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let item = NewOutbound {
+        account_id: account,
+        connection_id: connection,
+        conversation_id: Some(conversation),
+        message_id: Some(message),
+        chat_id: Some(notice.chat_id.clone()),
+        action: notice.action.clone(),
+    };
+    enqueue(conn, &item, now).await?;
+    Ok(message)
 }
 
 impl Store {
@@ -275,10 +346,11 @@ impl Store {
                     .await?;
                 let (conversation, opened) = open_or_continue(
                     &mut tx,
+                    self.dialect,
                     input.account_id,
                     input.connection_id,
                     contact,
-                    input.opening,
+                    input.start,
                     now,
                 )
                 .await?;
@@ -310,6 +382,25 @@ impl Store {
                     .bind(message.to_string())
                     .execute(&mut *tx)
                     .await?;
+                if let Some(notice) = &input.out_of_hours {
+                    let first = sqlx::query(
+                        "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
+                    )
+                    .bind(conversation.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    if first.rows_affected() == 1 {
+                        send_notice(
+                            &mut tx,
+                            input.account_id,
+                            input.connection_id,
+                            conversation,
+                            notice,
+                            now + 1,
+                        )
+                        .await?;
+                    }
+                }
                 Ingested::Stored {
                     conversation_id: Some(conversation),
                     message_id: Some(message),

@@ -1,16 +1,17 @@
 //! Operators: create, read, update, retire, status, and the login lookup.
 
+use jiff::Timestamp;
 use sqlx::{any::AnyRow, AnyConnection};
 use switchboard_core::{
     audit::NewAuditEntry,
-    ids::{AccountId, OperatorId},
+    ids::{AccountId, ConversationId, OperatorId},
     operator::{Operator, OperatorStatus, Role},
 };
 
 use crate::{
     audit,
     codec::{now_millis, RowExt},
-    Dialect, Store, StoreError,
+    routing, Dialect, Store, StoreError,
 };
 
 /// An operator to create. The password arrives already hashed: hashing is the server's job.
@@ -31,6 +32,8 @@ pub struct OperatorUpdate {
     pub name: Option<String>,
     pub role: Option<Role>,
     pub password_hash: Option<String>,
+    /// `Some(None)` clears the operator's own limit (the group's applies).
+    pub capacity: Option<Option<u32>>,
 }
 
 /// What a login checks a password against.
@@ -41,7 +44,7 @@ pub struct Credentials {
 }
 
 const COLUMNS: &str =
-    "id, account_id, email, name, role, status, instance_admin, created_at, updated_at";
+    "id, account_id, email, name, role, status, capacity, instance_admin, created_at, updated_at";
 
 pub(crate) fn operator_from_row(row: &AnyRow) -> Result<Operator, StoreError> {
     Ok(Operator {
@@ -51,6 +54,7 @@ pub(crate) fn operator_from_row(row: &AnyRow) -> Result<Operator, StoreError> {
         name: row.text("name")?,
         role: row.parse("role")?,
         status: row.parse("status")?,
+        capacity: row.opt_int("capacity")?.and_then(|c| u32::try_from(c).ok()),
         instance_admin: row.flag("instance_admin")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
@@ -100,7 +104,9 @@ impl Store {
         account: AccountId,
     ) -> Result<(), StoreError> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+            // NO KEY UPDATE: rows that merely reference the account (messages, audit) are
+            // not blocked, so this lock cannot deadlock with routing.
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(account.to_string())
                 .execute(conn)
                 .await?;
@@ -175,7 +181,8 @@ impl Store {
         }
         let sql = format!(
             "UPDATE operators SET email = COALESCE($3, email), name = COALESCE($4, name),
-                 role = COALESCE($5, role), password_hash = COALESCE($6, password_hash), updated_at = $7
+                 role = COALESCE($5, role), password_hash = COALESCE($6, password_hash), updated_at = $7,
+                 capacity = CASE WHEN $8 = 1 THEN $9 ELSE capacity END
              WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -186,6 +193,8 @@ impl Store {
             .bind(update.role.map(Role::as_str))
             .bind(update.password_hash.as_deref())
             .bind(now_millis())
+            .bind(i64::from(update.capacity.is_some()))
+            .bind(update.capacity.flatten().map(i64::from))
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| email_taken(e.into()))?;
@@ -202,6 +211,12 @@ impl Store {
         }
         if update.password_hash.is_some() {
             changed.insert("password".into(), "changed".into());
+        }
+        if let Some(capacity) = update.capacity {
+            changed.insert("capacity".into(), capacity.into());
+            // A larger limit may let waiting conversations through.
+            routing::lock(&mut tx, self.dialect, account).await?;
+            routing::distribute_operator(&mut tx, account, id, Timestamp::now()).await?;
         }
         audit::record(
             &mut tx,
@@ -242,6 +257,25 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        // Nobody can answer for a retired operator: all their conversations go back.
+        routing::lock(&mut tx, self.dialect, account).await?;
+        routing::return_conversations(
+            &mut tx,
+            account,
+            id,
+            false,
+            "the operator was retired",
+            Timestamp::now(),
+        )
+        .await?;
+        sqlx::query("DELETE FROM offers WHERE operator_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE conversations SET wanted_operator_id = NULL, needs_attention = 1 WHERE wanted_operator_id = $1 AND status = 'queued'")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         audit::record(
             &mut tx,
             NewAuditEntry::new(account, actor, "operator.delete", "operator", id)
@@ -252,14 +286,19 @@ impl Store {
         Ok(())
     }
 
+    /// Sets an operator's status and routes what follows: online takes waiting
+    /// conversations, away and offline withdraw `all_at_once` offers, and offline returns
+    /// the conversations they have not answered to the queue. Returns the operator and the
+    /// conversations that moved.
     pub async fn set_operator_status(
         &self,
         account: AccountId,
         id: OperatorId,
         status: OperatorStatus,
         actor: Option<OperatorId>,
-    ) -> Result<Operator, StoreError> {
+    ) -> Result<(Operator, Vec<ConversationId>), StoreError> {
         let mut tx = self.write.begin().await?;
+        routing::lock(&mut tx, self.dialect, account).await?;
         let sql = format!(
             "UPDATE operators SET status = $3, updated_at = $4
              WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
@@ -279,8 +318,24 @@ impl Store {
                 .details(serde_json::json!({"status": status})),
         )
         .await?;
+        let now = Timestamp::now();
+        let mut changed = Vec::new();
+        if status == OperatorStatus::Offline {
+            changed.extend(
+                routing::return_conversations(
+                    &mut tx,
+                    account,
+                    id,
+                    true,
+                    "the operator went offline",
+                    now,
+                )
+                .await?,
+            );
+        }
+        changed.extend(routing::distribute_operator(&mut tx, account, id, now).await?);
         tx.commit().await?;
-        Ok(operator)
+        Ok((operator, changed))
     }
 
     /// The login lookup: by e-mail over the whole install (logins are unique install-wide).

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use switchboard_core::{
-    audit::NewAuditEntry,
     autoclose::{decide, AutoClose},
     conversation::ClosedReason,
     ids::{AccountId, ConversationId},
@@ -15,9 +14,9 @@ use switchboard_core::{
 };
 
 use crate::{
-    audit,
     codec::{millis, RowExt},
-    Dialect, Store, StoreError,
+    ingest::{send_notice, Notice},
+    routing, Dialect, Store, StoreError,
 };
 
 /// Closes a conversation after `auto_close_after` without messages.
@@ -37,7 +36,14 @@ pub struct Closed {
     pub account_id: AccountId,
     pub conversation_id: ConversationId,
     pub reason: ClosedReason,
+    /// Other conversations that moved because its place came free.
+    pub changed: Vec<ConversationId>,
+    /// Whether a closing message was queued.
+    pub notified: bool,
 }
+
+/// Builds the channel action that sends `text` to `chat_id` (the store knows no channel).
+pub type ActionFor = dyn Fn(&str, &str) -> String + Send + Sync;
 
 impl Store {
     /// Claims up to `limit` due timers for `lease`.
@@ -75,19 +81,32 @@ impl Store {
             .collect()
     }
 
-    /// Fires an auto-close timer: closes the conversation if it has been quiet long enough,
-    /// else moves the timer to when it will have been. One transaction either way.
+    /// Fires an auto-close timer: closes the conversation if it has been quiet long enough
+    /// (with the connection's closing message, when it has one), else moves the timer to when
+    /// it will have been. One transaction either way.
     pub async fn fire_auto_close(
         &self,
         timer: &DueTimer,
         now: Timestamp,
+        action_for: &ActionFor,
     ) -> Result<Option<Closed>, StoreError> {
         let mut tx = self.write.begin().await?;
+        let account = sqlx::query("SELECT account_id FROM conversations WHERE id = $1")
+            .bind(timer.conversation_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.parse::<AccountId>("account_id"))
+            .transpose()?;
+        if let Some(account) = account {
+            routing::lock(&mut tx, self.dialect, account).await?;
+        }
         let row = sqlx::query(
-            "SELECT v.account_id, v.last_message_at, c.auto_close_after_secs,
+            "SELECT v.account_id, v.connection_id, v.last_message_at, c.auto_close_after_secs, c.auto_close_message,
+                    i.external_id, COALESCE(i.reachable, 0) AS reachable,
                     (SELECT m.direction FROM messages m WHERE m.conversation_id = v.id
                      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS last_direction
              FROM conversations v JOIN channel_connections c ON c.id = v.connection_id
+             LEFT JOIN contact_identities i ON i.connection_id = v.connection_id AND i.contact_id = v.contact_id
              WHERE v.id = $1 AND v.closed_at IS NULL",
         )
         .bind(timer.conversation_id.to_string())
@@ -120,33 +139,45 @@ impl Store {
                 Ok(None)
             }
             AutoClose::Close(reason) => {
-                sqlx::query(
-                    "UPDATE conversations SET status = 'closed', assignee_id = NULL, closed_at = $2, closed_reason = $3
-                     WHERE id = $1 AND closed_at IS NULL",
-                )
-                .bind(timer.conversation_id.to_string())
-                .bind(millis(now))
-                .bind(reason.as_str())
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM timers WHERE id = $1")
-                    .bind(timer.id)
-                    .execute(&mut *tx)
+                let message = row.opt_text("auto_close_message")?;
+                let chat = row.opt_text("external_id")?;
+                let mut notified = false;
+                if let (Some(text), Some(chat_id), true) = (message, chat, row.flag("reachable")?) {
+                    let notice = Notice {
+                        action: action_for(&chat_id, &text),
+                        chat_id,
+                        text,
+                    };
+                    let connection = row.parse("connection_id")?;
+                    send_notice(
+                        &mut tx,
+                        account,
+                        connection,
+                        timer.conversation_id,
+                        &notice,
+                        millis(now),
+                    )
                     .await?;
-                let entry = NewAuditEntry::new(
+                    notified = true;
+                }
+                let details = serde_json::json!({"reason": reason, "by": "auto_close", "after": after, "notified": notified});
+                let changed = routing::close_row(
+                    &mut tx,
                     account,
-                    None,
-                    "conversation.close",
-                    "conversation",
                     timer.conversation_id,
+                    reason,
+                    None,
+                    details,
+                    now,
                 )
-                .details(serde_json::json!({"reason": reason, "by": "auto_close", "after": after}));
-                audit::record(&mut tx, entry).await?;
+                .await?;
                 tx.commit().await?;
                 Ok(Some(Closed {
                     account_id: account,
                     conversation_id: timer.conversation_id,
                     reason,
+                    changed,
+                    notified,
                 }))
             }
         }

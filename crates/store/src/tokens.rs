@@ -75,7 +75,7 @@ impl Store {
     ) -> Result<Option<TokenOwner>, StoreError> {
         let sql = "SELECT t.id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at,
                     o.id AS operator_id, o.account_id, o.email, o.name AS operator_name,
-                    o.role, o.status, o.instance_admin, o.created_at AS operator_created_at,
+                    o.role, o.status, o.capacity, o.instance_admin, o.created_at AS operator_created_at,
                     o.updated_at AS operator_updated_at
              FROM tokens t JOIN operators o ON o.id = t.operator_id
              WHERE t.secret_hash = $1 AND o.deleted_at IS NULL
@@ -95,6 +95,7 @@ impl Store {
             name: row.text("operator_name")?,
             role: row.parse("role")?,
             status: row.parse("status")?,
+            capacity: row.opt_int("capacity")?.and_then(|c| u32::try_from(c).ok()),
             instance_admin: row.flag("instance_admin")?,
             created_at: row.time("operator_created_at")?,
             updated_at: row.time("operator_updated_at")?,

@@ -145,7 +145,7 @@ async fn operators_are_scoped_by_account(backend: Backend) {
     assert_eq!(store.list_operators(a).await.unwrap().len(), 2);
     assert_eq!(store.list_operators(b).await.unwrap().len(), 1);
 
-    let online = store
+    let (online, _) = store
         .set_operator_status(a, anna.id, OperatorStatus::Online, None)
         .await
         .unwrap();

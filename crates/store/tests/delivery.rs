@@ -11,12 +11,13 @@ use switchboard_core::{
     ids::{AccountId, ConnectionId, ConversationId, GroupId, OperatorId},
     message::{Content, DeliveryStatus},
     operator::Role,
+    routing::Start,
 };
 use switchboard_store::{
     backends,
     testing::{Backend, TestDb},
     ConversationFilter, Finish, FollowUp, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
-    NewConnection, NewOperator, NewReply, Opening, Store, StoreError,
+    NewConnection, NewOperator, NewReply, Store, StoreError,
 };
 
 backends!(
@@ -78,6 +79,8 @@ fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
         routing: Routing::Group { group_id: group },
         schedule_id: None,
         auto_close_after: "12h".parse().unwrap(),
+        auto_close_message: None,
+        out_of_hours: None,
         enabled: true,
         receive: Receive::Webhook,
         api_base_url: None,
@@ -184,11 +187,13 @@ fn message(
             external_message_id: Some(format!("m{event}")),
             content: Content::text(text),
         },
-        opening: Opening {
+        start: Start {
             status: ConversationStatus::Queued,
             group_id: Some(group),
-            assignee_id: None,
+            wanted_operator_id: None,
+            held_until: None,
         },
+        out_of_hours: None,
         follow_ups: vec![FollowUp {
             chat_id: Some(chat.into()),
             action: r#"{"action":"acknowledge_choice","callback_id":"x"}"#.into(),
@@ -557,7 +562,10 @@ async fn auto_close_fires_once_and_follows_the_last_message(backend: Backend) {
     let early = store.claim_timers(now, lease, 10).await.unwrap();
     assert_eq!(early.len(), 2);
     for timer in &early {
-        assert_eq!(store.fire_auto_close(timer, now).await.unwrap(), None);
+        assert_eq!(
+            store.fire_auto_close(timer, now, &no_action).await.unwrap(),
+            None
+        );
     }
     assert!(
         store.claim_timers(now, lease, 10).await.unwrap().is_empty(),
@@ -577,7 +585,11 @@ async fn auto_close_fires_once_and_follows_the_last_message(backend: Backend) {
     );
     let mut reasons = Vec::new();
     for timer in &due {
-        let closed = store.fire_auto_close(timer, later).await.unwrap().unwrap();
+        let closed = store
+            .fire_auto_close(timer, later, &no_action)
+            .await
+            .unwrap()
+            .unwrap();
         reasons.push((closed.conversation_id, closed.reason));
     }
     reasons.sort();
@@ -611,4 +623,8 @@ async fn auto_close_fires_once_and_follows_the_last_message(backend: Backend) {
             .count(),
         2
     );
+}
+
+fn no_action(_chat: &str, _text: &str) -> String {
+    unreachable!("no closing message is configured")
 }

@@ -8,6 +8,7 @@ use switchboard_channels::{registry, ApiContext, ConnectError};
 use switchboard_core::{
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{ConnectionId, ScheduleId},
+    routing::OutOfHours,
     validation, DurationSpec,
 };
 use switchboard_store::{ConnectionUpdate, NewConnection};
@@ -50,6 +51,11 @@ pub struct CreateChannel {
     pub schedule_id: Option<ScheduleId>,
     /// Close a conversation after this long without messages: `12h`, `3d` (> 0).
     pub auto_close_after: DurationSpec,
+    /// Sent to the customer when auto-close ends a conversation.
+    pub auto_close_message: Option<String>,
+    /// Out of the schedule's hours: a message (once per conversation) and who takes new
+    /// conversations (none: they wait for the opening).
+    pub out_of_hours: Option<OutOfHours>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// `webhook` (default; the channel calls `webhook_url`) or `polling` (Switchboard asks
@@ -62,6 +68,31 @@ fn webhook() -> Receive {
     Receive::Webhook
 }
 
+const MAX_NOTICE: usize = 4096;
+
+/// A message the system sends by itself: not blank, not longer than any channel takes.
+fn check_notice(field: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_NOTICE => {
+            Err(ApiError::validation(
+                field.to_string(),
+                format!("{field}: 1 to {MAX_NOTICE} characters, not only spaces"),
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+fn check_out_of_hours(o: Option<OutOfHours>) -> Result<Option<OutOfHours>, ApiError> {
+    match o {
+        Some(mut o) => {
+            o.message = check_notice("out_of_hours.message", o.message)?;
+            Ok(Some(o))
+        }
+        None => Ok(None),
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannel {
@@ -71,6 +102,12 @@ pub struct UpdateChannel {
     #[schema(value_type = Option<ScheduleId>)]
     pub schedule_id: Option<Option<ScheduleId>>,
     pub auto_close_after: Option<DurationSpec>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub auto_close_message: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<OutOfHours>)]
+    pub out_of_hours: Option<Option<OutOfHours>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub api_base_url: Option<Option<String>>,
@@ -245,6 +282,8 @@ async fn create(
         routing: body.routing,
         schedule_id: body.schedule_id,
         auto_close_after: body.auto_close_after,
+        auto_close_message: check_notice("auto_close_message", body.auto_close_message)?,
+        out_of_hours: check_out_of_hours(body.out_of_hours)?,
         enabled: body.enabled,
         receive: body.receive,
         api_base_url,
@@ -363,6 +402,11 @@ async fn update(
         routing: body.routing,
         schedule_id: body.schedule_id,
         auto_close_after: body.auto_close_after,
+        auto_close_message: body
+            .auto_close_message
+            .map(|m| check_notice("auto_close_message", m))
+            .transpose()?,
+        out_of_hours: body.out_of_hours.map(check_out_of_hours).transpose()?,
         api_base_url: body
             .api_base_url
             .map(|u| u.map(|u| check_url("api_base_url", &u)).transpose())

@@ -8,11 +8,12 @@ use axum::{
 use serde::Deserialize;
 use switchboard_channels::{registry, Keyboard, Outbound, OutboundFile, OutboundMessage};
 use switchboard_core::{
+    audit::AuditEntry,
     conversation::{Conversation, ConversationStatus},
-    ids::{ConnectionId, ConversationId, MessageId, OperatorId},
-    message::{Attachment, AttachmentKind, Choice, Content, Message},
+    ids::{ConnectionId, ConversationId, GroupId, MessageId, OperatorId},
+    message::{Attachment, AttachmentKind, Choice, Content, Message, Note},
 };
-use switchboard_store::{ConversationFilter, NewReply};
+use switchboard_store::{ConversationFilter, NewReply, TransferTarget};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -29,6 +30,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get))
         .routes(routes!(messages, reply))
         .routes(routes!(retry))
+        .routes(routes!(assign))
+        .routes(routes!(transfer))
+        .routes(routes!(close))
+        .routes(routes!(notes, add_note))
+        .routes(routes!(history))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -38,6 +44,11 @@ pub struct Filter {
     pub status: Option<ConversationStatus>,
     pub channel_id: Option<ConnectionId>,
     pub assignee_id: Option<OperatorId>,
+    pub group_id: Option<GroupId>,
+    /// `true`: only conversations that ran out of offers and wait for a supervisor.
+    pub needs_attention: Option<bool>,
+    /// Only conversations offered to this operator now (`all_at_once`).
+    pub offered_to: Option<OperatorId>,
     /// At most this many, newest activity first (default 100, at most 1000).
     pub limit: Option<u32>,
 }
@@ -156,6 +167,9 @@ async fn list(
         status: filter.status,
         channel_id: filter.channel_id,
         assignee_id: filter.assignee_id,
+        group_id: filter.group_id,
+        needs_attention: filter.needs_attention,
+        offered_to: filter.offered_to,
         limit: filter.limit.unwrap_or(100).clamp(1, 1000),
     };
     Ok(axum::Json(
@@ -359,4 +373,215 @@ async fn retry(
     state.outbox_ready.notify_one();
     let _ = state.events.send(id);
     Ok(axum::Json(message))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// Who takes it; left out, the caller takes it (accepting an offer or picking it from
+    /// the queue). Operators may only take conversations themselves.
+    pub operator_id: Option<OperatorId>,
+}
+
+/// Gives a waiting conversation to an operator, who must be online with a free place. The
+/// first of several operators accepting one `all_at_once` offer takes it; the others get
+/// 409 `already_assigned`.
+#[utoipa::path(post, path = "/conversations/{id}/assign", tag = "conversations", params(("id" = ConversationId, Path)),
+    request_body = Assign,
+    responses((status = 200, body = Conversation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "already_assigned, operator_not_online, at_capacity or conversation_closed")))]
+async fn assign(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    state.store.get_conversation(caller.account(), id).await?;
+    // The body is optional: an operator accepting sends nothing.
+    let body: Assign = if body.trim_ascii().is_empty() {
+        Assign::default()
+    } else {
+        crate::extract::parse(&body)?
+    };
+    let operator = body.operator_id.unwrap_or(caller.id());
+    caller.require(
+        operator == caller.id() || caller.role().manages_routing(),
+        "assign conversations to others",
+    )?;
+    let changed = state
+        .store
+        .assign_conversation(
+            caller.account(),
+            id,
+            operator,
+            caller.id(),
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    state.conversations_changed(&changed);
+    Ok(axum::Json(
+        state.store.get_conversation(caller.account(), id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// To one operator: it waits for them until they are online with a free place.
+    pub operator_id: Option<OperatorId>,
+    /// To a group: its queue and distribution take over.
+    pub group_id: Option<GroupId>,
+    /// Why, for the history and the next operator.
+    pub reason: Option<String>,
+}
+
+const MAX_REASON: usize = 1000;
+
+/// Hands a conversation (from the bot, a queue or an operator) to another operator or group.
+/// This is also how a bot scenario's `handoff` reaches people.
+#[utoipa::path(post, path = "/conversations/{id}/transfer", tag = "conversations", params(("id" = ConversationId, Path)),
+    request_body = Transfer,
+    responses((status = 200, body = Conversation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn transfer(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+    Json(body): Json<Transfer>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let current = state.store.get_conversation(caller.account(), id).await?;
+    caller.require(
+        current.assignee_id == Some(caller.id()) || caller.role().manages_routing(),
+        "transfer conversations you do not hold",
+    )?;
+    let target = match (body.operator_id, body.group_id) {
+        (Some(o), None) => TransferTarget::Operator(o),
+        (None, Some(g)) => TransferTarget::Group(g),
+        _ => {
+            return Err(ApiError::validation(
+                "operator_id",
+                "operator_id: give exactly one of operator_id and group_id",
+            ))
+        }
+    };
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON)
+    {
+        return Err(ApiError::validation(
+            "reason",
+            format!("reason: at most {MAX_REASON} characters"),
+        ));
+    }
+    let changed = state
+        .store
+        .transfer_conversation(
+            caller.account(),
+            id,
+            target,
+            reason.as_deref(),
+            Some(caller.id()),
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    state.conversations_changed(&changed);
+    Ok(axum::Json(
+        state.store.get_conversation(caller.account(), id).await?,
+    ))
+}
+
+/// Closes a conversation. Closing a closed conversation changes nothing.
+#[utoipa::path(post, path = "/conversations/{id}/close", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = Conversation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn close(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let current = state.store.get_conversation(caller.account(), id).await?;
+    caller.require(
+        current.assignee_id == Some(caller.id()) || caller.role().manages_routing(),
+        "close conversations you do not hold",
+    )?;
+    let changed = state
+        .store
+        .close_conversation(
+            caller.account(),
+            id,
+            Some(caller.id()),
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    state.conversations_changed(&changed);
+    Ok(axum::Json(
+        state.store.get_conversation(caller.account(), id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    pub text: String,
+}
+
+const MAX_NOTE: usize = 10_000;
+
+/// A conversation's internal notes, oldest first.
+#[utoipa::path(get, path = "/conversations/{id}/notes", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = [Note]), (status = 404, body = ErrorBody)))]
+async fn notes(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Vec<Note>>, ApiError> {
+    Ok(axum::Json(
+        state.store.list_notes(caller.account(), id).await?,
+    ))
+}
+
+/// Adds an internal note: seen by operators, never sent to the customer.
+#[utoipa::path(post, path = "/conversations/{id}/notes", tag = "conversations", params(("id" = ConversationId, Path)),
+    request_body = NewNote,
+    responses((status = 201, body = Note), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_note(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+    Json(body): Json<NewNote>,
+) -> Result<(StatusCode, axum::Json<Note>), ApiError> {
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE {
+        return Err(ApiError::validation(
+            "text",
+            format!("text: 1 to {MAX_NOTE} characters"),
+        ));
+    }
+    let note = state
+        .store
+        .add_note(caller.account(), id, caller.id(), text)
+        .await?;
+    let _ = state.events.send(id);
+    Ok((StatusCode::CREATED, axum::Json(note)))
+}
+
+/// The conversation's routing history from the audit log, oldest first: opened, offered,
+/// assigned, unanswered, returned, transferred, closed, with who and why.
+#[utoipa::path(get, path = "/conversations/{id}/history", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = [AuditEntry]), (status = 404, body = ErrorBody)))]
+async fn history(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
+    state.store.get_conversation(caller.account(), id).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .object_history(caller.account(), "conversation", &id.to_string())
+            .await?,
+    ))
 }

@@ -47,6 +47,10 @@ pub struct UpdateOperator {
     pub name: Option<String>,
     pub role: Option<Role>,
     pub password: Option<String>,
+    /// Their own limit of open conversations (1 to 1000); `null` takes each group's capacity.
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub capacity: Option<Option<u32>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -129,7 +133,19 @@ async fn update(
     Json(body): Json<UpdateOperator>,
 ) -> Result<axum::Json<Operator>, ApiError> {
     state.store.get_operator(caller.account(), id).await?;
-    let own_profile = id == caller.id() && body.role.is_none() && body.email.is_none();
+    let own_profile =
+        id == caller.id() && body.role.is_none() && body.email.is_none() && body.capacity.is_none();
+    if let Some(Some(capacity)) = body.capacity {
+        if capacity == 0 || capacity > switchboard_core::group::MAX_CAPACITY {
+            return Err(ApiError::validation(
+                "capacity",
+                format!(
+                    "capacity: must be between 1 and {}",
+                    switchboard_core::group::MAX_CAPACITY
+                ),
+            ));
+        }
+    }
     caller.require(
         caller.role().manages_operators() || own_profile,
         "change other operators, e-mails or roles",
@@ -149,6 +165,7 @@ async fn update(
         name: body.name.map(|n| operator::parse_name(&n)).transpose()?,
         role: body.role,
         password_hash,
+        capacity: body.capacity,
     };
     Ok(axum::Json(
         state
@@ -189,10 +206,10 @@ async fn set_status(
         id == caller.id() || caller.role().manages_routing(),
         "change other operators' status",
     )?;
-    Ok(axum::Json(
-        state
-            .store
-            .set_operator_status(caller.account(), id, body.status, Some(caller.id()))
-            .await?,
-    ))
+    let (operator, changed) = state
+        .store
+        .set_operator_status(caller.account(), id, body.status, Some(caller.id()))
+        .await?;
+    state.conversations_changed(&changed);
+    Ok(axum::Json(operator))
 }

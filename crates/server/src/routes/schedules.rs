@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 
 use axum::{extract::State, http::StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::{
     ids::ScheduleId,
     schedule::{self, Hours, Interval, Schedule, ScheduleException},
 };
 use switchboard_store::ScheduleInput;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{Id, Json},
+    extract::{Id, Json, Query},
     state::AppState,
 };
 
@@ -23,6 +23,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get, update, delete))
+        .routes(routes!(status))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -124,12 +125,68 @@ async fn update(
         exceptions: body.exceptions.unwrap_or(current.hours.exceptions),
     };
     let input = checked(body.name.as_deref().unwrap_or(&current.name), hours)?;
-    Ok(axum::Json(
-        state
-            .store
-            .update_schedule(caller.account(), id, &input, Some(caller.id()))
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_schedule(caller.account(), id, &input, Some(caller.id()))
+        .await?;
+    // Conversations held out of hours are checked against the new hours at once.
+    state
+        .store
+        .recheck_holds(caller.account(), jiff::Timestamp::now())
+        .await?;
+    Ok(axum::Json(updated))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct At {
+    /// The moment to ask about (RFC 3339); now when left out.
+    pub at: Option<String>,
+}
+
+/// Whether working hours are on at a moment, and when they next begin.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleStatus {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    pub open: bool,
+    /// The next opening after `at` when closed; `null` when open, or when the schedule does
+    /// not open within a year.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_open: Option<jiff::Timestamp>,
+}
+
+/// Asks a schedule whether it is open at a moment (now by default) and when it opens next,
+/// in its own time zone with daylight saving applied.
+#[utoipa::path(get, path = "/schedules/{id}/status", tag = "schedules", params(("id" = ScheduleId, Path), At),
+    responses((status = 200, body = ScheduleStatus), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn status(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ScheduleId>,
+    Query(query): Query<At>,
+) -> Result<axum::Json<ScheduleStatus>, ApiError> {
+    let schedule = state.store.get_schedule(caller.account(), id).await?;
+    let at = match query.at {
+        Some(text) => text.parse::<jiff::Timestamp>().map_err(|_| {
+            ApiError::validation(
+                "at",
+                format!("at: {text:?} is not a moment such as 2026-03-29T01:30:00Z"),
+            )
+        })?,
+        None => jiff::Timestamp::now(),
+    };
+    let open = schedule.hours.is_open(at);
+    Ok(axum::Json(ScheduleStatus {
+        at,
+        open,
+        next_open: if open {
+            None
+        } else {
+            schedule.hours.next_open(at)
+        },
+    }))
 }
 
 /// Deletes a schedule (admins and supervisors).

@@ -21,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use switchboard_channels::webchat::{origin_of, Settings};
 use switchboard_core::{
-    channel::{opening, ChannelKind},
+    channel::ChannelKind,
     ids::{ConnectionId, ConversationId, MessageId},
     message::{Content, Message},
 };
-use switchboard_store::{Ingest, IngestEvent, Opening};
+use switchboard_store::{Ingest, IngestEvent};
 
 use crate::{
     channels::{self, Opened},
@@ -293,7 +293,14 @@ impl Visitor {
         if client_id.is_empty() || client_id.len() > 64 {
             return Err("a message id has 1 to 64 characters".into());
         }
-        let (status, group_id, assignee_id) = opening(&self.opened.connection.routing);
+        let connection = &self.opened.connection;
+        let routed = crate::ingest::routed(&self.state, connection, jiff::Timestamp::now())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "routing a web chat message failed");
+                "the message was not stored; it will be sent again".to_string()
+            })?;
+        let out_of_hours = crate::ingest::out_of_hours_notice(connection, &routed, &self.id);
         let ingest = Ingest {
             account_id: self.opened.connection.account_id,
             connection_id: self.opened.connection.id,
@@ -304,15 +311,15 @@ impl Visitor {
                 external_message_id: Some(client_id.clone()),
                 content,
             },
-            opening: Opening {
-                status,
-                group_id,
-                assignee_id,
-            },
+            start: routed.start,
+            out_of_hours,
             follow_ups: Vec::new(),
         };
         match self.state.store.ingest(&ingest).await {
-            Ok(_) => Ok(client_id),
+            Ok(_) => {
+                self.state.outbox_ready.notify_one();
+                Ok(client_id)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "storing a web chat message failed");
                 Err("the message was not stored; it will be sent again".into())

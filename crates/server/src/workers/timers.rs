@@ -1,10 +1,12 @@
-//! The timer worker: fires due timers (auto-close now; answer timeouts and bot waits later).
-//! Timers are rows, so they survive restarts; a claim's lease makes each fire once.
+//! The timer worker: fires due timers (auto-close, answer timeouts, out-of-hours holds; bot
+//! waits later). Timers are rows, so they survive restarts; a claim's lease makes each fire
+//! once. Now and then it also sweeps the queues, a safety net behind the event-driven
+//! distribution (a node that died between a change and its distribution pass).
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use switchboard_store::AUTO_CLOSE;
+use switchboard_store::{ANSWER_TIMEOUT, AUTO_CLOSE, HOLD};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -13,10 +15,20 @@ const LEASE: Duration = Duration::from_secs(60);
 const BATCH: u32 = 256;
 /// How often due timers are looked for: the resolution of every timer.
 const TICK: Duration = Duration::from_millis(500);
+/// How often every queue is distributed regardless of events.
+const SWEEP: Duration = Duration::from_secs(15);
 
 /// Runs until `stop` turns true.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut last_sweep = tokio::time::Instant::now();
     while !*stop.borrow() {
+        if last_sweep.elapsed() >= SWEEP {
+            last_sweep = tokio::time::Instant::now();
+            match state.store.sweep_queues(Timestamp::now()).await {
+                Ok(changed) => state.conversations_changed(&changed),
+                Err(e) => tracing::error!(error = %e, "sweeping the queues failed"),
+            }
+        }
         let due = match state
             .store
             .claim_timers(Timestamp::now(), LEASE, BATCH)
@@ -29,8 +41,26 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             }
         };
         for timer in &due {
+            let now = Timestamp::now();
             let result = match timer.kind.as_str() {
-                AUTO_CLOSE => state.store.fire_auto_close(timer, Timestamp::now()).await,
+                AUTO_CLOSE => state
+                    .store
+                    .fire_auto_close(timer, now, &crate::ingest::text_action)
+                    .await
+                    .map(|closed| match closed {
+                        Some(closed) => {
+                            tracing::info!(conversation = %closed.conversation_id, reason = %closed.reason, "auto-closed");
+                            if closed.notified {
+                                state.outbox_ready.notify_one();
+                            }
+                            let mut changed = closed.changed;
+                            changed.push(closed.conversation_id);
+                            changed
+                        }
+                        None => Vec::new(),
+                    }),
+                ANSWER_TIMEOUT => state.store.fire_answer_timeout(timer, now).await,
+                HOLD => state.store.fire_hold(timer, now).await,
                 other => {
                     tracing::error!(
                         kind = other,
@@ -40,11 +70,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 }
             };
             match result {
-                Ok(Some(closed)) => {
-                    tracing::info!(conversation = %closed.conversation_id, reason = %closed.reason, "auto-closed");
-                    let _ = state.events.send(closed.conversation_id);
-                }
-                Ok(None) => {}
+                Ok(changed) => state.conversations_changed(&changed),
                 Err(e) => {
                     tracing::error!(error = %e, timer = timer.id, "a timer failed; it runs again");
                     let _ = state.store.release_timer(timer.id).await;

@@ -20,6 +20,7 @@ fn plausible_body(method: &Method, path: &str) -> Option<Value> {
         ("PATCH", p) if p.starts_with("/api/v1/schedules") => Some(json!({"name": "Taken over"})),
         ("PATCH", p) if p.starts_with("/api/v1/channels") => Some(json!({"name": "Taken over"})),
         ("POST", p) if p.ends_with("/messages") => Some(json!({"text": "Taken over"})),
+        ("POST", p) if p.ends_with("/notes") => Some(json!({"text": "Taken over"})),
         ("POST" | "PATCH" | "PUT", _) => Some(json!({})),
         _ => None,
     }
