@@ -332,6 +332,7 @@ pub(crate) async fn distribute_group(
         }
         let waiting = queue(conn, account, group, places).await?;
         let plan = routing::plan(d.strategy, &candidates, &waiting, now);
+        let mut busier = Vec::new();
         for (index, (conversation, operator)) in plan.assign.into_iter().enumerate() {
             let how = Assignment {
                 actor: None,
@@ -352,8 +353,12 @@ pub(crate) async fn distribute_group(
             .await?
             {
                 changed.push(conversation);
+                if !busier.contains(&operator) {
+                    busier.push(operator);
+                }
             }
         }
+        changed.extend(refresh_offers(conn, account, &busier, Some(group), now).await?);
         return Ok(changed);
     }
     let waiting = queue(conn, account, group, places).await?;
@@ -429,6 +434,38 @@ pub(crate) async fn distribute_group(
     Ok(changed)
 }
 
+/// Re-plans the `all_at_once` offers of these operators' groups (but `except`): an operator
+/// who took a conversation elsewhere may have no place left for what they were offered.
+async fn refresh_offers(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    operators: &[OperatorId],
+    except: Option<GroupId>,
+    now: Timestamp,
+) -> Result<Vec<ConversationId>, StoreError> {
+    let mut groups: Vec<GroupId> = Vec::new();
+    for operator in operators {
+        let rows = sqlx::query(
+            "SELECT g.id FROM groups g JOIN group_members m ON m.group_id = g.id
+             WHERE m.operator_id = $1 AND g.strategy = 'all_at_once'",
+        )
+        .bind(operator.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let group: GroupId = row.parse("id")?;
+            if Some(group) != except && !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+    }
+    let mut changed = Vec::new();
+    for group in groups {
+        changed.extend(Box::pin(distribute_group(conn, account, group, now)).await?);
+    }
+    Ok(changed)
+}
+
 /// Assigns conversations waiting for one operator (a connection or transfer aimed at them)
 /// while they are online with free places.
 pub(crate) async fn distribute_wanted(
@@ -483,6 +520,9 @@ pub(crate) async fn distribute_wanted(
         {
             changed.push(conversation);
         }
+    }
+    if !changed.is_empty() {
+        changed.extend(refresh_offers(conn, account, &[operator], None, now).await?);
     }
     Ok(changed)
 }
@@ -758,6 +798,8 @@ impl Store {
             // Its offers are gone; the place they held goes to the next in the queue.
             changed.extend(distribute_group(&mut tx, account, group, now).await?);
         }
+        // The operator has one place less in every group they are offered things in.
+        changed.extend(refresh_offers(&mut tx, account, &[operator], current.group_id, now).await?);
         tx.commit().await?;
         Ok(changed)
     }
@@ -837,8 +879,9 @@ impl Store {
         .await?;
         let mut changed = vec![conversation];
         changed.extend(route_queued(&mut tx, account, group, wanted, now).await?);
-        let old_group = current.group_id.filter(|g| Some(*g) != group);
-        changed.extend(released(&mut tx, account, current.assignee_id, old_group, now).await?);
+        // It may have held an offer or a place in its old queue.
+        changed
+            .extend(released(&mut tx, account, current.assignee_id, current.group_id, now).await?);
         tx.commit().await?;
         Ok(changed)
     }
