@@ -8,6 +8,7 @@ mod groups;
 mod helpers;
 mod isolation;
 mod operators;
+mod routing;
 mod schedules;
 mod service;
 mod telegram;
