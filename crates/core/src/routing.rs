@@ -231,7 +231,12 @@ mod tests {
         let a = online(0, 1, 2);
         let old = waiting(1);
         let new = waiting(5);
-        let plan = plan(Strategy::InOrder, &[a.clone()], &[new, old.clone()], t(9));
+        let plan = plan(
+            Strategy::InOrder,
+            std::slice::from_ref(&a),
+            &[new, old.clone()],
+            t(9),
+        );
         assert_eq!(plan.assign, vec![(old.id, a.id)]);
     }
 

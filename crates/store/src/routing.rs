@@ -245,6 +245,8 @@ fn after(now: Timestamp, d: &Distribution) -> Timestamp {
 #[derive(Debug, Clone, Copy)]
 struct Assignment<'a> {
     actor: Option<OperatorId>,
+    /// What round robin remembers as the operator's last assignment.
+    last_assigned: Timestamp,
     by: &'a str,
     strategy: Option<Strategy>,
 }
@@ -258,7 +260,6 @@ async fn assign_row(
     operator: OperatorId,
     rules: Option<&Rules>,
     now: Timestamp,
-    last_assigned: Timestamp,
     how: Assignment<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
@@ -276,7 +277,7 @@ async fn assign_row(
     }
     sqlx::query("UPDATE operators SET last_assigned_at = $2 WHERE id = $1")
         .bind(operator.to_string())
-        .bind(millis(last_assigned))
+        .bind(millis(how.last_assigned))
         .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
@@ -336,10 +337,10 @@ pub(crate) async fn distribute_group(
         for (index, (conversation, operator)) in plan.assign.into_iter().enumerate() {
             let how = Assignment {
                 actor: None,
+                last_assigned: assigned_at(now, index),
                 by: "distribution",
                 strategy: Some(d.strategy),
             };
-            let at = assigned_at(now, index);
             if assign_row(
                 conn,
                 account,
@@ -347,7 +348,6 @@ pub(crate) async fn distribute_group(
                 operator,
                 Some(&rules),
                 now,
-                at,
                 how,
             )
             .await?
@@ -502,10 +502,10 @@ pub(crate) async fn distribute_wanted(
         };
         let how = Assignment {
             actor: None,
+            last_assigned: assigned_at(now, index),
             by: "wanted_operator",
             strategy: None,
         };
-        let at = assigned_at(now, index);
         if assign_row(
             conn,
             account,
@@ -513,7 +513,6 @@ pub(crate) async fn distribute_wanted(
             operator,
             rules.as_ref(),
             now,
-            at,
             how,
         )
         .await?
@@ -775,6 +774,7 @@ impl Store {
         }
         let how = Assignment {
             actor: Some(actor),
+            last_assigned: now,
             by: if actor == operator {
                 "accept"
             } else {
@@ -788,7 +788,6 @@ impl Store {
             conversation,
             operator,
             rules.as_ref(),
-            now,
             now,
             how,
         )

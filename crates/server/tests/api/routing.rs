@@ -409,7 +409,7 @@ async fn unanswered_conversations_move_on_then_fall_back_or_get_flagged(backend:
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let mut second_line = center(&app, 1, json!({"strategy": "in_order"}), json!({})).await;
+    let second_line = center(&app, 1, json!({"strategy": "in_order"}), json!({})).await;
     second_line.status(&app, 0, "online").await;
     let distribution = json!({"strategy": "in_order", "answer_timeout": "1s", "max_offers": 2,
         "fallback_group_id": second_line.group});
@@ -539,7 +539,7 @@ async fn transfers_notes_and_history(backend: Backend) {
         return;
     };
     let mut c = center(&app, 2, json!({"strategy": "in_order"}), json!({})).await;
-    let mut other = center(&app, 1, json!({}), json!({})).await;
+    let other = center(&app, 1, json!({}), json!({})).await;
     c.status(&app, 0, "online").await;
     other.status(&app, 0, "online").await;
     let conv = c.write(&app, 800, "Нужен специалист").await;
@@ -722,7 +722,7 @@ async fn out_of_hours_holds_notifies_once_and_releases(backend: Backend) {
         )
         .await
         .id();
-    let mut night = center(&app, 1, json!({}), json!({})).await;
+    let night = center(&app, 1, json!({}), json!({})).await;
     night.status(&app, 0, "online").await;
     let extra = json!({"schedule_id": night_schedule,
         "out_of_hours": {"routing": {"target": "group", "group_id": night.group}}});
