@@ -736,7 +736,8 @@ async fn auto_close_says_goodbye_and_the_next_message_starts_afresh(backend: Bac
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let extra = json!({"auto_close_after": "1s", "auto_close_message": "Диалог завершён"});
+    // Long enough for the reply below to land first on a slow machine.
+    let extra = json!({"auto_close_after": "3s", "auto_close_message": "Диалог завершён"});
     let mut c = center(&app, 1, json!({}), extra).await;
     c.status(&app, 0, "online").await;
     let conv = c.write(&app, 950, "Вопрос").await;
