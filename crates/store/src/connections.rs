@@ -377,6 +377,19 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let updated = connection_from_row(&row)?;
+        if update.auto_close_after.is_some() {
+            // Open conversations follow the new setting: their timers fire now and are
+            // re-decided against it (moved on, or closed if already quiet long enough).
+            sqlx::query(
+                "UPDATE timers SET due_at = $2, lease_until = NULL
+                 WHERE kind = 'auto_close' AND conversation_id IN
+                     (SELECT v.id FROM conversations v WHERE v.connection_id = $1 AND v.closed_at IS NULL)",
+            )
+            .bind(id.to_string())
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
         audit::record(
             &mut tx,
             NewAuditEntry::new(account, actor, "channel.update", "channel", id).details(serde_json::json!({"name": updated.name, "routing": updated.routing,

@@ -26,6 +26,7 @@ backends!(
     working_hours_follow_the_time_zone_across_dst,
     out_of_hours_holds_notifies_once_and_releases,
     auto_close_says_goodbye_and_the_next_message_starts_afresh,
+    a_shorter_auto_close_applies_to_open_conversations,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -753,4 +754,26 @@ async fn auto_close_says_goodbye_and_the_next_message_starts_afresh(backend: Bac
     assert_ne!(next["id"], conv["id"]);
     assert_eq!(next["previous_id"], conv["id"]);
     assert_eq!(next["assignee_id"], c.op(0), "routed afresh");
+}
+
+async fn a_shorter_auto_close_applies_to_open_conversations(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut c = center(&app, 1, json!({}), json!({"auto_close_after": "12h"})).await;
+    let conv = c.write(&app, 960, "Долгий вопрос").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let patched = app
+        .patch(
+            &format!("/api/v1/channels/{}", c.channel),
+            &app.admin_token,
+            json!({"auto_close_after": "1s"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{patched:?}");
+    let closed = wait_until(&app, &conv["id"], "closed by the new setting", |v| {
+        v["status"] == "closed"
+    })
+    .await;
+    assert_eq!(closed["closed_reason"], "operator_silent");
 }
