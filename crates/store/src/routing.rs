@@ -236,6 +236,18 @@ async fn drop_timer(
     Ok(())
 }
 
+/// Withdraws every offer of a conversation.
+async fn drop_offers(
+    conn: &mut AnyConnection,
+    conversation: ConversationId,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
+        .bind(conversation.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn after(now: Timestamp, d: &Distribution) -> Timestamp {
     now.saturating_add(SignedDuration::from_secs(d.answer_timeout.as_secs() as i64))
         .unwrap_or(Timestamp::MAX)
@@ -280,10 +292,7 @@ async fn assign_row(
         .bind(millis(how.last_assigned))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
-        .bind(conversation.to_string())
-        .execute(&mut *conn)
-        .await?;
+    drop_offers(&mut *conn, conversation).await?;
     match rules {
         Some(rules) => {
             set_timer(
@@ -381,10 +390,7 @@ pub(crate) async fn distribute_group(
     let wanted: HashMap<ConversationId, Vec<OperatorId>> = plan.offer.into_iter().collect();
     for (conversation, had) in &current {
         if !wanted.contains_key(conversation) {
-            sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
-                .bind(conversation.to_string())
-                .execute(&mut *conn)
-                .await?;
+            drop_offers(&mut *conn, *conversation).await?;
             drop_timer(conn, ANSWER_TIMEOUT, *conversation).await?;
             if !had.is_empty() {
                 changed.push(*conversation);
@@ -855,10 +861,7 @@ impl Store {
         .bind(wanted.map(|o| o.to_string()))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
-            .bind(conversation.to_string())
-            .execute(&mut *tx)
-            .await?;
+        drop_offers(&mut tx, conversation).await?;
         drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
         drop_timer(&mut tx, HOLD, conversation).await?;
         audit::record(
@@ -999,10 +1002,7 @@ impl Store {
         .bind(i64::from(flag))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
-            .bind(conversation.to_string())
-            .execute(&mut *tx)
-            .await?;
+        drop_offers(&mut tx, conversation).await?;
         let outcome = match decision {
             Unanswered::Requeue => "requeued",
             Unanswered::Fallback(_) => "fallback",
@@ -1184,10 +1184,7 @@ pub(crate) async fn close_row(
         .bind(conversation.to_string())
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM offers WHERE conversation_id = $1")
-        .bind(conversation.to_string())
-        .execute(&mut *conn)
-        .await?;
+    drop_offers(&mut *conn, conversation).await?;
     audit::record(
         conn,
         NewAuditEntry::new(
