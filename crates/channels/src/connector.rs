@@ -138,7 +138,9 @@ pub trait Connector: Send + Sync {
     fn kind(&self) -> ChannelKind;
 
     /// The channel's default limits.
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::for_kind(self.kind())
+    }
 
     /// Checks credentials with the channel and returns the account they belong to.
     async fn verify(

@@ -7,7 +7,6 @@
 //! `verify`, `register_webhook`, `unregister_webhook` and `send`; every call goes to the
 //! connection's `api_base_url` when one is set, so tests and on-premise API servers work.
 
-pub mod capabilities;
 mod connector;
 mod event;
 mod http;
@@ -15,7 +14,6 @@ pub mod registry;
 pub mod telegram;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod text;
 pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
@@ -28,3 +26,4 @@ pub use event::{
 };
 pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;
+pub use switchboard_core::{capabilities, text};

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod audit;
 pub mod autoclose;
+pub mod capabilities;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
@@ -18,8 +19,10 @@ pub mod group;
 pub mod ids;
 pub mod message;
 pub mod operator;
+pub mod render;
 pub mod routing;
 pub mod schedule;
+pub mod text;
 pub mod throttle;
 pub mod token;
 pub mod validation;

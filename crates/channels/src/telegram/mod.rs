@@ -13,12 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
-use switchboard_core::{channel::ChannelKind, message::AttachmentKind};
+use switchboard_core::channel::ChannelKind;
 
 pub use inbound::SECRET_HEADER;
 
 use crate::{
-    capabilities::{ButtonLimits, Capabilities, TextUnit},
     connector::{
         AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
         Sent, WebhookRequest,
@@ -150,33 +149,6 @@ fn connect_error(e: SendError) -> ConnectError {
 impl Connector for Telegram {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Telegram
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            max_text: 4096,
-            text_unit: TextUnit::Utf16,
-            buttons: Some(ButtonLimits {
-                max_buttons: 100,
-                max_per_row: 8,
-                max_label_chars: 64,
-                max_payload_bytes: 64,
-                inline: true,
-                reply: true,
-                one_time: true,
-                removable: true,
-            }),
-            media: vec![
-                AttachmentKind::Image,
-                AttachmentKind::File,
-                AttachmentKind::Audio,
-                AttachmentKind::Voice,
-                AttachmentKind::Video,
-            ],
-            window: None,
-            per_second: Some(30.0),
-            per_chat_per_second: Some(1.0),
-        }
     }
 
     async fn verify(

@@ -10,7 +10,6 @@ use serde_json::Value;
 use switchboard_core::channel::ChannelKind;
 
 use crate::{
-    capabilities::{ButtonLimits, Capabilities, TextUnit},
     connector::{
         AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
         WebhookRequest,
@@ -80,28 +79,6 @@ pub fn origin_of(url: &str) -> String {
 impl Connector for Webchat {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Webchat
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            max_text: 10_000,
-            text_unit: TextUnit::Chars,
-            buttons: Some(ButtonLimits {
-                max_buttons: 20,
-                max_per_row: 1,
-                max_label_chars: 100,
-                max_payload_bytes: 256,
-                inline: true,
-                reply: false,
-                one_time: false,
-                removable: true,
-            }),
-            // The widget shows text and buttons; files arrive with the operator inbox's upload.
-            media: vec![],
-            window: None,
-            per_second: None,
-            per_chat_per_second: None,
-        }
     }
 
     async fn verify(

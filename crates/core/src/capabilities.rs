@@ -1,0 +1,372 @@
+//! What a channel can show: text length, buttons, lists, media, messaging window. The
+//! renderer fits a channel-neutral message into these. Every channel kind has a default
+//! profile here, so rendering works the same for kinds whose connector is still to come;
+//! a connection may override parts of it.
+//!
+//! Numbers come from `shared/channels/` and the seeds. Where a vendor documents nothing
+//! (Odnoklassniki, Webim, LiveTex, Yandex), the profile is deliberately conservative: a menu
+//! that fits a smaller limit still works, one that exceeds a real limit is refused.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{channel::ChannelKind, message::AttachmentKind};
+
+/// How a channel counts the length of a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextUnit {
+    /// Unicode scalar values.
+    Chars,
+    /// UTF-16 code units (Telegram): an emoji outside the BMP counts twice.
+    Utf16,
+    /// UTF-8 bytes (Instagram).
+    Bytes,
+}
+
+impl TextUnit {
+    pub fn len(self, text: &str) -> usize {
+        match self {
+            TextUnit::Chars => text.chars().count(),
+            TextUnit::Utf16 => text.encode_utf16().count(),
+            TextUnit::Bytes => text.len(),
+        }
+    }
+
+    pub fn len_char(self, c: char) -> usize {
+        match self {
+            TextUnit::Chars => 1,
+            TextUnit::Utf16 => c.len_utf16(),
+            TextUnit::Bytes => c.len_utf8(),
+        }
+    }
+}
+
+/// Button limits of a channel that has buttons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonLimits {
+    pub max_buttons: usize,
+    pub max_per_row: usize,
+    pub max_rows: usize,
+    /// Counted in the channel's [`TextUnit`].
+    pub max_label: usize,
+    /// Largest payload the channel carries back, in bytes.
+    pub max_payload_bytes: usize,
+    /// Buttons attached to a message (Telegram inline keyboard).
+    pub inline: bool,
+    /// Buttons replacing the keyboard (Telegram reply keyboard, Viber's keyboard).
+    pub reply: bool,
+    /// A reply keyboard can hide itself after one press.
+    pub one_time: bool,
+    /// A pressed inline menu can be removed or disabled, or vanishes by itself (quick
+    /// replies), so an old menu cannot be pressed again.
+    pub removable: bool,
+    /// The channel's text limit for a message that carries buttons, when it is smaller
+    /// (WhatsApp's interactive body: 1,024).
+    pub max_text: Option<usize>,
+}
+
+/// A single-choice list (WhatsApp's list message): more rows than buttons, one press.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListLimits {
+    pub max_rows: usize,
+    /// Row title length, in the channel's [`TextUnit`].
+    pub max_title: usize,
+    pub max_id_bytes: usize,
+}
+
+/// Everything a renderer needs to know about a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub max_text: usize,
+    pub text_unit: TextUnit,
+    /// `None`: the channel has no buttons; choices become a numbered text menu.
+    pub buttons: Option<ButtonLimits>,
+    /// Where the channel has a list message for menus too long for its buttons.
+    pub list: Option<ListLimits>,
+    pub media: Vec<AttachmentKind>,
+    /// How long after the customer's last message the business may still write.
+    #[serde(with = "seconds")]
+    pub window: Option<Duration>,
+    /// Default send limits: per connection and per chat, messages per second.
+    pub per_second: Option<f64>,
+    pub per_chat_per_second: Option<f64>,
+}
+
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Buttons with the defaults most channels share; profiles change what differs.
+fn buttons(max_buttons: usize, max_label: usize) -> ButtonLimits {
+    ButtonLimits {
+        max_buttons,
+        max_per_row: 1,
+        max_rows: max_buttons,
+        max_label,
+        max_payload_bytes: 64,
+        inline: true,
+        reply: false,
+        one_time: false,
+        removable: false,
+        max_text: None,
+    }
+}
+
+fn plain(max_text: usize) -> Capabilities {
+    Capabilities {
+        max_text,
+        text_unit: TextUnit::Chars,
+        buttons: None,
+        list: None,
+        media: vec![AttachmentKind::Image, AttachmentKind::File],
+        window: None,
+        per_second: None,
+        per_chat_per_second: None,
+    }
+}
+
+impl Capabilities {
+    /// The default profile of a channel kind.
+    pub fn for_kind(kind: ChannelKind) -> Capabilities {
+        use AttachmentKind::*;
+        match kind {
+            ChannelKind::Telegram => Capabilities {
+                text_unit: TextUnit::Utf16,
+                // Label length is not specified by the Bot API; 64 keeps menus readable.
+                buttons: Some(ButtonLimits {
+                    max_per_row: 8,
+                    reply: true,
+                    one_time: true,
+                    removable: true,
+                    ..buttons(100, 64)
+                }),
+                media: vec![Image, File, Audio, Voice, Video],
+                per_second: Some(30.0),
+                per_chat_per_second: Some(1.0),
+                ..plain(4096)
+            },
+            // The seed: at most 7 buttons of at most 20 characters. Inline keyboards have at
+            // most 6 rows of 5.
+            ChannelKind::Vk => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_per_row: 5,
+                    max_rows: 6,
+                    max_payload_bytes: 255,
+                    reply: true,
+                    one_time: true,
+                    removable: true,
+                    ..buttons(7, 20)
+                }),
+                per_second: Some(20.0),
+                ..plain(9000)
+            },
+            // Viber shows a keyboard in place of the customer's; a press comes back as text.
+            ChannelKind::Viber => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 250,
+                    inline: false,
+                    reply: true,
+                    ..buttons(24, 250)
+                }),
+                media: vec![Image, Video, File],
+                ..plain(7000)
+            },
+            // The official Cloud API: 3 reply buttons of 20, or a list of 10 rows of 24.
+            ChannelKind::Whatsapp => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 256,
+                    max_text: Some(1024),
+                    ..buttons(3, 20)
+                }),
+                list: Some(ListLimits {
+                    max_rows: 10,
+                    max_title: 24,
+                    max_id_bytes: 200,
+                }),
+                media: vec![Image, Video, Audio, File, Sticker],
+                window: Some(DAY),
+                per_second: Some(80.0),
+                per_chat_per_second: Some(1.0 / 6.0),
+                ..plain(4096)
+            },
+            // Quick replies: 13 of 20 characters; they vanish once one is pressed.
+            ChannelKind::Messenger => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 1000,
+                    removable: true,
+                    ..buttons(13, 20)
+                }),
+                media: vec![Image, Video, Audio, File],
+                window: Some(DAY),
+                per_second: Some(40.0),
+                ..plain(2000)
+            },
+            ChannelKind::Instagram => Capabilities {
+                text_unit: TextUnit::Bytes,
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 1000,
+                    removable: true,
+                    ..buttons(13, 20)
+                }),
+                media: vec![Image, Video, Audio],
+                window: Some(DAY),
+                ..plain(1000)
+            },
+            // Limits are not documented: conservative.
+            ChannelKind::Ok => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 64,
+                    ..buttons(10, 30)
+                }),
+                ..plain(4000)
+            },
+            ChannelKind::Avito => Capabilities {
+                media: vec![Image],
+                ..plain(1000)
+            },
+            ChannelKind::Yandex => Capabilities {
+                buttons: Some(buttons(10, 40)),
+                ..plain(6000)
+            },
+            ChannelKind::Email => Capabilities {
+                media: vec![Image, Video, Audio, Voice, File],
+                ..plain(100_000)
+            },
+            ChannelKind::Webchat => Capabilities {
+                buttons: Some(ButtonLimits {
+                    max_payload_bytes: 256,
+                    removable: true,
+                    ..buttons(20, 100)
+                }),
+                // The widget shows text and buttons; files arrive with the inbox's upload.
+                media: vec![],
+                ..plain(10_000)
+            },
+            // The seed: Jivo at most 7 buttons; their length is not documented.
+            ChannelKind::Jivo => Capabilities {
+                buttons: Some(buttons(7, 40)),
+                ..plain(4000)
+            },
+            ChannelKind::Webim => Capabilities {
+                buttons: Some(buttons(10, 40)),
+                ..plain(4000)
+            },
+            ChannelKind::Livetex => Capabilities {
+                buttons: Some(buttons(10, 40)),
+                ..plain(4000)
+            },
+            // The seed: no buttons through Umnico or Bitrix24.
+            ChannelKind::Umnico => plain(4000),
+            ChannelKind::Bitrix24 => plain(20_000),
+        }
+    }
+
+    /// The profile of a channel reached through an omnichannel platform: the platform's
+    /// profile, narrowed by the channel behind it. The seed: WhatsApp, Instagram, Facebook
+    /// and Odnoklassniki through a platform show no buttons.
+    pub fn through(platform: ChannelKind, underlying: ChannelKind) -> Capabilities {
+        let mut caps = Capabilities::for_kind(platform);
+        let inner = Capabilities::for_kind(underlying);
+        if matches!(
+            underlying,
+            ChannelKind::Whatsapp
+                | ChannelKind::Instagram
+                | ChannelKind::Messenger
+                | ChannelKind::Ok
+        ) {
+            caps.buttons = None;
+            caps.list = None;
+        }
+        if inner.max_text < caps.max_text || inner.text_unit == TextUnit::Bytes {
+            caps.max_text = caps.max_text.min(inner.max_text);
+            if inner.text_unit == TextUnit::Bytes {
+                caps.text_unit = TextUnit::Bytes;
+            }
+        }
+        caps.window = inner.window;
+        caps
+    }
+
+    /// The text limit of one message, with or without buttons on it.
+    pub fn text_limit(&self, with_buttons: bool) -> usize {
+        match (&self.buttons, with_buttons) {
+            (
+                Some(ButtonLimits {
+                    max_text: Some(n), ..
+                }),
+                true,
+            ) => (*n).min(self.max_text),
+            _ => self.max_text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_sane_profile() {
+        for kind in ChannelKind::ALL {
+            let caps = Capabilities::for_kind(*kind);
+            assert!(caps.max_text >= 1000, "{kind}");
+            if let Some(b) = &caps.buttons {
+                assert!(b.max_buttons >= 3 && b.max_label >= 20, "{kind}");
+                assert!(b.max_per_row >= 1 && b.max_rows >= 1, "{kind}");
+                assert!(b.max_per_row * b.max_rows >= b.max_buttons, "{kind}");
+                assert!(b.inline || b.reply, "{kind}");
+                assert!(b.max_payload_bytes >= 64, "{kind}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_seeds_numbers_are_the_defaults() {
+        let vk = Capabilities::for_kind(ChannelKind::Vk).buttons.unwrap();
+        assert_eq!((vk.max_buttons, vk.max_label), (7, 20));
+        let jivo = Capabilities::for_kind(ChannelKind::Jivo).buttons.unwrap();
+        assert_eq!(jivo.max_buttons, 7);
+        assert!(Capabilities::for_kind(ChannelKind::Bitrix24)
+            .buttons
+            .is_none());
+        assert!(Capabilities::for_kind(ChannelKind::Umnico)
+            .buttons
+            .is_none());
+        let wa = Capabilities::for_kind(ChannelKind::Whatsapp);
+        assert_eq!(wa.buttons.as_ref().unwrap().max_buttons, 3);
+        assert_eq!(wa.buttons.as_ref().unwrap().max_label, 20);
+        assert_eq!(wa.list.as_ref().unwrap().max_rows, 10);
+        assert_eq!(wa.list.as_ref().unwrap().max_title, 24);
+        for kind in [
+            ChannelKind::Whatsapp,
+            ChannelKind::Instagram,
+            ChannelKind::Messenger,
+            ChannelKind::Ok,
+        ] {
+            assert!(Capabilities::through(ChannelKind::Jivo, kind)
+                .buttons
+                .is_none());
+        }
+        let via = Capabilities::through(ChannelKind::Jivo, ChannelKind::Telegram);
+        assert_eq!(via.buttons.unwrap().max_buttons, 7);
+        let via = Capabilities::through(ChannelKind::Webim, ChannelKind::Instagram);
+        assert_eq!((via.max_text, via.text_unit), (1000, TextUnit::Bytes));
+    }
+}

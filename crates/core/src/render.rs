@@ -1,0 +1,450 @@
+//! Fitting a message with choices into one channel, and reading the customer's answer back.
+//!
+//! The ladder, per channel profile: buttons when they fit; more choices than fit become a
+//! list where the channel has one, else pages of buttons with a "more" choice; labels longer
+//! than allowed are shortened and kept unique (the payload is kept); a channel without
+//! buttons gets a numbered text menu. Text longer than the channel allows is split at
+//! paragraph, sentence or word boundaries. Both directions are derived from the same
+//! [`Menu`], so whatever was shown can be answered: the button, the number, or the label
+//! typed as text (shortened or not).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    capabilities::{Capabilities, TextUnit},
+    message::Choice,
+    text::split,
+};
+
+/// A button as the channel is sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub payload: String,
+}
+
+/// How the buttons are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyboardKind {
+    /// Attached to the message.
+    Inline,
+    /// In place of the customer's keyboard; a press comes back as text.
+    Reply,
+    /// A single-choice list behind one button (WhatsApp).
+    List,
+}
+
+/// One message as a channel is sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendered {
+    pub text: String,
+    /// Rows of buttons.
+    pub buttons: Option<Vec<Vec<Button>>>,
+    pub keyboard: Option<KeyboardKind>,
+}
+
+/// Words the renderer adds itself, in the scenario's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuWords {
+    /// The choice that shows the next page of a long menu.
+    pub more: String,
+}
+
+impl Default for MenuWords {
+    fn default() -> Self {
+        Self {
+            more: "Ещё…".into(),
+        }
+    }
+}
+
+/// The payload of the "more" choice that shows page `page`.
+const MORE_PREFIX: &str = "__more:";
+
+/// How a list of choices is shown in one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Menu {
+    /// No choices: text only.
+    Empty,
+    /// Pages of buttons; every page of a paged menu ends with the "more" button.
+    Buttons {
+        pages: Vec<Vec<Button>>,
+        keyboard: KeyboardKind,
+        /// Buttons per row.
+        per_row: usize,
+    },
+    /// A numbered text menu, appended to the text.
+    Numbered { lines: Vec<String> },
+}
+
+/// Shortens `label` to `max` units, ending in "…".
+fn shorten(label: &str, max: usize, unit: TextUnit) -> String {
+    let label = label.trim();
+    if unit.len(label) <= max {
+        return label.to_string();
+    }
+    let ellipsis = '…';
+    let budget = max.saturating_sub(unit.len_char(ellipsis));
+    let mut used = 0;
+    let mut out = String::new();
+    for c in label.chars() {
+        let w = unit.len_char(c);
+        if used + w > budget {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    let mut out = out.trim_end().to_string();
+    out.push(ellipsis);
+    out
+}
+
+/// Compares labels the way a customer types them: case and spacing do not matter.
+fn normalize(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Labels within `max` units that are still told apart: a shortened label that collides with
+/// another gets the choice's number.
+pub fn short_labels(labels: &[&str], max: usize, unit: TextUnit) -> Vec<String> {
+    let mut out: Vec<String> = labels.iter().map(|l| shorten(l, max, unit)).collect();
+    for i in 0..out.len() {
+        let clash = (0..out.len()).any(|j| j != i && normalize(&out[j]) == normalize(&out[i]));
+        if clash {
+            let suffix = format!(" ({})", i + 1);
+            let room = max.saturating_sub(unit.len(&suffix));
+            let mut head = shorten(labels[i], room, unit);
+            if unit.len(&head) > room {
+                head.clear();
+            }
+            out[i] = format!("{head}{suffix}");
+        }
+    }
+    out
+}
+
+fn more_payload(page: usize) -> String {
+    format!("{MORE_PREFIX}{page}")
+}
+
+/// Plans how `choices` are shown in a channel with `caps`.
+pub fn menu(caps: &Capabilities, choices: &[Choice], words: &MenuWords) -> Menu {
+    if choices.is_empty() {
+        return Menu::Empty;
+    }
+    let Some(limits) = caps.buttons.as_ref() else {
+        let lines = choices
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}. {}", i + 1, c.label.trim()))
+            .collect();
+        return Menu::Numbered { lines };
+    };
+    let n = choices.len();
+    // Too many for buttons: a list where the channel has one, with its own limits.
+    let (keyboard, capacity, max_label, max_payload) = match &caps.list {
+        Some(list) if n > limits.max_buttons => (
+            KeyboardKind::List,
+            list.max_rows,
+            list.max_title,
+            list.max_id_bytes,
+        ),
+        _ => (
+            if limits.inline {
+                KeyboardKind::Inline
+            } else {
+                KeyboardKind::Reply
+            },
+            limits.max_buttons,
+            limits.max_label,
+            limits.max_payload_bytes,
+        ),
+    };
+    let labels: Vec<&str> = choices.iter().map(|c| c.label.as_str()).collect();
+    let short = short_labels(&labels, max_label, caps.text_unit);
+    let buttons: Vec<Button> = choices
+        .iter()
+        .zip(short)
+        .enumerate()
+        .map(|(i, (c, label))| Button {
+            label,
+            // A payload the channel cannot carry travels as the choice's position.
+            payload: if c.payload.len() <= max_payload && !c.payload.is_empty() {
+                c.payload.clone()
+            } else {
+                format!("#{i}")
+            },
+        })
+        .collect();
+    let pages = if n <= capacity {
+        vec![buttons]
+    } else {
+        let per_page = capacity.saturating_sub(1).max(1);
+        let chunks: Vec<Vec<Button>> = buttons.chunks(per_page).map(<[_]>::to_vec).collect();
+        let count = chunks.len();
+        let more = shorten(&words.more, max_label, caps.text_unit);
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(p, mut page)| {
+                page.push(Button {
+                    label: more.clone(),
+                    payload: more_payload((p + 1) % count),
+                });
+                page
+            })
+            .collect()
+    };
+    let per_row = if keyboard == KeyboardKind::List {
+        1
+    } else {
+        let widest = pages.iter().map(Vec::len).max().unwrap_or(1);
+        widest
+            .div_ceil(limits.max_rows.max(1))
+            .clamp(1, limits.max_per_row.max(1))
+    };
+    Menu::Buttons {
+        pages,
+        keyboard,
+        per_row,
+    }
+}
+
+/// Renders a text with choices (page `page` of a paged menu) into the messages the channel
+/// is sent: text pieces within the limit, the buttons on the last.
+pub fn render(
+    caps: &Capabilities,
+    text: &str,
+    choices: &[Choice],
+    page: usize,
+    words: &MenuWords,
+) -> Vec<Rendered> {
+    let plain = |pieces: Vec<String>| -> Vec<Rendered> {
+        pieces
+            .into_iter()
+            .map(|text| Rendered {
+                text,
+                buttons: None,
+                keyboard: None,
+            })
+            .collect()
+    };
+    match menu(caps, choices, words) {
+        Menu::Empty => plain(split(text, caps.max_text, caps.text_unit)),
+        Menu::Numbered { lines } => {
+            let full = if text.trim().is_empty() {
+                lines.join("\n")
+            } else {
+                format!("{}\n\n{}", text.trim_end(), lines.join("\n"))
+            };
+            plain(split(&full, caps.max_text, caps.text_unit))
+        }
+        Menu::Buttons {
+            pages,
+            keyboard,
+            per_row,
+        } => {
+            let page = &pages[page % pages.len()];
+            let mut pieces = split(text, caps.max_text, caps.text_unit);
+            let with_buttons = caps.text_limit(true);
+            let last = pieces.pop().unwrap_or_default();
+            if caps.text_unit.len(&last) > with_buttons {
+                pieces.extend(split(&last, with_buttons, caps.text_unit));
+            } else {
+                pieces.push(last);
+            }
+            let mut out = plain(pieces);
+            let rows = page.chunks(per_row).map(<[_]>::to_vec).collect();
+            if let Some(last) = out.last_mut() {
+                last.buttons = Some(rows);
+                last.keyboard = Some(keyboard);
+            }
+            out
+        }
+    }
+}
+
+/// What an answer to a menu selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selected {
+    /// The choice at this index of the choices offered.
+    Choice(usize),
+    /// The "more" choice: show this page.
+    Page(usize),
+    /// Nothing offered: repeat the question.
+    Nothing,
+}
+
+/// Reads the customer's answer to a menu shown with [`render`]: the pressed button's payload,
+/// the choice's number ("2", "2.", " 2 "), or its label typed as text, case and spacing
+/// aside, full or as shortened for the channel.
+pub fn select(
+    caps: &Capabilities,
+    choices: &[Choice],
+    page: usize,
+    words: &MenuWords,
+    text: &str,
+    pressed: Option<&str>,
+) -> Selected {
+    let shown = menu(caps, choices, words);
+    let buttons: Vec<&Button> = match &shown {
+        Menu::Buttons { pages, .. } => pages.iter().flatten().collect(),
+        _ => Vec::new(),
+    };
+    let by_payload = |p: &str| -> Option<Selected> {
+        if let Some(n) = p.strip_prefix(MORE_PREFIX) {
+            return n.parse().ok().map(Selected::Page);
+        }
+        if let Some(i) = choices.iter().position(|c| c.payload == p) {
+            return Some(Selected::Choice(i));
+        }
+        let i: usize = p.strip_prefix('#')?.parse().ok()?;
+        (i < choices.len()).then_some(Selected::Choice(i))
+    };
+    if let Some(found) = pressed.and_then(by_payload) {
+        return found;
+    }
+    let typed = text.trim();
+    if typed.is_empty() {
+        return Selected::Nothing;
+    }
+    let number = typed.trim_end_matches(['.', ')']).trim();
+    if let Ok(n) = number.parse::<usize>() {
+        if (1..=choices.len()).contains(&n) {
+            return Selected::Choice(n - 1);
+        }
+    }
+    let wanted = normalize(typed);
+    if let Some(i) = choices.iter().position(|c| normalize(&c.label) == wanted) {
+        return Selected::Choice(i);
+    }
+    let pages = match &shown {
+        Menu::Buttons { pages, .. } => pages.len(),
+        _ => 1,
+    };
+    for button in &buttons {
+        if normalize(&button.label) == wanted {
+            if let Some(found) = by_payload(&button.payload) {
+                return match found {
+                    // A typed "more" goes on from the page the customer saw.
+                    Selected::Page(_) => Selected::Page((page + 1) % pages),
+                    other => other,
+                };
+            }
+        }
+    }
+    // A reply keyboard may send the button's payload as the text (Viber's ActionBody).
+    by_payload(typed).unwrap_or(Selected::Nothing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::ChannelKind;
+
+    fn choices(labels: &[&str]) -> Vec<Choice> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Choice {
+                label: l.to_string(),
+                payload: format!("p{i}"),
+            })
+            .collect()
+    }
+
+    fn caps(kind: ChannelKind) -> Capabilities {
+        Capabilities::for_kind(kind)
+    }
+
+    #[test]
+    fn buttons_when_they_fit() {
+        let out = render(
+            &caps(ChannelKind::Telegram),
+            "Чем помочь?",
+            &choices(&["Заказ", "Оператор"]),
+            0,
+            &MenuWords::default(),
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].keyboard, Some(KeyboardKind::Inline));
+        let rows = out[0].buttons.as_ref().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1][0].payload, "p1");
+    }
+
+    #[test]
+    fn no_buttons_gives_a_numbered_menu() {
+        let out = render(
+            &caps(ChannelKind::Bitrix24),
+            "Чем помочь?",
+            &choices(&["Заказ", "Оператор"]),
+            0,
+            &MenuWords::default(),
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text, "Чем помочь?\n\n1. Заказ\n2. Оператор");
+        assert_eq!(out[0].buttons, None);
+    }
+
+    #[test]
+    fn long_menus_page_with_more_and_whatsapp_uses_a_list() {
+        let labels: Vec<String> = (1..=9).map(|i| format!("Вариант {i}")).collect();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let words = MenuWords::default();
+        let vk = caps(ChannelKind::Vk);
+        let Menu::Buttons { pages, .. } = menu(&vk, &choices(&refs), &words) else {
+            panic!()
+        };
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0].len(), 7);
+        assert_eq!(pages[0][6].payload, "__more:1");
+        assert_eq!(pages[1].last().unwrap().payload, "__more:0");
+        let wa = render(
+            &caps(ChannelKind::Whatsapp),
+            "Выберите",
+            &choices(&refs),
+            0,
+            &words,
+        );
+        assert_eq!(wa[0].keyboard, Some(KeyboardKind::List));
+        assert_eq!(wa[0].buttons.as_ref().unwrap().len(), 9);
+    }
+
+    #[test]
+    fn long_labels_are_shortened_and_unique() {
+        let labels = [
+            "Доставка по Москве и области",
+            "Доставка по Москве и регионам",
+            "Самовывоз",
+        ];
+        let short = short_labels(&labels, 20, TextUnit::Chars);
+        assert!(short.iter().all(|l| l.chars().count() <= 20), "{short:?}");
+        assert_eq!(short[2], "Самовывоз");
+        assert_ne!(normalize(&short[0]), normalize(&short[1]));
+    }
+
+    #[test]
+    fn answers_by_payload_number_or_label() {
+        let vk = caps(ChannelKind::Vk);
+        let words = MenuWords::default();
+        let cs = choices(&["Статус заказа", "Позвать оператора очень длинная кнопка"]);
+        let sel = |text: &str, pressed: Option<&str>| select(&vk, &cs, 0, &words, text, pressed);
+        assert_eq!(sel("", Some("p1")), Selected::Choice(1));
+        assert_eq!(sel("2", None), Selected::Choice(1));
+        assert_eq!(sel(" 2. ", None), Selected::Choice(1));
+        assert_eq!(sel("1)", None), Selected::Choice(0));
+        assert_eq!(sel("  статус   ЗАКАЗА ", None), Selected::Choice(0));
+        let short = short_labels(&[&cs[1].label], 20, TextUnit::Chars).remove(0);
+        assert_eq!(sel(&short, None), Selected::Choice(1));
+        assert_eq!(sel("3", None), Selected::Nothing);
+        assert_eq!(sel("0", None), Selected::Nothing);
+        assert_eq!(sel("что-то ещё", None), Selected::Nothing);
+        assert_eq!(sel("", Some("stale")), Selected::Nothing);
+    }
+}
