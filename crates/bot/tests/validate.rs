@@ -89,7 +89,10 @@ fn loops_that_never_wait_are_refused_and_waiting_ones_are_not() {
     let hot = "name: x\nstart: a\nsteps:\n  a:\n    say: hi\n    goto: b\n  b:\n    set: { n: 1 }\n    goto: a\n";
     let got = problems(hot);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].starts_with("4:3: these steps loop without waiting for the customer: a → b → a"), "{got:?}");
+    assert!(
+        got[0].starts_with("4:3: these steps loop without waiting for the customer: a → b → a"),
+        "{got:?}"
+    );
     let waits = "name: x\nstart: a\nsteps:\n  a:\n    say: hi\n    goto: b\n  b:\n    wait: 1d\n    goto: c\n  c:\n    ask: again?\n    save: x\n    goto: a\n";
     assert_eq!(problems(waits), Vec::<String>::new());
 }
@@ -106,20 +109,48 @@ fn yaml_syntax_errors_and_shape_errors() {
         vec!["4:3: step `a` does not say where to go next: add `goto`, `choices`, `handoff` or `close`"]
     );
     let got = problems("name: x\nstart: a\nsteps:\n  a:\n    ask: hi\n    http: { url: 'https://x' }\n    goto: a\n");
-    assert!(got.iter().any(|g| g.starts_with("5:5: `ask` in step `a` needs `save`")), "{got:?}");
-    assert!(got.iter().any(|g| g.starts_with("6:5: step `a` does more than one thing (ask, http)")), "{got:?}");
-    let got = problems("name: x\nstart: a\nsteps:\n  a:\n    http: { url: 'ftp://x/{{y}}' }\n    goto: a\n");
-    assert!(got.iter().any(|g| g.contains("needs `on_error`")), "{got:?}");
-    assert!(got.iter().any(|g| g.contains("must start with http:// or https://")), "{got:?}");
-    assert!(got.iter().any(|g| g.starts_with("5:27: variable `y` is never set")), "{got:?}");
-    let got = problems("name: x\nstart: a\nsteps:\n  a:\n    say: hi\n    wait: forever\n    goto: a\n");
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("5:5: `ask` in step `a` needs `save`")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("6:5: step `a` does more than one thing (ask, http)")),
+        "{got:?}"
+    );
+    let got = problems(
+        "name: x\nstart: a\nsteps:\n  a:\n    http: { url: 'ftp://x/{{y}}' }\n    goto: a\n",
+    );
+    assert!(
+        got.iter().any(|g| g.contains("needs `on_error`")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.contains("must start with http:// or https://")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("5:27: variable `y` is never set")),
+        "{got:?}"
+    );
+    let got =
+        problems("name: x\nstart: a\nsteps:\n  a:\n    say: hi\n    wait: forever\n    goto: a\n");
     assert!(got.iter().any(|g| g.starts_with("6:11: `wait`")), "{got:?}");
 }
 
 #[test]
 fn the_report_names_the_file() {
-    let err = load("name: x\nstart: nope\nsteps:\n  a:\n    close: true\n", &Context::default())
-        .unwrap_err();
+    let err = load(
+        "name: x\nstart: nope\nsteps:\n  a:\n    close: true\n",
+        &Context::default(),
+    )
+    .unwrap_err();
     let report = err.report("bot.yaml");
-    assert!(report.starts_with("bot.yaml:2:8: `start` names a step that does not exist: `nope`\n"), "{report}");
+    assert!(
+        report.starts_with("bot.yaml:2:8: `start` names a step that does not exist: `nope`\n"),
+        "{report}"
+    );
 }

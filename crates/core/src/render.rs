@@ -113,8 +113,9 @@ fn normalize(text: &str) -> String {
 /// another gets the choice's number.
 pub fn short_labels(labels: &[&str], max: usize, unit: TextUnit) -> Vec<String> {
     let mut out: Vec<String> = labels.iter().map(|l| shorten(l, max, unit)).collect();
+    let keys: Vec<String> = out.iter().map(|l| normalize(l)).collect();
     for i in 0..out.len() {
-        let clash = (0..out.len()).any(|j| j != i && normalize(&out[j]) == normalize(&out[i]));
+        let clash = (0..keys.len()).any(|j| j != i && keys[j] == keys[i]);
         if clash {
             let suffix = format!(" ({})", i + 1);
             let room = max.saturating_sub(unit.len(&suffix));
@@ -269,6 +270,65 @@ pub fn render(
     }
 }
 
+/// Every way `message` breaks a limit of the channel, as text (empty when it fits).
+pub fn limit_violations(caps: &Capabilities, message: &Rendered) -> Vec<String> {
+    let unit = caps.text_unit;
+    let mut out = Vec::new();
+    let with_buttons = message.buttons.is_some();
+    let limit = caps.text_limit(with_buttons);
+    let len = unit.len(&message.text);
+    if len > limit {
+        out.push(format!("text of {len} over {limit}"));
+    }
+    let Some(rows) = &message.buttons else {
+        return out;
+    };
+    let count: usize = rows.iter().map(Vec::len).sum();
+    let (max_count, max_label, max_payload) = match (message.keyboard, &caps.list, &caps.buttons) {
+        (Some(KeyboardKind::List), Some(list), _) => {
+            (list.max_rows, list.max_title, list.max_id_bytes)
+        }
+        (Some(KeyboardKind::List), None, _) => {
+            out.push("a list in a channel without lists".into());
+            return out;
+        }
+        (_, _, Some(b)) => {
+            if rows.len() > b.max_rows {
+                out.push(format!("{} rows over {}", rows.len(), b.max_rows));
+            }
+            if let Some(row) = rows.iter().find(|r| r.len() > b.max_per_row) {
+                out.push(format!("a row of {} over {}", row.len(), b.max_per_row));
+            }
+            let kind_ok = match message.keyboard {
+                Some(KeyboardKind::Inline) => b.inline,
+                Some(KeyboardKind::Reply) => b.reply,
+                _ => false,
+            };
+            if !kind_ok {
+                out.push(format!("keyboard {:?} not offered", message.keyboard));
+            }
+            (b.max_buttons, b.max_label, b.max_payload_bytes)
+        }
+        (_, _, None) => {
+            out.push("buttons in a channel without buttons".into());
+            return out;
+        }
+    };
+    if count > max_count {
+        out.push(format!("{count} buttons over {max_count}"));
+    }
+    for b in rows.iter().flatten() {
+        let len = unit.len(&b.label);
+        if len > max_label || b.label.trim().is_empty() {
+            out.push(format!("label `{}` of {len} over {max_label}", b.label));
+        }
+        if b.payload.len() > max_payload || b.payload.is_empty() {
+            out.push(format!("payload `{}` over {max_payload} bytes", b.payload));
+        }
+    }
+    out
+}
+
 /// What an answer to a menu selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selected {
@@ -313,15 +373,17 @@ pub fn select(
     if typed.is_empty() {
         return Selected::Nothing;
     }
+    // A label typed in full wins over a number, so labels that are numbers ("1" to "5" for
+    // a rating) mean what they say.
+    let wanted = normalize(typed);
+    if let Some(i) = choices.iter().position(|c| normalize(&c.label) == wanted) {
+        return Selected::Choice(i);
+    }
     let number = typed.trim_end_matches(['.', ')']).trim();
     if let Ok(n) = number.parse::<usize>() {
         if (1..=choices.len()).contains(&n) {
             return Selected::Choice(n - 1);
         }
-    }
-    let wanted = normalize(typed);
-    if let Some(i) = choices.iter().position(|c| normalize(&c.label) == wanted) {
-        return Selected::Choice(i);
     }
     let pages = match &shown {
         Menu::Buttons { pages, .. } => pages.len(),
