@@ -56,6 +56,9 @@ pub struct OutboundMessage {
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<OutboundFile>,
+    /// Media the channel fetches by URL (a scenario's pictures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<OutboundLink>,
     /// How the choices are shown where the channel offers both kinds.
     #[serde(default)]
     pub keyboard: Keyboard,
@@ -82,6 +85,16 @@ pub enum Keyboard {
     ReplyOnce,
     /// A reply keyboard that stays until replaced.
     Reply,
+    /// A single-choice list behind one button (WhatsApp); channels without lists show it
+    /// inline.
+    List,
+}
+
+/// Media sent by its URL.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboundLink {
+    pub kind: switchboard_core::message::AttachmentKind,
+    pub url: String,
 }
 
 /// A stored file to send with a message.

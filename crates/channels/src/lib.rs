@@ -22,7 +22,8 @@ pub use connector::{
     Sent, WebhookRequest, MAX_MEDIA_BYTES,
 };
 pub use event::{
-    ContactRef, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile, OutboundMessage,
+    ContactRef, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile, OutboundLink,
+    OutboundMessage,
 };
 pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;

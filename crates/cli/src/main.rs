@@ -1,6 +1,7 @@
 //! The `switchboard` binary: parses the command line, the environment and the config file
 //! into settings, sets up logging, and runs the chosen command.
 
+mod bot;
 mod settings;
 
 use std::process::ExitCode;
@@ -42,6 +43,33 @@ enum Command {
     /// Work with channel credentials without a server.
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Work with bot scenario files without a server.
+    #[command(subcommand)]
+    Bot(BotCommand),
+}
+
+#[derive(Subcommand)]
+enum BotCommand {
+    /// Check a scenario: prints `FILE:LINE:COL: message` per problem and exits 1 if any.
+    Validate {
+        file: String,
+    },
+    /// Print what each step becomes in a channel, as JSON.
+    Render {
+        file: String,
+        /// The channel kind, e.g. `telegram`, `vk`, `bitrix24`.
+        #[arg(long)]
+        channel: switchboard_core::channel::ChannelKind,
+    },
+    /// Talk to a scenario in the terminal, shown as a channel would show it.
+    Chat {
+        file: String,
+        #[arg(long)]
+        channel: switchboard_core::channel::ChannelKind,
+        /// Internal hosts the scenario's `http` steps may call (comma-separated).
+        #[arg(long, env = "SWITCHBOARD_BOT_HTTP_ALLOW", value_delimiter = ',')]
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +97,17 @@ fn main() -> ExitCode {
     {
         return verify(*kind, token, api_base_url.clone());
     }
+    if let Command::Bot(command) = &cli.command {
+        return match command {
+            BotCommand::Validate { file } => bot::validate(file),
+            BotCommand::Render { file, channel } => bot::render_file(file, *channel),
+            BotCommand::Chat {
+                file,
+                channel,
+                allow,
+            } => bot::chat(file, *channel, allow),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,7 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(resolved.log_format, &resolved.log_level)?;
             serve(resolved.server).await
         }
-        Command::Channel(_) => unreachable!("handled before the runtime starts"),
+        Command::Channel(_) | Command::Bot(_) => {
+            unreachable!("handled before the runtime starts")
+        }
         Command::Migrate { store, log } => {
             let (config, log_format, log_level) = settings::resolve_store(store, log)?;
             init_logging(log_format, &log_level)?;

@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// channel API timeout). On PostgreSQL a dead node's sends settle this long after.
     #[arg(long, env = "SWITCHBOARD_DELIVERY_LEASE", value_name = "DURATION")]
     pub delivery_lease: Option<DurationSpec>,
+    /// Internal hosts a scenario's `http` step may call, comma-separated (names, addresses
+    /// or CIDR ranges); other internal addresses are refused.
+    #[arg(long, env = "SWITCHBOARD_BOT_HTTP_ALLOW", value_name = "HOSTS", value_delimiter = ',')]
+    pub bot_http_allow: Option<Vec<String>>,
 }
 
 /// The config file: the same keys as the flags, with underscores.
@@ -113,6 +117,7 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     secret_key: Option<String>,
     delivery_lease: Option<String>,
+    bot_http_allow: Option<Vec<String>>,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -277,6 +282,10 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
     if let Some(lease) = lease {
         server.delivery_lease = lease.as_duration();
     }
+    server.bot_http_allow = args
+        .bot_http_allow
+        .or(file.bot_http_allow.take())
+        .unwrap_or_default();
     Ok(Serve {
         server,
         log_format,

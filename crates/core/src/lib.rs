@@ -21,6 +21,7 @@ pub mod message;
 pub mod operator;
 pub mod render;
 pub mod routing;
+pub mod scenario;
 pub mod schedule;
 pub mod text;
 pub mod throttle;

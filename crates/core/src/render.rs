@@ -216,6 +216,57 @@ pub fn menu(caps: &Capabilities, choices: &[Choice], words: &MenuWords) -> Menu 
     }
 }
 
+/// One message before it is split to the channel's text limit: the text (with a numbered
+/// menu where the channel has no buttons) and the buttons of page `page`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    pub text: String,
+    pub buttons: Vec<Button>,
+    /// Buttons per row.
+    pub per_row: usize,
+    pub keyboard: Option<KeyboardKind>,
+}
+
+pub fn compose(
+    caps: &Capabilities,
+    text: &str,
+    choices: &[Choice],
+    page: usize,
+    words: &MenuWords,
+) -> Composed {
+    match menu(caps, choices, words) {
+        Menu::Empty => Composed {
+            text: text.to_string(),
+            buttons: Vec::new(),
+            per_row: 1,
+            keyboard: None,
+        },
+        Menu::Numbered { lines } => Composed {
+            text: if text.trim().is_empty() {
+                lines.join("\n")
+            } else {
+                format!("{}\n\n{}", text.trim_end(), lines.join("\n"))
+            },
+            buttons: Vec::new(),
+            per_row: 1,
+            keyboard: None,
+        },
+        Menu::Buttons {
+            mut pages,
+            keyboard,
+            per_row,
+        } => {
+            let index = page % pages.len();
+            Composed {
+                text: text.to_string(),
+                buttons: pages.swap_remove(index),
+                per_row,
+                keyboard: Some(keyboard),
+            }
+        }
+    }
+}
+
 /// Renders a text with choices (page `page` of a paged menu) into the messages the channel
 /// is sent: text pieces within the limit, the buttons on the last.
 pub fn render(
@@ -235,23 +286,11 @@ pub fn render(
             })
             .collect()
     };
-    match menu(caps, choices, words) {
-        Menu::Empty => plain(split(text, caps.max_text, caps.text_unit)),
-        Menu::Numbered { lines } => {
-            let full = if text.trim().is_empty() {
-                lines.join("\n")
-            } else {
-                format!("{}\n\n{}", text.trim_end(), lines.join("\n"))
-            };
-            plain(split(&full, caps.max_text, caps.text_unit))
-        }
-        Menu::Buttons {
-            pages,
-            keyboard,
-            per_row,
-        } => {
-            let page = &pages[page % pages.len()];
-            let mut pieces = split(text, caps.max_text, caps.text_unit);
+    let composed = compose(caps, text, choices, page, words);
+    match composed.keyboard {
+        None => plain(split(&composed.text, caps.max_text, caps.text_unit)),
+        Some(keyboard) => {
+            let mut pieces = split(&composed.text, caps.max_text, caps.text_unit);
             let with_buttons = caps.text_limit(true);
             let last = pieces.pop().unwrap_or_default();
             if caps.text_unit.len(&last) > with_buttons {
@@ -260,7 +299,11 @@ pub fn render(
                 pieces.push(last);
             }
             let mut out = plain(pieces);
-            let rows = page.chunks(per_row).map(<[_]>::to_vec).collect();
+            let rows = composed
+                .buttons
+                .chunks(composed.per_row)
+                .map(<[_]>::to_vec)
+                .collect();
             if let Some(last) = out.last_mut() {
                 last.buttons = Some(rows);
                 last.keyboard = Some(keyboard);

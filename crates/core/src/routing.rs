@@ -12,7 +12,7 @@ use crate::{
     conversation::ConversationStatus,
     distribution::{choose, Candidate, Choice},
     group::Strategy,
-    ids::{ConversationId, GroupId, OperatorId},
+    ids::{ConversationId, GroupId, OperatorId, ScenarioId},
 };
 
 /// A conversation waiting in a queue, as the plan needs to see it.
@@ -149,6 +149,8 @@ pub struct Start {
     pub wanted_operator_id: Option<OperatorId>,
     /// Not distributed before this time (out of hours, waiting for the opening).
     pub held_until: Option<Timestamp>,
+    /// The scenario a conversation for the bot runs.
+    pub scenario_id: Option<ScenarioId>,
 }
 
 /// Where a new conversation starts, by the connection's routing and, when the schedule is
@@ -169,12 +171,14 @@ pub fn start(
         group_id: None,
         wanted_operator_id: None,
         held_until,
+        scenario_id: None,
     };
     match routing {
         Routing::Operator { operator_id } => start.wanted_operator_id = Some(*operator_id),
         Routing::Group { group_id } => start.group_id = Some(*group_id),
-        Routing::Bot { .. } => {
+        Routing::Bot { scenario_id } => {
             start.status = ConversationStatus::Bot;
+            start.scenario_id = Some(*scenario_id);
             start.held_until = None;
         }
     }

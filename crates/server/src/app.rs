@@ -46,6 +46,8 @@ pub enum StartError {
     Bootstrap(#[from] BootstrapError),
     #[error("credentials key: {0}")]
     Secrets(#[from] SecretsError),
+    #[error("bot HTTP allow-list: {0}")]
+    AllowList(String),
 }
 
 /// A built server, bound to its port, not yet serving.
@@ -61,6 +63,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
+        let allow = crate::bot::AllowList::parse(&config.bot_http_allow).map_err(StartError::AllowList)?;
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let passwords = Passwords::new(config.password_params)?;
@@ -104,6 +107,7 @@ impl Application {
             events: tokio::sync::broadcast::channel(1024).0,
             demo_chat,
             files: crate::files::Files::new(&config.data_dir),
+            bots: Arc::new(crate::bot::Bots::new(allow)),
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// How long a claimed outbox row belongs to its sender. On PostgreSQL, rows of a node
     /// that died are settled (as unknown) this long after it claimed them.
     pub delivery_lease: std::time::Duration,
+    /// Internal hosts a scenario's `http` step may call (names, addresses, CIDR ranges);
+    /// everything else internal is refused.
+    pub bot_http_allow: Vec<String>,
 }
 
 impl ServerConfig {
@@ -61,6 +64,7 @@ impl ServerConfig {
             secret_key: None,
             delivery: true,
             delivery_lease: std::time::Duration::from_secs(60),
+            bot_http_allow: Vec::new(),
         }
     }
 }

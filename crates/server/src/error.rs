@@ -20,6 +20,16 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds the client should wait (429).
     pub retry_after: Option<u64>,
+    /// Every problem of a document (a scenario), each at its line and column.
+    pub problems: Option<Vec<Problem>>,
+}
+
+/// One problem in a submitted document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
 }
 
 /// The body of every error response.
@@ -37,6 +47,9 @@ pub struct ErrorDetail {
     /// The request field at fault, as a dotted path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a document with problems (a scenario): each problem with its line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<Problem>>,
 }
 
 impl ApiError {
@@ -47,6 +60,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            problems: None,
         }
     }
 
@@ -127,6 +141,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 field: self.field,
+                problems: self.problems,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

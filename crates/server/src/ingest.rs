@@ -18,6 +18,7 @@ pub fn text_action(chat_id: &str, text: &str) -> String {
         text: text.to_string(),
         choices: Vec::new(),
         files: Vec::new(),
+        links: Vec::new(),
         keyboard: Keyboard::default(),
     });
     serde_json::to_string(&outbound).unwrap_or_default()
@@ -149,10 +150,15 @@ pub async fn store_events(
                 tracing::debug!(connection = %connection.id, event = %ingest.external_event_id, "duplicate delivery")
             }
             Ingested::Stored {
-                conversation_id, ..
+                conversation_id,
+                bot,
+                ..
             } => {
                 if let Some(conversation) = conversation_id {
                     let _ = state.events.send(conversation);
+                    if bot {
+                        crate::bot::kick(state, conversation);
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@
 mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod bot;
 mod channels;
 mod config;
 mod error;

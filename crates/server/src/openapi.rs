@@ -17,6 +17,7 @@ use utoipa::{
         (name = "operators", description = "People who answer"),
         (name = "groups", description = "Groups and their distribution settings"),
         (name = "schedules", description = "Working hours"),
+        (name = "scenarios", description = "Bot scenarios: YAML, validation, rendering per channel"),
         (name = "channels", description = "Connected channel accounts"),
         (name = "conversations", description = "Conversations, their messages and replies"),
         (name = "audit", description = "Who changed what"),

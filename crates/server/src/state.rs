@@ -33,6 +33,8 @@ pub struct AppState {
     pub events: broadcast::Sender<ConversationId>,
     /// Attachments, content-addressed in the data directory.
     pub files: crate::files::Files,
+    /// The bot's HTTP client and parsed scenarios.
+    pub bots: Arc<crate::bot::Bots>,
     /// The web chat connection of `--demo`, shown at `/demo`.
     pub demo_chat: Option<ConnectionId>,
 }

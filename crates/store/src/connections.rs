@@ -139,11 +139,7 @@ async fn check_routing(
     let (table, id, field) = match routing {
         Routing::Operator { operator_id } => ("operators", operator_id.to_string(), "operator_id"),
         Routing::Group { group_id } => ("groups", group_id.to_string(), "group_id"),
-        Routing::Bot { .. } => {
-            return Err(StoreError::InvalidReference {
-                what: format!("{at}.scenario_id"),
-            });
-        }
+        Routing::Bot { scenario_id } => ("scenarios", scenario_id.to_string(), "scenario_id"),
     };
     let extra = if table == "operators" {
         " AND deleted_at IS NULL"

@@ -81,6 +81,8 @@ pub enum Ingested {
         conversation_id: Option<ConversationId>,
         message_id: Option<MessageId>,
         opened: bool,
+        /// The conversation is with the bot, which now has a message to read.
+        bot: bool,
     },
 }
 
@@ -185,6 +187,18 @@ async fn open_or_continue(
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 1 {
+        if let (ConversationStatus::Bot, Some(scenario)) = (start.status, start.scenario_id) {
+            sqlx::query(
+                "INSERT INTO bot_states (conversation_id, account_id, scenario_id, state, version, updated_at)
+                 VALUES ($1, $2, $3, 'null', 0, $4)",
+            )
+            .bind(id.to_string())
+            .bind(account.to_string())
+            .bind(scenario.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
         // The auto-close clock starts with the conversation; the timer re-reads the last
         // message when it fires, so messages need not touch it.
         sqlx::query(
@@ -296,6 +310,7 @@ impl Store {
                 conversation_id: None,
                 message_id: None,
                 opened: false,
+                bot: false,
             },
             IngestEvent::Reachability {
                 contact_external_id,
@@ -321,6 +336,7 @@ impl Store {
                     conversation_id: None,
                     message_id: None,
                     opened: false,
+                    bot: false,
                 }
             }
             IngestEvent::Message {
@@ -382,6 +398,21 @@ impl Store {
                     .bind(message.to_string())
                     .execute(&mut *tx)
                     .await?;
+                // A conversation with the bot: the bot has a message to read, now. A `wait`
+                // timer further away is pulled forward; the bot re-arms it.
+                let bot = sqlx::query(
+                    "INSERT INTO timers (kind, conversation_id, due_at)
+                     SELECT $3, id, $2 FROM conversations WHERE id = $1 AND status = 'bot'
+                     ON CONFLICT (kind, conversation_id) DO UPDATE
+                     SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
+                )
+                .bind(conversation.to_string())
+                .bind(now)
+                .bind(crate::bot::BOT)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
                 if let Some(notice) = &input.out_of_hours {
                     let first = sqlx::query(
                         "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
@@ -405,6 +436,7 @@ impl Store {
                     conversation_id: Some(conversation),
                     message_id: Some(message),
                     opened,
+                    bot,
                 }
             }
         };

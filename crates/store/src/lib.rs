@@ -12,6 +12,7 @@
 mod accounts;
 mod attachments;
 mod audit;
+mod bot;
 mod codec;
 mod connect;
 mod connections;
@@ -23,6 +24,7 @@ mod migrate;
 mod operators;
 mod outbox;
 mod routing;
+mod scenarios;
 mod schedules;
 pub mod testing;
 mod timers;
@@ -30,6 +32,7 @@ mod tokens;
 
 pub use accounts::NewAccount;
 pub use attachments::StoredAttachment;
+pub use bot::{Applied, BotApply, BotLoad, BotMessage, BotNext, Unread, BOT};
 pub use connect::{Dialect, StoreConfig, Synchronous};
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};

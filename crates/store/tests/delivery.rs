@@ -192,6 +192,7 @@ fn message(
             group_id: Some(group),
             wanted_operator_id: None,
             held_until: None,
+            scenario_id: None,
         },
         out_of_hours: None,
         follow_ups: vec![FollowUp {

@@ -392,6 +392,7 @@ async fn apply(store: &Store, w: &mut World, op: &Op) {
                     group_id: Some(w.groups[0]),
                     wanted_operator_id: None,
                     held_until: None,
+                    scenario_id: None,
                 },
                 out_of_hours: None,
                 follow_ups: Vec::new(),

@@ -98,12 +98,12 @@ async fn send_message(
     }
     let max_payload = caps.buttons.as_ref().map_or(64, |b| b.max_payload_bytes);
     let markup = (!message.choices.is_empty()).then(|| match message.keyboard {
-        Keyboard::Inline => inline_keyboard(&message.choices, max_payload),
+        Keyboard::Inline | Keyboard::List => inline_keyboard(&message.choices, max_payload),
         Keyboard::Reply | Keyboard::ReplyOnce => {
             reply_keyboard(&message.choices, message.keyboard == Keyboard::ReplyOnce)
         }
     });
-    let total = pieces.len() + message.files.len();
+    let total = pieces.len() + message.files.len() + message.links.len();
     let mut sent = Sent::default();
     let mut position = 0;
     for piece in &pieces {
@@ -119,6 +119,17 @@ async fn send_message(
         position += 1;
         let markup = markup.as_ref().filter(|_| position == total);
         let result = send_file(api, token, &message.chat_id, file, markup).await;
+        record(&mut sent, result, total)?;
+    }
+    for link in &message.links {
+        position += 1;
+        // The Bot API fetches a file given by URL itself.
+        let (method, field) = file_method(link.kind);
+        let mut body = json!({"chat_id": message.chat_id, field: link.url});
+        if let (true, Some(markup)) = (position == total, &markup) {
+            body["reply_markup"] = markup.clone();
+        }
+        let result = call::<SentMessage>(api, token, method, &body).await;
         record(&mut sent, result, total)?;
     }
     Ok(sent)

@@ -269,6 +269,7 @@ fn message(text: &str, choices: Vec<Choice>) -> Outbound {
         text: text.into(),
         choices,
         files: vec![],
+        links: Vec::new(),
         keyboard: crate::event::Keyboard::Inline,
     })
 }
@@ -418,6 +419,7 @@ async fn files_are_uploaded_after_the_text_and_carry_the_menu() {
             payload: "thanks".into(),
         }],
         files: vec![file],
+        links: Vec::new(),
         keyboard: crate::event::Keyboard::Inline,
     });
     let sent = Telegram
@@ -465,6 +467,7 @@ async fn reply_keyboards_can_hide_after_one_press() {
             },
         ],
         files: vec![],
+        links: Vec::new(),
         keyboard: crate::event::Keyboard::ReplyOnce,
     });
     Telegram

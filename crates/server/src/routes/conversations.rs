@@ -301,6 +301,7 @@ async fn reply(
         text: body.text.clone(),
         choices: body.choices.clone(),
         files,
+        links: Vec::new(),
         keyboard: body.keyboard,
     });
     let action = serde_json::to_string(&outbound).map_err(|_| ApiError::internal())?;

@@ -10,6 +10,7 @@ mod groups;
 mod health;
 mod hooks;
 mod operators;
+mod scenarios;
 mod schedules;
 mod webchat;
 
@@ -27,6 +28,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(operators::router())
         .merge(groups::router())
         .merge(schedules::router())
+        .merge(scenarios::router())
         .merge(channels::router())
         .merge(conversations::router())
         .merge(attachments::router())

@@ -1,12 +1,12 @@
-//! The timer worker: fires due timers (auto-close, answer timeouts, out-of-hours holds; bot
-//! waits later). Timers are rows, so they survive restarts; a claim's lease makes each fire
+//! The timer worker: fires due timers (auto-close, answer timeouts, out-of-hours holds, the
+//! bot's pending work: waits, HTTP calls, and turns a crash interrupted). Timers are rows, so they survive restarts; a claim's lease makes each fire
 //! once. Now and then it also sweeps the queues, a safety net behind the event-driven
 //! distribution (a node that died between a change and its distribution pass).
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use switchboard_store::{ANSWER_TIMEOUT, AUTO_CLOSE, HOLD};
+use switchboard_store::{ANSWER_TIMEOUT, AUTO_CLOSE, BOT, HOLD};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -61,6 +61,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     }),
                 ANSWER_TIMEOUT => state.store.fire_answer_timeout(timer, now).await,
                 HOLD => state.store.fire_hold(timer, now).await,
+                // A bot turn may wait on an HTTP call: it must not hold up other timers.
+                BOT => {
+                    let (state, conversation) = (state.clone(), timer.conversation_id);
+                    tokio::spawn(async move { crate::bot::run(&state, conversation, true).await });
+                    continue;
+                }
                 other => {
                     tracing::error!(
                         kind = other,

@@ -1,0 +1,466 @@
+//! The bot's side of a conversation, as storage sees it: the interpreter's state, the cursor
+//! of customer messages it has read, and one durable `bot` timer per conversation that says
+//! "the bot has something to do here" (a message to read, an HTTP call to make, a wait that
+//! is over, a handoff to perform).
+//!
+//! A turn is load (state + unread messages), run (pure, in the caller), apply: ONE
+//! transaction writes the bot's messages with their outbox rows, the new state and the timer,
+//! and only if the state's version is still the one loaded. Ingest sets the timer due in the
+//! same transaction that stores the customer's message, so a crash anywhere in between
+//! leaves a due timer and nothing is lost: the next runner reads the message again.
+
+use jiff::Timestamp;
+use switchboard_core::{
+    audit::NewAuditEntry,
+    conversation::ClosedReason,
+    ids::{
+        AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, OperatorId,
+        ScenarioId,
+    },
+    message::{AuthorKind, Content, DeliveryStatus, Direction},
+};
+
+use crate::{
+    audit,
+    codec::{millis, now_millis, to_json, RowExt},
+    outbox::{enqueue, NewOutbound},
+    routing, Dialect, Store, StoreError,
+};
+
+/// The timer kind of the bot's pending work.
+pub const BOT: &str = "bot";
+
+/// How many unread customer messages one turn reads at most.
+const READ_BATCH: i64 = 50;
+
+/// A customer message the bot has not read yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unread {
+    pub id: MessageId,
+    pub created_at: i64,
+    pub content: Content,
+}
+
+/// Everything a turn starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotLoad {
+    pub account_id: AccountId,
+    pub conversation_id: ConversationId,
+    pub connection_id: ConnectionId,
+    pub contact_id: ContactId,
+    pub contact_name: String,
+    /// Where the bot's messages go.
+    pub chat_id: String,
+    pub scenario_id: ScenarioId,
+    /// The interpreter's JSON state; `None` before the first turn.
+    pub state: Option<String>,
+    pub version: i64,
+    /// A handoff or close decided but not yet performed (JSON).
+    pub pending: Option<String>,
+    pub wake_at: Option<i64>,
+    /// The cursor: the last customer message read.
+    pub read_at: i64,
+    pub read_id: String,
+    /// Customer messages after the cursor, oldest first.
+    pub unread: Vec<Unread>,
+}
+
+/// One message the bot says: what is stored, and the channel action that sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotMessage {
+    pub content: Content,
+    pub action: String,
+}
+
+/// When the bot has work again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotNext {
+    /// Only when the customer writes.
+    Idle,
+    /// At this time (an HTTP call now, a wait's end).
+    At(Timestamp),
+    /// Now: a handoff or close to perform (the JSON is kept in `pending`).
+    Effect(String),
+}
+
+/// What a turn changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotApply {
+    pub state: String,
+    /// The last customer message read in this turn.
+    pub read: Option<(i64, MessageId)>,
+    pub messages: Vec<BotMessage>,
+    pub wake_at: Option<Timestamp>,
+    pub next: BotNext,
+}
+
+/// What applying did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Written; the bot's messages were queued.
+    Done { messages: Vec<MessageId> },
+    /// Another turn got there first (or the conversation left the bot): load again.
+    Stale,
+}
+
+impl Store {
+    /// Loads a conversation's bot for a turn; `None` when the conversation is not with the
+    /// bot (any more), after dropping its stale timer.
+    pub async fn bot_load(&self, conversation: ConversationId) -> Result<Option<BotLoad>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.account_id, c.connection_id, c.contact_id, c.status, t.name AS contact_name,
+                    i.external_id, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
+             FROM conversations c
+             JOIN contacts t ON t.id = c.contact_id
+             JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
+             LEFT JOIN bot_states b ON b.conversation_id = c.id
+             WHERE c.id = $1",
+        )
+        .bind(conversation.to_string())
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let status = row.text("status")?;
+        let scenario: Option<ScenarioId> = row.opt_parse("scenario_id")?;
+        let (Some(scenario_id), "bot") = (scenario, status.as_str()) else {
+            sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+                .bind(BOT)
+                .bind(conversation.to_string())
+                .execute(&self.write)
+                .await?;
+            return Ok(None);
+        };
+        let read_at = row.int("read_at")?;
+        let read_id = row.text("read_id")?;
+        let messages = sqlx::query(
+            "SELECT id, created_at, content FROM messages
+             WHERE conversation_id = $1 AND direction = 'inbound' AND (created_at > $2 OR (created_at = $2 AND id > $3))
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(conversation.to_string())
+        .bind(read_at)
+        .bind(&read_id)
+        .bind(READ_BATCH)
+        .fetch_all(&self.write)
+        .await?;
+        let unread = messages
+            .iter()
+            .map(|m| {
+                Ok(Unread {
+                    id: m.parse("id")?,
+                    created_at: m.int("created_at")?,
+                    content: m.json("content")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let state = row.text("state")?;
+        Ok(Some(BotLoad {
+            account_id: row.parse("account_id")?,
+            conversation_id: conversation,
+            connection_id: row.parse("connection_id")?,
+            contact_id: row.parse("contact_id")?,
+            contact_name: row.text("contact_name")?,
+            chat_id: row.text("external_id")?,
+            scenario_id,
+            state: (state != "null").then_some(state),
+            version: row.int("version")?,
+            pending: row.opt_text("pending")?,
+            wake_at: row.opt_int("wake_at")?,
+            read_at,
+            read_id,
+            unread,
+        }))
+    }
+
+    /// Claims the bot timer of one conversation for `lease`, when it is due and free. The
+    /// runner that gets it is the only one working on this conversation's bot.
+    pub async fn claim_bot(
+        &self,
+        conversation: ConversationId,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now_ms = millis(now);
+        let done = sqlx::query(
+            "UPDATE timers SET lease_until = $3
+             WHERE kind = $1 AND conversation_id = $2 AND due_at <= $4 AND (lease_until IS NULL OR lease_until < $4)",
+        )
+        .bind(BOT)
+        .bind(conversation.to_string())
+        .bind(now_ms.saturating_add(lease.as_millis() as i64))
+        .bind(now_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives the bot timer back to run again at `at` (after a failure).
+    pub async fn release_bot(
+        &self,
+        conversation: ConversationId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE timers SET lease_until = NULL, due_at = $3 WHERE kind = $1 AND conversation_id = $2",
+        )
+        .bind(BOT)
+        .bind(conversation.to_string())
+        .bind(millis(at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies a turn computed from the state at `version`; see the module documentation.
+    pub async fn bot_apply(
+        &self,
+        load: &BotLoad,
+        apply: &BotApply,
+    ) -> Result<Applied, StoreError> {
+        let now = now_millis();
+        let conversation = load.conversation_id.to_string();
+        let mut tx = self.write.begin().await?;
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let current = sqlx::query(&format!(
+            "SELECT b.version, c.status FROM bot_states b JOIN conversations c ON c.id = b.conversation_id
+             WHERE b.conversation_id = $1 {lock}"
+        ))
+        .bind(&conversation)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let fresh = match &current {
+            Some(row) => row.int("version")? == load.version && row.text("status")? == "bot",
+            None => false,
+        };
+        if !fresh {
+            return Ok(Applied::Stale);
+        }
+        let mut ids = Vec::with_capacity(apply.messages.len());
+        for (i, message) in apply.messages.iter().enumerate() {
+            let id = MessageId::new();
+            // One millisecond apart, so they list in the order they were said.
+            let at = now + i as i64;
+            sqlx::query(
+                "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id.to_string())
+            .bind(load.account_id.to_string())
+            .bind(&conversation)
+            .bind(Direction::Outbound.as_str())
+            .bind(AuthorKind::Bot.as_str())
+            .bind(to_json(&message.content))
+            .bind(DeliveryStatus::Pending.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let item = NewOutbound {
+                account_id: load.account_id,
+                connection_id: load.connection_id,
+                conversation_id: Some(load.conversation_id),
+                message_id: Some(id),
+                chat_id: Some(load.chat_id.clone()),
+                action: message.action.clone(),
+            };
+            enqueue(&mut tx, &item, at).await?;
+            ids.push(id);
+        }
+        if !ids.is_empty() {
+            sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+                .bind(&conversation)
+                .bind(now + ids.len() as i64 - 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (read_at, read_id) = match &apply.read {
+            Some((at, id)) => (Some(*at), Some(id.to_string())),
+            None => (None, None),
+        };
+        let pending = match &apply.next {
+            BotNext::Effect(effect) => Some(effect.as_str()),
+            _ => None,
+        };
+        sqlx::query(
+            "UPDATE bot_states SET state = $2, version = version + 1, read_at = COALESCE($3, read_at),
+                 read_id = COALESCE($4, read_id), pending = $5, wake_at = $6, updated_at = $7
+             WHERE conversation_id = $1",
+        )
+        .bind(&conversation)
+        .bind(&apply.state)
+        .bind(read_at)
+        .bind(read_id)
+        .bind(pending)
+        .bind(apply.wake_at.map(millis))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let due = match &apply.next {
+            BotNext::At(at) => Some(millis(*at)),
+            BotNext::Effect(_) => Some(now),
+            BotNext::Idle => {
+                // Messages that came in meanwhile (or past this turn's batch) keep it due.
+                let (after_at, after_id) = match &apply.read {
+                    Some((at, id)) => (*at, id.to_string()),
+                    None => (load.read_at, load.read_id.clone()),
+                };
+                let more = sqlx::query(
+                    "SELECT 1 AS one FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
+                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) LIMIT 1",
+                )
+                .bind(&conversation)
+                .bind(after_at)
+                .bind(after_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                more.map(|_| now)
+            }
+        };
+        match due {
+            Some(due) => {
+                sqlx::query(
+                    "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = $3, lease_until = NULL",
+                )
+                .bind(BOT)
+                .bind(&conversation)
+                .bind(due)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+                    .bind(BOT)
+                    .bind(&conversation)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Applied::Done { messages: ids })
+    }
+
+    /// The group of this name (case aside), for a scenario's handoff.
+    pub async fn group_by_name(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> Result<Option<GroupId>, StoreError> {
+        let row = sqlx::query("SELECT id FROM groups WHERE account_id = $1 AND LOWER(name) = LOWER($2)")
+            .bind(account.to_string())
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| r.parse("id")).transpose()
+    }
+
+    /// The operator with this e-mail, for a scenario's handoff.
+    pub async fn operator_by_email(
+        &self,
+        account: AccountId,
+        email: &str,
+    ) -> Result<Option<OperatorId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM operators WHERE account_id = $1 AND LOWER(email) = LOWER($2) AND deleted_at IS NULL",
+        )
+        .bind(account.to_string())
+        .bind(email)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| r.parse("id")).transpose()
+    }
+
+    /// Closes a conversation whose scenario ended with `close`.
+    pub async fn bot_close(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        now: Timestamp,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        routing::lock(&mut tx, self.dialect, account).await?;
+        let open = sqlx::query("SELECT 1 AS one FROM conversations WHERE account_id = $1 AND id = $2 AND status = 'bot'")
+            .bind(account.to_string())
+            .bind(conversation.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut changed = Vec::new();
+        if open.is_some() {
+            changed.push(conversation);
+            changed.extend(
+                routing::close_row(
+                    &mut tx,
+                    account,
+                    conversation,
+                    ClosedReason::Bot,
+                    None,
+                    serde_json::json!({"reason": ClosedReason::Bot}),
+                    now,
+                )
+                .await?,
+            );
+        }
+        sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+            .bind(BOT)
+            .bind(conversation.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Forgets the bot's pending work once it was done elsewhere (a handoff).
+    pub async fn bot_finished(&self, conversation: ConversationId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+            .bind(BOT)
+            .bind(conversation.to_string())
+            .execute(&self.write)
+            .await?;
+        sqlx::query("UPDATE bot_states SET pending = NULL WHERE conversation_id = $1")
+            .bind(conversation.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The bot could not go on (a broken scenario, a handoff to nobody): the conversation
+    /// waits in the queue for people, flagged for a supervisor, with why in the audit log.
+    pub async fn bot_failed(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        routing::lock(&mut tx, self.dialect, account).await?;
+        let moved = sqlx::query(
+            "UPDATE conversations SET status = 'queued', queued_at = $3, needs_attention = 1
+             WHERE account_id = $1 AND id = $2 AND status = 'bot'",
+        )
+        .bind(account.to_string())
+        .bind(conversation.to_string())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+            .bind(BOT)
+            .bind(conversation.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() == 1 {
+            audit::record(
+                &mut tx,
+                NewAuditEntry::new(account, None, "bot.failed", "conversation", conversation)
+                    .details(serde_json::json!({"reason": reason})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(moved.rows_affected() == 1)
+    }
+}
