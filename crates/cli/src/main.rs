@@ -51,9 +51,7 @@ enum Command {
 #[derive(Subcommand)]
 enum BotCommand {
     /// Check a scenario: prints `FILE:LINE:COL: message` per problem and exits 1 if any.
-    Validate {
-        file: String,
-    },
+    Validate { file: String },
     /// Print what each step becomes in a channel, as JSON.
     Render {
         file: String,

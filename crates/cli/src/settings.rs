@@ -94,7 +94,12 @@ pub struct ServeArgs {
     pub delivery_lease: Option<DurationSpec>,
     /// Internal hosts a scenario's `http` step may call, comma-separated (names, addresses
     /// or CIDR ranges); other internal addresses are refused.
-    #[arg(long, env = "SWITCHBOARD_BOT_HTTP_ALLOW", value_name = "HOSTS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BOT_HTTP_ALLOW",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
     pub bot_http_allow: Option<Vec<String>>,
 }
 

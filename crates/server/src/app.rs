@@ -63,7 +63,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
-        let allow = crate::bot::AllowList::parse(&config.bot_http_allow).map_err(StartError::AllowList)?;
+        let allow =
+            crate::bot::AllowList::parse(&config.bot_http_allow).map_err(StartError::AllowList)?;
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let passwords = Passwords::new(config.password_params)?;

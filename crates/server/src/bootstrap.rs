@@ -92,8 +92,12 @@ pub async fn ensure_first_admin(
 /// The demo's web chat connection.
 pub const DEMO_CHAT: &str = "Demo chat";
 
-/// Seeds the demo into the first account: a "Support" group holding its admins and a web chat
-/// routed to it. Returns the web chat connection, shown at `/demo`.
+/// The demo's bot scenario.
+pub const DEMO_SCENARIO: &str = include_str!("../demo/scenario.yaml");
+
+/// Seeds the demo into the first account: a "Support" group holding its admins, the demo bot
+/// (a menu, a question with validation, a handoff to the group) and a web chat routed to the
+/// bot. Returns the web chat connection, shown at `/demo`.
 pub async fn seed_demo(
     store: &Store,
     sealer: &Sealer,
@@ -101,14 +105,28 @@ pub async fn seed_demo(
     let Some(account) = store.list_accounts().await?.into_iter().next() else {
         return Ok(None);
     };
-    let group = match store
+    // The bot hands off to the demo group by name.
+    let has_group = store
         .list_groups(account.id)
         .await?
+        .iter()
+        .any(|g| g.name == DEMO_GROUP);
+    if !has_group {
+        create_demo_group(store, account.id).await?;
+    }
+    let scenario = match store
+        .list_scenarios(account.id)
+        .await?
         .into_iter()
-        .find(|g| g.name == DEMO_GROUP)
+        .find(|s| s.name == "Demo bot")
     {
-        Some(group) => group.id,
-        None => create_demo_group(store, account.id).await?,
+        Some(s) => s.id,
+        None => {
+            store
+                .create_scenario(account.id, "Demo bot", DEMO_SCENARIO, None)
+                .await?
+                .id
+        }
     };
     let existing = store
         .list_connections(account.id)
@@ -131,7 +149,9 @@ pub async fn seed_demo(
         account_name: "Web chat".into(),
         external_account_id: format!("webchat-{id}"),
         sealed_credentials: secrets.seal(sealer)?,
-        routing: Routing::Group { group_id: group },
+        routing: Routing::Bot {
+            scenario_id: scenario,
+        },
         schedule_id: None,
         auto_close_after: "1d"
             .parse()

@@ -106,7 +106,10 @@ pub enum Applied {
 impl Store {
     /// Loads a conversation's bot for a turn; `None` when the conversation is not with the
     /// bot (any more), after dropping its stale timer.
-    pub async fn bot_load(&self, conversation: ConversationId) -> Result<Option<BotLoad>, StoreError> {
+    pub async fn bot_load(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<BotLoad>, StoreError> {
         let row = sqlx::query(
             "SELECT c.account_id, c.connection_id, c.contact_id, c.status, t.name AS contact_name,
                     i.external_id, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
@@ -214,11 +217,7 @@ impl Store {
     }
 
     /// Applies a turn computed from the state at `version`; see the module documentation.
-    pub async fn bot_apply(
-        &self,
-        load: &BotLoad,
-        apply: &BotApply,
-    ) -> Result<Applied, StoreError> {
+    pub async fn bot_apply(&self, load: &BotLoad, apply: &BotApply) -> Result<Applied, StoreError> {
         let now = now_millis();
         let conversation = load.conversation_id.to_string();
         let mut tx = self.write.begin().await?;
@@ -350,11 +349,12 @@ impl Store {
         account: AccountId,
         name: &str,
     ) -> Result<Option<GroupId>, StoreError> {
-        let row = sqlx::query("SELECT id FROM groups WHERE account_id = $1 AND LOWER(name) = LOWER($2)")
-            .bind(account.to_string())
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await?;
+        let row =
+            sqlx::query("SELECT id FROM groups WHERE account_id = $1 AND LOWER(name) = LOWER($2)")
+                .bind(account.to_string())
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?;
         row.map(|r| r.parse("id")).transpose()
     }
 

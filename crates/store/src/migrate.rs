@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "polling", include_str!("../migrations/0004_polling.sql")),
     (5, "timers", include_str!("../migrations/0005_timers.sql")),
     (6, "routing", include_str!("../migrations/0006_routing.sql")),
+    (7, "bot", include_str!("../migrations/0007_bot.sql")),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -164,8 +164,9 @@ impl Store {
         if used.is_some() {
             return Err(StoreError::Refused {
                 code: "scenario_in_use",
-                message: "a channel routes conversations to this scenario; route it elsewhere first"
-                    .into(),
+                message:
+                    "a channel routes conversations to this scenario; route it elsewhere first"
+                        .into(),
             });
         }
         let running = sqlx::query(

@@ -134,12 +134,7 @@ pub fn forbidden(ip: IpAddr) -> bool {
 /// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    let tail = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -170,9 +165,8 @@ impl Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let named = allow.allows_name(&host);
             let usable: Vec<SocketAddr> = found
                 .iter()
@@ -197,7 +191,10 @@ impl Resolve for GuardedResolver {
 /// address in the host.
 fn check_url(url: &Url, allow: &AllowList) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("only http and https are allowed, not {}", url.scheme()));
+        return Err(format!(
+            "only http and https are allowed, not {}",
+            url.scheme()
+        ));
     }
     let host = url.host_str().ok_or("the URL has no host")?;
     let Ok(ip) = host
@@ -265,7 +262,12 @@ impl BotHttp {
         }
         if let Some(body) = &request.body {
             let json = serde_json::from_str::<Value>(body).is_ok();
-            if json && !request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            if json
+                && !request
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
                 builder = builder.header("content-type", "application/json");
             }
             builder = builder.body(body.clone());
@@ -338,7 +340,12 @@ mod tests {
         ] {
             assert!(forbidden(ip(bad)), "{bad} should be forbidden");
         }
-        for good in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for good in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!forbidden(ip(good)), "{good} should be allowed");
         }
     }

@@ -30,7 +30,9 @@ use switchboard_core::{
     message::{Attachment, Choice, Content},
     render::{compose, KeyboardKind},
 };
-use switchboard_store::{Applied, BotApply, BotLoad, BotMessage, BotNext, StoreError, TransferTarget};
+use switchboard_store::{
+    Applied, BotApply, BotLoad, BotMessage, BotNext, StoreError, TransferTarget,
+};
 
 use crate::state::AppState;
 
@@ -270,7 +272,9 @@ async fn perform(state: &AppState, load: &BotLoad, pending: Pending) -> Result<(
     let target = match &pending {
         Pending::HandoffGroup { name } => match state.store.group_by_name(account, name).await? {
             Some(g) => Ok(TransferTarget::Group(g)),
-            None => Err(format!("the scenario hands off to group `{name}`, which does not exist")),
+            None => Err(format!(
+                "the scenario hands off to group `{name}`, which does not exist"
+            )),
         },
         Pending::HandoffOperator { email } => {
             match state.store.operator_by_email(account, email).await? {
@@ -293,7 +297,14 @@ async fn perform(state: &AppState, load: &BotLoad, pending: Pending) -> Result<(
         Ok(target) => {
             match state
                 .store
-                .transfer_conversation(account, conversation, target, Some("bot handoff"), None, now)
+                .transfer_conversation(
+                    account,
+                    conversation,
+                    target,
+                    Some("bot handoff"),
+                    None,
+                    now,
+                )
                 .await
             {
                 Ok(changed) => state.conversations_changed(&changed),
@@ -415,7 +426,11 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         wake_at = Some(now + d);
     }
     // Customer messages, in order, while the bot is waiting for them.
-    let unread = if read.is_some() { &[][..] } else { &load.unread[..] };
+    let unread = if read.is_some() {
+        &[][..]
+    } else {
+        &load.unread[..]
+    };
     for message in unread {
         if pending_for(&stop).is_some() {
             break;

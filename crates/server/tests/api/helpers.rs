@@ -71,9 +71,26 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// A server on an existing test database.
 pub async fn spawn_on(db: TestDb, params: PasswordParams) -> TestApp {
-    let app = Application::build(config(&db, params))
-        .await
-        .expect("the server starts");
+    spawn_configured(db, params, |_| {}).await
+}
+
+/// A server on a fresh database with settings changed by `adjust`.
+pub async fn spawn_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> Option<TestApp> {
+    let db = TestDb::new(backend).await?;
+    Some(spawn_configured(db, PasswordParams::default(), adjust).await)
+}
+
+async fn spawn_configured(
+    db: TestDb,
+    params: PasswordParams,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> TestApp {
+    let mut config = config(&db, params);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the server starts");
     let base = format!("http://{}", app.address());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

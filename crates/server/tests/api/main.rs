@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod bodies;
+mod bot;
 mod groups;
 mod helpers;
 mod isolation;

@@ -18,7 +18,7 @@ backends!(
     foreign_origins_and_forged_tokens_are_refused,
 );
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn webchat(app: &TestApp) -> String {
@@ -44,7 +44,7 @@ async fn webchat(app: &TestApp) -> String {
     reply.id()
 }
 
-async fn session(app: &TestApp, chat: &str) -> (String, String) {
+pub async fn session(app: &TestApp, chat: &str) -> (String, String) {
     let reply = app
         .request(
             Method::POST,
@@ -60,7 +60,7 @@ async fn session(app: &TestApp, chat: &str) -> (String, String) {
     )
 }
 
-async fn join(
+pub async fn join(
     app: &TestApp,
     chat: &str,
     visitor: &str,
@@ -81,7 +81,7 @@ async fn join(
 }
 
 /// The next JSON frame, or panic after a while.
-async fn next(socket: &mut Socket) -> Value {
+pub async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(15), socket.next())
             .await
@@ -95,7 +95,7 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 /// Frames until one matches.
-async fn until(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Value {
+pub async fn until(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Value {
     loop {
         let frame = next(socket).await;
         if wanted(&frame) {
@@ -104,7 +104,7 @@ async fn until(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-async fn say(socket: &mut Socket, frame: Value) {
+pub async fn say(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
         .await
