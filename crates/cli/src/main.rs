@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
     Migrate {
         #[command(flatten)]
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let resolved = settings::resolve_serve(args)?;
+            let resolved = settings::resolve_serve(*args)?;
             init_logging(resolved.log_format, &resolved.log_level)?;
             serve(resolved.server).await
         }

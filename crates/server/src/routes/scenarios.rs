@@ -60,9 +60,9 @@ pub struct Verdict {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RenderQuery {
-    /// The channel kind to render for.
+    /// The channel kind to render for (required).
     #[param(value_type = String)]
-    pub channel: ChannelKind,
+    pub channel: Option<ChannelKind>,
 }
 
 fn problems(d: &Diagnostics) -> Vec<Problem> {
@@ -230,6 +230,9 @@ async fn render(
     Query(query): Query<RenderQuery>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let record = state.store.get_scenario(caller.account(), id).await?;
+    let kind = query.channel.ok_or_else(|| {
+        ApiError::validation("channel", "channel: name the channel kind to render for")
+    })?;
     let scenario = load(&record.source, &Context::default()).map_err(|d| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -237,8 +240,8 @@ async fn render(
             d.report("source").trim_end().to_string(),
         )
     })?;
-    let caps = Capabilities::for_kind(query.channel);
-    let shown = preview(&scenario, query.channel, &caps);
+    let caps = Capabilities::for_kind(kind);
+    let shown = preview(&scenario, kind, &caps);
     Ok(axum::Json(
         serde_json::to_value(shown).map_err(|_| ApiError::internal())?,
     ))

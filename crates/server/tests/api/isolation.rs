@@ -19,6 +19,7 @@ fn plausible_body(method: &Method, path: &str) -> Option<Value> {
         ("PATCH", p) if p.starts_with("/api/v1/groups") => Some(json!({"name": "Taken over"})),
         ("PATCH", p) if p.starts_with("/api/v1/schedules") => Some(json!({"name": "Taken over"})),
         ("PATCH", p) if p.starts_with("/api/v1/channels") => Some(json!({"name": "Taken over"})),
+        ("PATCH", p) if p.starts_with("/api/v1/scenarios") => Some(json!({"name": "Taken over"})),
         ("POST", p) if p.ends_with("/messages") => Some(json!({"text": "Taken over"})),
         ("POST", p) if p.ends_with("/notes") => Some(json!({"text": "Taken over"})),
         ("POST" | "PATCH" | "PUT", _) => Some(json!({})),
@@ -59,6 +60,14 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
+    let a_scenario = app
+        .post(
+            "/api/v1/scenarios",
+            &app.admin_token,
+            json!({"name": "A bot", "source": "name: A\nstart: bye\nsteps:\n  bye:\n    close: true\n"}),
+        )
+        .await
+        .id();
     let tg = crate::telegram::connect(&app).await;
     let a_channel = tg.id().to_string();
     let delivered = crate::telegram::deliver(
@@ -95,6 +104,7 @@ async fn other_accounts_ids_are_not_found_anywhere(backend: Backend) {
             "operators" => a_operator.clone(),
             "groups" => a_group.clone(),
             "schedules" => a_schedule.clone(),
+            "scenarios" => a_scenario.clone(),
             "tokens" => a_token.clone(),
             "accounts" => app.account_id.clone(),
             other => panic!(
