@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{channel::ChannelKind, message::AttachmentKind};
+use crate::{channel::ChannelKind, message::AttachmentKind, validation::FieldError};
 
 /// How a channel counts the length of a text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +142,91 @@ fn plain(max_text: usize) -> Capabilities {
     }
 }
 
+/// What an admin changes of a connection's profile: a platform that shows fewer buttons
+/// than its documentation says, the messenger behind an omnichannel platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityOverrides {
+    /// The longest text, in what the channel counts.
+    pub max_text: Option<usize>,
+    /// `false`: no buttons; choices become a numbered text menu.
+    pub buttons: Option<bool>,
+    pub max_buttons: Option<usize>,
+    pub max_label: Option<usize>,
+    /// For an omnichannel platform (Jivo, Webim, Umnico, Bitrix24, LiveTex): the messenger
+    /// behind it, whose limits apply too.
+    pub via: Option<ChannelKind>,
+}
+
+const PLATFORMS: &[ChannelKind] = &[
+    ChannelKind::Jivo,
+    ChannelKind::Webim,
+    ChannelKind::Umnico,
+    ChannelKind::Bitrix24,
+    ChannelKind::Livetex,
+];
+
+impl CapabilityOverrides {
+    /// Refuses values no channel could use.
+    pub fn check(&self, kind: ChannelKind) -> Result<(), FieldError> {
+        let bounded = |field: &str, value: Option<usize>, max: usize| match value {
+            Some(v) if v == 0 || v > max => Err(FieldError::new(
+                format!("capabilities.{field}"),
+                format!("between 1 and {max}"),
+            )),
+            _ => Ok(()),
+        };
+        bounded("max_text", self.max_text, 100_000)?;
+        bounded("max_buttons", self.max_buttons, 100)?;
+        bounded("max_label", self.max_label, 250)?;
+        if let Some(via) = self.via {
+            if !PLATFORMS.contains(&kind) {
+                return Err(FieldError::new(
+                    "capabilities.via",
+                    format!("only for omnichannel platforms, not {kind}"),
+                ));
+            }
+            if PLATFORMS.contains(&via) {
+                return Err(FieldError::new(
+                    "capabilities.via",
+                    "names the messenger behind the platform",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Capabilities {
+    /// A connection's profile: its kind's (narrowed by the messenger behind a platform),
+    /// with the admin's overrides.
+    pub fn for_connection(kind: ChannelKind, overrides: Option<&CapabilityOverrides>) -> Self {
+        let Some(o) = overrides else {
+            return Capabilities::for_kind(kind);
+        };
+        let mut caps = match o.via {
+            Some(via) => Capabilities::through(kind, via),
+            None => Capabilities::for_kind(kind),
+        };
+        if let Some(n) = o.max_text {
+            caps.max_text = n;
+        }
+        if o.buttons == Some(false) {
+            caps.buttons = None;
+            caps.list = None;
+        }
+        if let Some(b) = caps.buttons.as_mut() {
+            if let Some(n) = o.max_buttons {
+                b.max_buttons = n;
+                b.max_rows = b.max_rows.max(n.div_ceil(b.max_per_row.max(1)));
+            }
+            if let Some(n) = o.max_label {
+                b.max_label = n;
+            }
+        }
+        caps
+    }
+
     /// The default profile of a channel kind.
     pub fn for_kind(kind: ChannelKind) -> Capabilities {
         use AttachmentKind::*;
@@ -335,6 +419,45 @@ mod tests {
                 assert!(b.max_payload_bytes >= 64, "{kind}");
             }
         }
+    }
+
+    #[test]
+    fn overrides_narrow_or_widen_a_profile() {
+        let o = CapabilityOverrides {
+            max_buttons: Some(12),
+            max_label: Some(30),
+            ..CapabilityOverrides::default()
+        };
+        let vk = Capabilities::for_connection(ChannelKind::Vk, Some(&o));
+        let b = vk.buttons.unwrap();
+        assert_eq!((b.max_buttons, b.max_label), (12, 30));
+        assert!(b.max_rows * b.max_per_row >= 12);
+        let off = CapabilityOverrides {
+            buttons: Some(false),
+            ..CapabilityOverrides::default()
+        };
+        assert!(
+            Capabilities::for_connection(ChannelKind::Telegram, Some(&off))
+                .buttons
+                .is_none()
+        );
+        let via = CapabilityOverrides {
+            via: Some(ChannelKind::Whatsapp),
+            ..CapabilityOverrides::default()
+        };
+        assert!(via.check(ChannelKind::Jivo).is_ok());
+        assert!(Capabilities::for_connection(ChannelKind::Jivo, Some(&via))
+            .buttons
+            .is_none());
+        assert!(via.check(ChannelKind::Telegram).is_err());
+        let zero = CapabilityOverrides {
+            max_text: Some(0),
+            ..CapabilityOverrides::default()
+        };
+        assert_eq!(
+            zero.check(ChannelKind::Vk).unwrap_err().field,
+            "capabilities.max_text"
+        );
     }
 
     #[test]

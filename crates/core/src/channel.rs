@@ -87,6 +87,9 @@ pub struct ChannelConnection {
     /// `None`: the channel's defaults; `Some(None)`: no limit; `Some(Some(_))`: overridden.
     #[schema(value_type = Option<RateLimits>)]
     pub rate_limits: Option<Option<RateLimits>>,
+    /// Changes to the channel kind's capability profile (buttons, text length, the
+    /// messenger behind a platform); none uses the defaults.
+    pub capabilities: Option<crate::capabilities::CapabilityOverrides>,
     /// Why the channel stopped accepting our sends (credentials revoked); none while healthy.
     pub broken_reason: Option<String>,
     #[schema(value_type = String, format = DateTime)]

@@ -162,6 +162,7 @@ pub async fn seed_demo(
         receive: Receive::Webhook,
         api_base_url: None,
         rate_limits: None,
+        capabilities: None,
     };
     store.create_connection(&chat, None).await?;
     Ok(Some(id))

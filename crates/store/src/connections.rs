@@ -4,6 +4,7 @@
 use sqlx::{any::AnyRow, AnyConnection};
 use switchboard_core::{
     audit::NewAuditEntry,
+    capabilities::CapabilityOverrides,
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{AccountId, ConnectionId, OperatorId, ScheduleId},
     routing::OutOfHours,
@@ -36,6 +37,7 @@ pub struct NewConnection {
     pub receive: Receive,
     pub api_base_url: Option<String>,
     pub rate_limits: Option<Option<RateLimits>>,
+    pub capabilities: Option<CapabilityOverrides>,
 }
 
 /// Changes to a connection; `None` keeps a field.
@@ -49,6 +51,7 @@ pub struct ConnectionUpdate {
     pub out_of_hours: Option<Option<OutOfHours>>,
     pub api_base_url: Option<Option<String>>,
     pub rate_limits: Option<Option<Option<RateLimits>>>,
+    pub capabilities: Option<Option<CapabilityOverrides>>,
 }
 
 /// A connection with its sealed credentials.
@@ -61,7 +64,7 @@ pub struct ConnectionRecord {
 const COLUMNS: &str =
     "id, account_id, kind, name, account_name, external_account_id, routing, schedule_id,
     auto_close_after_secs, auto_close_message, out_of_hours, enabled, receive, api_base_url, rate_limits, broken_reason,
-    created_at, updated_at";
+    created_at, updated_at, capabilities";
 
 fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
     let secs = row.int("auto_close_after_secs")?;
@@ -97,6 +100,13 @@ fn connection_from_row(row: &AnyRow) -> Result<ChannelConnection, StoreError> {
         receive: row.parse("receive")?,
         api_base_url: row.opt_text("api_base_url")?,
         rate_limits,
+        capabilities: match row.opt_text("capabilities")? {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("capabilities: {e}")))?,
+            ),
+        },
         broken_reason: row.opt_text("broken_reason")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
@@ -227,8 +237,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO channel_connections (id, account_id, kind, name, account_name, external_account_id, credentials,
                  routing, schedule_id, auto_close_after_secs, enabled, api_base_url, rate_limits, created_at, updated_at, receive,
-                 auto_close_message, out_of_hours)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING {COLUMNS}"
+                 auto_close_message, out_of_hours, capabilities)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, $18) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -248,6 +258,7 @@ impl Store {
             .bind(new.receive.as_str())
             .bind(new.auto_close_message.as_deref())
             .bind(new.out_of_hours.as_ref().map(to_json))
+            .bind(new.capabilities.as_ref().map(to_json))
             .fetch_one(&mut *tx)
             .await?;
         let connection = connection_from_row(&row)?;
@@ -340,6 +351,7 @@ impl Store {
         c.auto_close_after = update.auto_close_after.unwrap_or(c.auto_close_after);
         c.api_base_url = update.api_base_url.clone().unwrap_or(c.api_base_url);
         c.rate_limits = update.rate_limits.unwrap_or(c.rate_limits);
+        c.capabilities = update.capabilities.clone().unwrap_or(c.capabilities);
         c.auto_close_message = update
             .auto_close_message
             .clone()
@@ -355,7 +367,8 @@ impl Store {
         .await?;
         let sql = format!(
             "UPDATE channel_connections SET name = $3, routing = $4, schedule_id = $5, auto_close_after_secs = $6,
-                 api_base_url = $7, rate_limits = $8, updated_at = $9, auto_close_message = $10, out_of_hours = $11
+                 api_base_url = $7, rate_limits = $8, updated_at = $9, auto_close_message = $10, out_of_hours = $11,
+                 capabilities = $12
              WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -370,6 +383,7 @@ impl Store {
             .bind(now_millis())
             .bind(c.auto_close_message.as_deref())
             .bind(c.out_of_hours.as_ref().map(to_json))
+            .bind(c.capabilities.as_ref().map(to_json))
             .fetch_one(&mut *tx)
             .await?;
         let updated = connection_from_row(&row)?;

@@ -85,6 +85,7 @@ fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
         receive: Receive::Webhook,
         api_base_url: None,
         rate_limits: Some(None),
+        capabilities: None,
     }
 }
 

@@ -175,6 +175,7 @@ async fn world(store: &Store, case: &Case) -> World {
         receive: Receive::Webhook,
         api_base_url: None,
         rate_limits: None,
+        capabilities: None,
     };
     let (connection, _) = store.create_connection(&connection, None).await.unwrap();
     World {

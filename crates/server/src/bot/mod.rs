@@ -358,7 +358,7 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         .store
         .get_connection(load.account_id, load.connection_id)
         .await?;
-    let caps = Capabilities::for_kind(connection.kind);
+    let caps = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
     let scenario = match state
         .bots
         .scenario(state, load.account_id, load.scenario_id)

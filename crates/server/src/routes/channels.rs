@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_channels::{registry, ApiContext, ConnectError};
 use switchboard_core::{
+    capabilities::CapabilityOverrides,
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{ConnectionId, ScheduleId},
     routing::OutOfHours,
@@ -56,6 +57,9 @@ pub struct CreateChannel {
     /// Out of the schedule's hours: a message (once per conversation) and who takes new
     /// conversations (none: they wait for the opening).
     pub out_of_hours: Option<OutOfHours>,
+    /// Changes to the kind's capability profile: `{"buttons": false}`, `{"max_buttons": 5}`,
+    /// `{"via": "whatsapp"}` for a platform.
+    pub capabilities: Option<CapabilityOverrides>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// `webhook` (default; the channel calls `webhook_url`) or `polling` (Switchboard asks
@@ -114,6 +118,10 @@ pub struct UpdateChannel {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<RateLimits>)]
     pub rate_limits: Option<Option<RateLimits>>,
+    /// `null` goes back to the kind's defaults.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<CapabilityOverrides>)]
+    pub capabilities: Option<Option<CapabilityOverrides>>,
     /// `false` unregisters the webhook and stops the channel; history is kept.
     pub enabled: Option<bool>,
 }
@@ -247,6 +255,9 @@ async fn create(
         .map(|u| check_url("api_base_url", u))
         .transpose()?;
     check_rate_limits(&body.rate_limits)?;
+    if let Some(o) = &body.capabilities {
+        o.check(body.kind)?;
+    }
     if !body.credentials.is_object() {
         return Err(ApiError::validation(
             "credentials",
@@ -288,6 +299,7 @@ async fn create(
         receive: body.receive,
         api_base_url,
         rate_limits: body.rate_limits,
+        capabilities: body.capabilities,
     };
     let (connection, displaced) = state
         .store
@@ -391,9 +403,12 @@ async fn update(
     Id(id): Id<ConnectionId>,
     Json(body): Json<UpdateChannel>,
 ) -> Result<axum::Json<Channel>, ApiError> {
-    state.store.get_connection(caller.account(), id).await?;
+    let current = state.store.get_connection(caller.account(), id).await?;
     caller.require(caller.role().manages_operators(), "change channels")?;
     check_rate_limits(&body.rate_limits)?;
+    if let Some(Some(o)) = &body.capabilities {
+        o.check(current.kind)?;
+    }
     let update = ConnectionUpdate {
         name: body
             .name
@@ -412,6 +427,7 @@ async fn update(
             .map(|u| u.map(|u| check_url("api_base_url", &u)).transpose())
             .transpose()?,
         rate_limits: body.rate_limits.map(Some),
+        capabilities: body.capabilities,
     };
     let mut connection = state
         .store

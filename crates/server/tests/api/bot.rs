@@ -19,6 +19,8 @@ backends!(
     a_customer_walks_the_demo_bot_over_telegram_to_an_operator,
     a_visitor_walks_the_demo_bot_in_the_web_chat,
     the_http_step_reaches_only_allowed_hosts,
+    the_bot_survives_a_restart_and_waits_on_durable_timers,
+    a_connection_without_buttons_gets_a_numbered_menu,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -551,5 +553,137 @@ steps:
         service.calls_of("getMe").len(),
         1,
         "the internal address was never called"
+    );
+}
+
+async fn the_bot_survives_a_restart_and_waits_on_durable_timers(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let funnel = scenario(
+        &app,
+        "Funnel",
+        r#"name: Funnel
+start: ask
+steps:
+  ask:
+    ask: "Как вас зовут?"
+    save: name
+    goto: thanks
+  thanks:
+    say: "Спасибо, {{name}}! Напомню о себе через секунду."
+    goto: later
+  later:
+    wait: 1s
+    goto: remind
+  remind:
+    say: "{{name}}, вы ещё здесь?"
+    choices:
+      - { label: "Да", goto: bye }
+  bye:
+    say: "Пока!"
+    close: true
+"#,
+    )
+    .await;
+    let (fake, channel, secret) = telegram_bot(&app, &funnel, 7_200_000_003).await;
+    let ok = |r: crate::helpers::Reply| assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    ok(deliver(&app, &channel, &secret, &text_update(1, 88, "hi")).await);
+    assert_eq!(sent(&fake, 1).await[0]["text"], "Как вас зовут?");
+
+    // A restart between the question and the answer loses nothing.
+    let db = app.stop().await;
+    let app = crate::helpers::spawn_on(db, switchboard_server::PasswordParams::default()).await;
+    ok(deliver(&app, &channel, &secret, &text_update(2, 88, "Анна")).await);
+    assert_eq!(
+        sent(&fake, 2).await[1]["text"],
+        "Спасибо, Анна! Напомню о себе через секунду."
+    );
+    // The wait is a durable timer; a message meanwhile does not hurry it.
+    ok(deliver(&app, &channel, &secret, &text_update(3, 88, "?")).await);
+    let all = sent(&fake, 3).await;
+    assert_eq!(all[2]["text"], "Анна, вы ещё здесь?");
+    ok(deliver(&app, &channel, &secret, &text_update(4, 88, "да")).await);
+    assert_eq!(sent(&fake, 4).await[3]["text"], "Пока!");
+    let closed =
+        wait_for_conversation(&app, "", "closed by the bot", |c| c["status"] == "closed").await;
+    assert_eq!(closed["closed_reason"], "bot");
+}
+
+async fn a_connection_without_buttons_gets_a_numbered_menu(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    group(&app, "Support", &[]).await;
+    let demo = scenario(&app, "Demo", DEMO).await;
+    let fake = FakeTelegram::start().await;
+    fake.add_bot("7300000009:AAH-y", 7300000009, "Shop Bot");
+    let body = |caps: Value| {
+        json!({"kind": "telegram", "name": "Shop", "credentials": {"token": "7300000009:AAH-y"},
+        "api_base_url": fake.url, "rate_limits": null, "routing": {"target": "bot", "scenario_id": demo},
+        "auto_close_after": "12h", "capabilities": caps})
+    };
+    let bad = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            body(json!({"max_buttons": 0})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "capabilities.max_buttons")
+    );
+    let bad = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            body(json!({"via": "whatsapp"})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "capabilities.via")
+    );
+    let r = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            body(json!({"buttons": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["capabilities"]["buttons"], false);
+    let (channel, secret) = (
+        r.id(),
+        fake.calls_of("setWebhook")[0].body["secret_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    assert_eq!(
+        deliver(&app, &channel, &secret, &text_update(1, 99, "hi"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let menu = sent(&fake, 1).await.remove(0);
+    assert!(
+        menu["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("\n\n1. Статус заказа\n2. Что умеет Switchboard\n3. Позвать оператора"),
+        "{menu}"
+    );
+    assert_eq!(menu.get("reply_markup"), None);
+    assert_eq!(
+        deliver(&app, &channel, &secret, &text_update(2, 99, "1."))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sent(&fake, 2).await[1]["text"],
+        "Введите номер заказа (от 4 до 10 цифр)"
     );
 }
