@@ -12,6 +12,7 @@ use switchboard_core::{
     conversation::{Conversation, ConversationStatus},
     ids::{ConnectionId, ConversationId, GroupId, MessageId, OperatorId},
     message::{Attachment, AttachmentKind, Choice, Content, Message, Note},
+    render::{compose, menu, Menu, MenuWords},
 };
 use switchboard_store::{ConversationFilter, NewReply, TransferTarget};
 use utoipa::{IntoParams, ToSchema};
@@ -296,10 +297,18 @@ async fn reply(
             .await?
             .into_iter()
             .unzip();
+    let (text, choices) = fit_menu(
+        &state,
+        &caller,
+        target.connection_id,
+        &body.text,
+        &body.choices,
+    )
+    .await?;
     let outbound = Outbound::Message(OutboundMessage {
         chat_id: target.chat_id.clone(),
-        text: body.text.clone(),
-        choices: body.choices.clone(),
+        text,
+        choices,
         files,
         links: Vec::new(),
         keyboard: body.keyboard,
@@ -585,4 +594,42 @@ async fn history(
             .object_history(caller.account(), "conversation", &id.to_string())
             .await?,
     ))
+}
+
+/// An operator's menu fitted to the channel, as the bot's are: buttons within its limits
+/// (labels shortened, payloads kept), a numbered text menu where it has no buttons. A menu
+/// too long for one page of buttons becomes a numbered menu too: no bot turns the pages.
+async fn fit_menu(
+    state: &AppState,
+    caller: &Caller,
+    connection: ConnectionId,
+    text: &str,
+    choices: &[Choice],
+) -> Result<(String, Vec<Choice>), ApiError> {
+    if choices.is_empty() {
+        return Ok((text.to_string(), Vec::new()));
+    }
+    let connection = state
+        .store
+        .get_connection(caller.account(), connection)
+        .await?;
+    let mut caps = switchboard_core::capabilities::Capabilities::for_connection(
+        connection.kind,
+        connection.capabilities.as_ref(),
+    );
+    let words = MenuWords::default();
+    if matches!(menu(&caps, choices, &words), Menu::Buttons { ref pages, .. } if pages.len() > 1) {
+        caps.buttons = None;
+        caps.list = None;
+    }
+    let composed = compose(&caps, text, choices, 0, &words);
+    let choices = composed
+        .buttons
+        .into_iter()
+        .map(|b| Choice {
+            label: b.label,
+            payload: b.payload,
+        })
+        .collect();
+    Ok((composed.text, choices))
 }

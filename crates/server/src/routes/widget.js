@@ -85,6 +85,9 @@
     if (shown[message.id]) return;
     shown[message.id] = true;
     var mine = message.direction === "inbound";
+    // Only the newest menu is live: an older one (a bot step already answered) cannot be
+    // pressed again, after a reload too.
+    list.querySelectorAll(".switchboard-choice").forEach(function (b) { b.disabled = true; b.style.opacity = ".5"; });
     var line = row(mine, message.content.text || "");
     line.setAttribute("data-message-id", message.id);
     var choices = message.content.choices || [];
