@@ -350,6 +350,93 @@ mod tests {
         }
     }
 
+    /// A service on 127.0.0.1: JSON, a redirect to another loopback address, a huge answer.
+    async fn service() -> std::net::SocketAddr {
+        use axum::{response::Redirect, routing::get, Router};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route(
+                "/json",
+                get(|| async { axum::Json(serde_json::json!({"status": "shipped"})) }),
+            )
+            .route(
+                "/redirect",
+                get(move || async move {
+                    Redirect::temporary(&format!("http://127.0.0.2:{}/json", addr.port()))
+                }),
+            )
+            .route("/big", get(|| async { "x".repeat(MAX_RESPONSE_BYTES + 1) }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    fn get(url: String) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url,
+            headers: Vec::new(),
+            body: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_checked_at_every_hop() {
+        let addr = service().await;
+        let allowed = BotHttp::new(AllowList::parse(&["127.0.0.1"]).unwrap());
+        let reply = allowed
+            .call(&get(format!("http://{addr}/json")))
+            .await
+            .unwrap();
+        assert_eq!(
+            (reply.status, reply.body["status"].as_str()),
+            (200, Some("shipped"))
+        );
+        let redirected = allowed
+            .call(&get(format!("http://{addr}/redirect")))
+            .await
+            .unwrap_err();
+        assert!(
+            redirected.contains("127.0.0.2 is an internal address"),
+            "{redirected}"
+        );
+        let big = allowed
+            .call(&get(format!("http://{addr}/big")))
+            .await
+            .unwrap_err();
+        assert!(big.contains("larger than 256 KB"), "{big}");
+
+        let guarded = BotHttp::new(AllowList::default());
+        let literal = guarded
+            .call(&get(format!("http://{addr}/json")))
+            .await
+            .unwrap_err();
+        assert!(
+            literal.contains("127.0.0.1 is an internal address"),
+            "{literal}"
+        );
+        // A name that resolves to loopback is refused at resolution, before connecting.
+        let named = guarded
+            .call(&get(format!("http://localhost:{}/json", addr.port())))
+            .await
+            .unwrap_err();
+        assert!(named.contains("resolves to an internal address"), "{named}");
+        let named_ok = BotHttp::new(AllowList::parse(&["localhost"]).unwrap())
+            .call(&get(format!("http://localhost:{}/json", addr.port())))
+            .await;
+        // localhost may resolve to ::1 first, where the service does not listen; the
+        // allow-list let it through the resolver either way.
+        if let Err(e) = named_ok {
+            assert!(!e.contains("internal address"), "{e}");
+        }
+        let scheme = guarded
+            .call(&get("file:///etc/passwd".into()))
+            .await
+            .unwrap_err();
+        assert!(scheme.contains("only http and https"), "{scheme}");
+    }
+
     #[test]
     fn the_allow_list_opens_named_hosts_and_ranges() {
         let allow = AllowList::parse(&["inventory.lan", "10.1.0.0/16", "127.0.0.1"]).unwrap();
