@@ -126,9 +126,21 @@ impl WebhookRequest<'_> {
 }
 
 /// What a webhook request carried.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Parsed {
     pub events: Vec<InboundEvent>,
+    /// The body to answer once the events are stored, when the channel expects one (VK: its
+    /// confirmation string); otherwise `ok`.
+    pub reply: Option<String>,
+}
+
+/// What an inbound request is checked against: the secret Switchboard generated for the
+/// connection (Telegram's secret token, VK's secret key) and the admin's credentials (Viber
+/// signs with the bot's token; VK's confirmation string is kept there).
+#[derive(Debug, Clone, Copy)]
+pub struct HookKeys<'a> {
+    pub secret: &'a str,
+    pub credentials: &'a Value,
 }
 
 /// A channel kind's connector. Credentials are the JSON object the admin entered, plus the
@@ -165,7 +177,11 @@ pub trait Connector: Send + Sync {
     ) -> Result<(), ConnectError>;
 
     /// Verifies and decodes a webhook request. Pure: no I/O.
-    fn parse(&self, secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, InboundError>;
+    fn parse(
+        &self,
+        keys: &HookKeys<'_>,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Parsed, InboundError>;
 
     async fn send(
         &self,

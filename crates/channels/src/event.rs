@@ -33,8 +33,24 @@ pub enum InboundKind {
         contact: ContactRef,
         reachable: bool,
     },
+    /// The customer opened the chat with the bot without writing yet (Viber's
+    /// `conversation_started`): a bot may greet them.
+    Started { contact: ContactRef },
+    /// The channel reports what became of a message we sent.
+    Delivery {
+        external_message_id: String,
+        status: DeliveryReport,
+    },
     /// An event we record (so a redelivery is recognised) but do nothing with.
     Ignored { reason: String },
+}
+
+/// What the channel reported of a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryReport {
+    Delivered,
+    Read,
+    Failed(String),
 }
 
 /// One event from a channel, with the id the channel will repeat on redelivery.

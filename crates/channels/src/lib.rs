@@ -18,12 +18,12 @@ pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
 pub use connector::{
-    AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
-    Sent, WebhookRequest, MAX_MEDIA_BYTES,
+    AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed, Polled,
+    SendError, Sent, WebhookRequest, MAX_MEDIA_BYTES,
 };
 pub use event::{
-    ContactRef, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile, OutboundLink,
-    OutboundMessage,
+    ContactRef, DeliveryReport, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile,
+    OutboundLink, OutboundMessage,
 };
 pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;

@@ -2,9 +2,12 @@
 //! per event (`Store::ingest`), then wake whoever waits on the outbox and on the conversation.
 
 use jiff::Timestamp;
-use switchboard_channels::{InboundEvent, InboundKind, Keyboard, Outbound, OutboundMessage};
+use switchboard_channels::{
+    DeliveryReport, InboundEvent, InboundKind, Keyboard, Outbound, OutboundMessage,
+};
 use switchboard_core::{
     channel::ChannelConnection,
+    message::DeliveryStatus,
     routing::{start, Start},
 };
 use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Notice, StoreError};
@@ -101,6 +104,25 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
             contact_name: contact.name,
             reachable,
         },
+        InboundKind::Started { contact } => IngestEvent::Started {
+            contact_external_id: contact.external_id,
+            contact_name: contact.name,
+        },
+        InboundKind::Delivery {
+            external_message_id,
+            status,
+        } => {
+            let (status, reason) = match status {
+                DeliveryReport::Delivered => (DeliveryStatus::Delivered, None),
+                DeliveryReport::Read => (DeliveryStatus::Read, None),
+                DeliveryReport::Failed(reason) => (DeliveryStatus::Failed, Some(reason)),
+            };
+            IngestEvent::Delivery {
+                external_message_id,
+                status,
+                reason,
+            }
+        }
         _ => IngestEvent::Ignored,
     }
 }

@@ -44,6 +44,18 @@ pub enum IngestEvent {
         contact_name: String,
         reachable: bool,
     },
+    /// The customer opened the chat without writing: a connection routed to a bot opens a
+    /// conversation so the bot can greet them; otherwise only the contact is recorded.
+    Started {
+        contact_external_id: String,
+        contact_name: String,
+    },
+    /// What became of a message we sent, by the channel's id of it.
+    Delivery {
+        external_message_id: String,
+        status: DeliveryStatus,
+        reason: Option<String>,
+    },
     Ignored,
 }
 
@@ -334,6 +346,91 @@ impl Store {
                     .await?;
                 Ingested::Stored {
                     conversation_id: None,
+                    message_id: None,
+                    opened: false,
+                    bot: false,
+                }
+            }
+            IngestEvent::Started {
+                contact_external_id,
+                contact_name,
+            } => {
+                let contact = upsert_contact(
+                    &mut tx,
+                    input.account_id,
+                    input.connection_id,
+                    contact_external_id,
+                    contact_name,
+                    now,
+                )
+                .await?;
+                if input.start.status == ConversationStatus::Bot {
+                    let (conversation, opened) = open_or_continue(
+                        &mut tx,
+                        self.dialect,
+                        input.account_id,
+                        input.connection_id,
+                        contact,
+                        input.start,
+                        now,
+                    )
+                    .await?;
+                    if opened {
+                        sqlx::query(
+                            "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(crate::bot::BOT)
+                        .bind(conversation.to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Ingested::Stored {
+                        conversation_id: Some(conversation),
+                        message_id: None,
+                        opened,
+                        bot: opened,
+                    }
+                } else {
+                    Ingested::Stored {
+                        conversation_id: None,
+                        message_id: None,
+                        opened: false,
+                        bot: false,
+                    }
+                }
+            }
+            IngestEvent::Delivery {
+                external_message_id,
+                status,
+                reason,
+            } => {
+                // Reports arrive in any order: a message never goes back from read to
+                // delivered, nor from failed to anything.
+                let earlier: &[&str] = match status {
+                    DeliveryStatus::Delivered => &["pending", "sent", "unknown"],
+                    DeliveryStatus::Read => &["pending", "sent", "unknown", "delivered"],
+                    _ => &["pending", "sent", "unknown", "delivered"],
+                };
+                let list = earlier
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let row = sqlx::query(&format!(
+                    "UPDATE messages SET delivery_status = $1, failure_reason = COALESCE($2, failure_reason)
+                     WHERE external_id = $3 AND direction = 'outbound' AND delivery_status IN ({list})
+                       AND conversation_id IN (SELECT id FROM conversations WHERE connection_id = $4)
+                     RETURNING conversation_id"
+                ))
+                .bind(status.as_str())
+                .bind(reason.as_deref())
+                .bind(external_message_id)
+                .bind(input.connection_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                Ingested::Stored {
+                    conversation_id: row.map(|r| r.parse("conversation_id")).transpose()?,
                     message_id: None,
                     opened: false,
                     bot: false,

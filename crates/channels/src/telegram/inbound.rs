@@ -23,6 +23,7 @@ pub fn parse(secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, Inbou
         serde_json::from_slice(request.body).map_err(|e| InboundError::Malformed(e.to_string()))?;
     Ok(Parsed {
         events: vec![event(update)],
+        reply: None,
     })
 }
 

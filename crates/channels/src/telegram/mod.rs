@@ -19,8 +19,8 @@ pub use inbound::SECRET_HEADER;
 
 use crate::{
     connector::{
-        AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, Polled, SendError,
-        Sent, WebhookRequest,
+        AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed, Polled,
+        SendError, Sent, WebhookRequest,
     },
     event::Outbound,
 };
@@ -202,8 +202,12 @@ impl Connector for Telegram {
         Ok(())
     }
 
-    fn parse(&self, secret: &str, request: &WebhookRequest<'_>) -> Result<Parsed, InboundError> {
-        inbound::parse(secret, request)
+    fn parse(
+        &self,
+        keys: &HookKeys<'_>,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Parsed, InboundError> {
+        inbound::parse(keys.secret, request)
     }
 
     fn polls(&self) -> bool {

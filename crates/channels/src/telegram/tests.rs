@@ -15,6 +15,14 @@ use crate::{
 const SECRET: &str = "s3cret_token-1";
 const TOKEN: &str = "123456:AAH-test_token";
 
+fn keys() -> crate::connector::HookKeys<'static> {
+    static NO_CREDENTIALS: serde_json::Value = serde_json::Value::Null;
+    crate::connector::HookKeys {
+        secret: SECRET,
+        credentials: &NO_CREDENTIALS,
+    }
+}
+
 fn request<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> WebhookRequest<'a> {
     WebhookRequest { headers, body }
 }
@@ -26,7 +34,7 @@ fn parse_fixture(name: &str) -> crate::event::InboundEvent {
     ))
     .unwrap();
     let headers = vec![(SECRET_HEADER.to_string(), SECRET.to_string())];
-    let mut parsed = Telegram.parse(SECRET, &request(&headers, &body)).unwrap();
+    let mut parsed = Telegram.parse(&keys(), &request(&headers, &body)).unwrap();
     assert_eq!(parsed.events.len(), 1);
     parsed.events.remove(0)
 }
@@ -156,16 +164,16 @@ fn a_wrong_or_missing_secret_is_refused() {
     let body = br#"{"update_id": 1}"#;
     let wrong = vec![(SECRET_HEADER.to_string(), "guess".to_string())];
     assert!(matches!(
-        Telegram.parse(SECRET, &request(&wrong, body)),
+        Telegram.parse(&keys(), &request(&wrong, body)),
         Err(InboundError::BadSignature(_))
     ));
     assert!(matches!(
-        Telegram.parse(SECRET, &request(&[], body)),
+        Telegram.parse(&keys(), &request(&[], body)),
         Err(InboundError::BadSignature(_))
     ));
     let lower = vec![(SECRET_HEADER.to_lowercase(), SECRET.to_string())];
     assert!(
-        Telegram.parse(SECRET, &request(&lower, body)).is_ok(),
+        Telegram.parse(&keys(), &request(&lower, body)).is_ok(),
         "header names are case-insensitive"
     );
 }
@@ -176,7 +184,7 @@ fn malformed_bodies_are_refused() {
     for body in [&b"{"[..], b"[]", br#"{"message": {}}"#, b""] {
         assert!(
             matches!(
-                Telegram.parse(SECRET, &request(&headers, body)),
+                Telegram.parse(&keys(), &request(&headers, body)),
                 Err(InboundError::Malformed(_))
             ),
             "{body:?}"

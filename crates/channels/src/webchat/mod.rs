@@ -11,8 +11,8 @@ use switchboard_core::channel::ChannelKind;
 
 use crate::{
     connector::{
-        AccountInfo, ApiContext, ConnectError, Connector, InboundError, Parsed, SendError, Sent,
-        WebhookRequest,
+        AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed,
+        SendError, Sent, WebhookRequest,
     },
     event::Outbound,
 };
@@ -109,7 +109,11 @@ impl Connector for Webchat {
         Ok(())
     }
 
-    fn parse(&self, _secret: &str, _request: &WebhookRequest<'_>) -> Result<Parsed, InboundError> {
+    fn parse(
+        &self,
+        _keys: &HookKeys<'_>,
+        _request: &WebhookRequest<'_>,
+    ) -> Result<Parsed, InboundError> {
         Err(InboundError::Malformed(
             "web chat messages arrive over the widget's WebSocket, not a webhook".into(),
         ))

@@ -11,7 +11,7 @@ use axum::{
     routing::post,
     Router,
 };
-use switchboard_channels::{InboundError, WebhookRequest};
+use switchboard_channels::{HookKeys, InboundError, WebhookRequest};
 use switchboard_core::ids::ConnectionId;
 
 use crate::{channels, error::ApiError, ingest, state::AppState};
@@ -57,7 +57,13 @@ async fn receive(
     };
     let parsed = opened
         .connector
-        .parse(&opened.secrets.webhook_secret, &request)
+        .parse(
+            &HookKeys {
+                secret: &opened.secrets.webhook_secret,
+                credentials: &opened.secrets.credentials,
+            },
+            &request,
+        )
         .map_err(|e| match e {
             InboundError::BadSignature(reason) => {
                 tracing::warn!(connection = %id, %reason, "webhook refused: bad signature");
@@ -77,5 +83,6 @@ async fn receive(
             }
         })?;
     ingest::store_events(&state, &opened.connection, parsed.events).await?;
-    Ok((StatusCode::OK, "ok").into_response())
+    let reply = parsed.reply.unwrap_or_else(|| "ok".into());
+    Ok((StatusCode::OK, reply).into_response())
 }
