@@ -14,6 +14,7 @@ pub mod registry;
 pub mod telegram;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod viber;
 pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};

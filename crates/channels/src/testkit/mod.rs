@@ -1,6 +1,10 @@
 //! Fake channel APIs for tests: small HTTP servers on 127.0.0.1 that record every call and
 //! answer as the real API would, including scripted failures.
 
+mod viber;
+
+pub use viber::{post_signed, sign, FakeViber};
+
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,

@@ -1,0 +1,147 @@
+//! Sending through `send_message`: text split at Viber's 7,000 characters, the menu as
+//! Viber's keyboard on the last piece (a press comes back as the button's text), media by
+//! URL. Viber has no idempotency key: a send whose answer was lost is reported unknown.
+
+use serde_json::{json, Value};
+use switchboard_core::{
+    capabilities::Capabilities,
+    message::{AttachmentKind, Choice},
+    text::split,
+};
+
+use super::{api::SentMessage, call, DEFAULT_API};
+use crate::{
+    connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
+    event::{Outbound, OutboundMessage},
+};
+
+/// Viber's keyboard: a grid six columns wide; one button per row, `per_row` when wider.
+/// The button's text is what comes back when it is pressed.
+pub fn keyboard(choices: &[Choice], per_row: usize) -> Value {
+    let columns = (6 / per_row.clamp(1, 6)).max(1);
+    let buttons: Vec<Value> = choices
+        .iter()
+        .map(|c| {
+            json!({"Columns": columns, "Rows": 1, "ActionType": "reply", "ActionBody": c.label,
+                "Text": c.label, "TextSize": "regular"})
+        })
+        .collect();
+    json!({"Type": "keyboard", "DefaultHeight": false, "Buttons": buttons})
+}
+
+/// The sender shown with each message: Viber requires a name of at most 28 characters.
+fn sender(name: &str) -> Value {
+    let name: String = name.chars().take(28).collect();
+    json!({"name": name})
+}
+
+async fn send_message(
+    api: &ApiContext,
+    token: &str,
+    name: &str,
+    message: &OutboundMessage,
+    caps: &Capabilities,
+) -> Result<Sent, SendError> {
+    if !message.files.is_empty() {
+        return Err(SendError::Permanent(
+            "Viber takes files by URL only; uploaded files cannot be sent to it".into(),
+        ));
+    }
+    let mut bodies: Vec<Value> = if message.text.trim().is_empty() {
+        Vec::new()
+    } else {
+        split(&message.text, caps.max_text, caps.text_unit)
+            .into_iter()
+            .map(|piece| json!({"type": "text", "text": piece}))
+            .collect()
+    };
+    for link in &message.links {
+        bodies.push(match link.kind {
+            AttachmentKind::Image => json!({"type": "picture", "text": "", "media": link.url}),
+            _ => json!({"type": "url", "media": link.url}),
+        });
+    }
+    if bodies.is_empty() {
+        bodies.push(json!({"type": "text", "text": "…"}));
+    }
+    if !message.choices.is_empty() {
+        let per_row = caps.buttons.as_ref().map_or(1, |b| b.max_per_row);
+        if let Some(last) = bodies.last_mut() {
+            last["keyboard"] = keyboard(&message.choices, per_row);
+        }
+    }
+    let total = bodies.len();
+    let mut sent = Sent::default();
+    for mut body in bodies {
+        body["receiver"] = message.chat_id.clone().into();
+        body["sender"] = sender(name);
+        // Keyboards need clients of API version 3 and later.
+        body["min_api_version"] = 3.into();
+        match call::<SentMessage>(api, token, "send_message", &body).await {
+            Ok(m) => sent
+                .external_ids
+                .push(m.message_token.map(|t| t.to_string()).unwrap_or_default()),
+            Err(e) if !sent.external_ids.is_empty() => {
+                return Err(SendError::Unknown(format!(
+                    "{} of {total} parts sent, then: {e}",
+                    sent.external_ids.len()
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+/// Downloads a customer's media from the URL Viber gave (it expires).
+async fn fetch(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
+    let mut response = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(SendError::Transient(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(SendError::Permanent(format!("HTTP {status}")));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
+            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Sent {
+        media: Some(bytes),
+        ..Sent::default()
+    })
+}
+
+pub async fn send(
+    api: &ApiContext,
+    token: &str,
+    name: &str,
+    outbound: &Outbound,
+    caps: &Capabilities,
+) -> Result<Sent, SendError> {
+    match outbound {
+        Outbound::Message(message) => send_message(api, token, name, message, caps).await,
+        Outbound::FetchMedia { file_id, .. } => fetch(api, file_id).await,
+        // Viber has no button acknowledgement, and its keyboard is replaced by the next
+        // message rather than removed.
+        Outbound::AcknowledgeChoice { .. } | Outbound::ClearChoices { .. } => Ok(Sent::default()),
+    }
+}
+
+/// The API's address for a method.
+pub fn url(api: &ApiContext, method: &str) -> String {
+    format!("{}/{method}", api.base(DEFAULT_API))
+}
