@@ -262,6 +262,8 @@ impl Capabilities {
                 ..plain(9000)
             },
             // Viber shows a keyboard in place of the customer's; a press comes back as text.
+            // It takes media by public URL only, so uploaded files cannot go to it (a
+            // scenario's pictures by URL do).
             ChannelKind::Viber => Capabilities {
                 buttons: Some(ButtonLimits {
                     max_payload_bytes: 250,
@@ -269,7 +271,7 @@ impl Capabilities {
                     reply: true,
                     ..buttons(24, 250)
                 }),
-                media: vec![Image, Video, File],
+                media: vec![],
                 ..plain(7000)
             },
             // The official Cloud API: 3 reply buttons of 20, or a list of 10 rows of 24.

@@ -30,7 +30,7 @@ fn verify(token: &str, request: &WebhookRequest<'_>) -> Result<(), InboundError>
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -75,10 +75,8 @@ fn content(m: &Message) -> (Content, Vec<Outbound>) {
                 content.text = format!("{}, {}", l.lat, l.lon);
             }
         }
-        "url" => {
-            if content.text.is_empty() {
-                content.text = m.media.clone().unwrap_or_default();
-            }
+        "url" if content.text.is_empty() => {
+            content.text = m.media.clone().unwrap_or_default();
         }
         _ => {}
     }

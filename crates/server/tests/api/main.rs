@@ -13,4 +13,5 @@ mod routing;
 mod schedules;
 mod service;
 mod telegram;
+mod viber;
 mod webchat;
