@@ -12,11 +12,14 @@ use crate::{
 };
 
 /// How a connector reaches its channel's API.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ApiContext {
     pub http: reqwest::Client,
     /// Overrides the channel's API address (tests, Telegram's local Bot API server, proxies).
     pub api_base_url: Option<String>,
+    /// A number unique to the outbox row being sent and the same on every retry, for
+    /// channels that deduplicate sends by a client key (VK's `random_id`).
+    pub send_key: Option<u64>,
 }
 
 impl ApiContext {
@@ -35,6 +38,9 @@ pub struct AccountInfo {
     pub name: String,
     /// The channel's own id of the account; one enabled connection per id.
     pub external_id: String,
+    /// What the channel told us that later requests need (VK's confirmation string), kept
+    /// with the credentials.
+    pub keep: Option<Value>,
 }
 
 /// Why connecting (verifying, registering a webhook) failed.

@@ -174,6 +174,7 @@ fn verify(
     let api = ApiContext {
         http: reqwest_client(),
         api_base_url,
+        send_key: None,
     };
     let credentials = serde_json::json!({"token": token});
     match runtime.block_on(connector.verify(&api, &credentials)) {

@@ -75,6 +75,7 @@ pub fn open(
     let api = ApiContext {
         http: http.clone(),
         api_base_url: record.connection.api_base_url.clone(),
+        send_key: None,
     };
     Ok(Opened {
         connection: record.connection,

@@ -167,6 +167,7 @@ impl Connector for Telegram {
         Ok(AccountInfo {
             name,
             external_id: me.id.to_string(),
+            keep: None,
         })
     }
 

@@ -202,6 +202,7 @@ async fn fake() -> (FakeTelegram, ApiContext) {
     let api = ApiContext {
         http,
         api_base_url: Some(fake.url.clone()),
+        send_key: None,
     };
     (fake, api)
 }
@@ -217,7 +218,8 @@ async fn verify_reports_the_bot_or_bot_not_found() {
         info,
         AccountInfo {
             name: "Shop Bot".into(),
-            external_id: "7000000001".into()
+            external_id: "7000000001".into(),
+            keep: None,
         }
     );
     let unknown = Telegram
@@ -352,6 +354,7 @@ async fn failures_are_sorted_for_the_delivery_worker() {
     let closed = ApiContext {
         http: api.http.clone(),
         api_base_url: Some("http://127.0.0.1:9".into()),
+        send_key: None,
     };
     assert!(
         Telegram.send(&api, &credentials, &hello).await.is_ok(),

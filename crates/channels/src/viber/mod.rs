@@ -171,6 +171,7 @@ impl Connector for Viber {
         Ok(AccountInfo {
             name: info.name,
             external_id: info.id,
+            keep: None,
         })
     }
 

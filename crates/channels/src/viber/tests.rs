@@ -184,6 +184,7 @@ fn api(fake: &FakeViber) -> ApiContext {
             .build()
             .unwrap(),
         api_base_url: Some(fake.url.clone()),
+        send_key: None,
     }
 }
 

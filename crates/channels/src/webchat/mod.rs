@@ -92,6 +92,7 @@ impl Connector for Webchat {
         Ok(AccountInfo {
             name: "Web chat".into(),
             external_id: id,
+            keep: None,
         })
     }
 

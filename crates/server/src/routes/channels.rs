@@ -267,6 +267,7 @@ async fn create(
     let api = ApiContext {
         http: state.http.clone(),
         api_base_url: api_base_url.clone(),
+        send_key: None,
     };
     let account = connector
         .verify(&api, &body.credentials)
@@ -274,8 +275,15 @@ async fn create(
         .map_err(connect_error)?;
 
     let id = ConnectionId::new();
+    // What the channel told us that later requests need is kept with the credentials.
+    let mut credentials = body.credentials;
+    if let (Some(Value::Object(keep)), Some(object)) =
+        (account.keep.clone(), credentials.as_object_mut())
+    {
+        object.extend(keep);
+    }
     let secrets = Secrets {
-        credentials: body.credentials,
+        credentials,
         webhook_secret: new_webhook_secret(),
     };
     let sealed = secrets.seal(&state.sealer).map_err(|e| {

@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use switchboard_channels::{Outbound, SendError, Sent};
+use switchboard_channels::{ApiContext, Outbound, SendError, Sent};
 use switchboard_core::delivery::{next_step, Attempt, Step};
 use switchboard_store::{Dialect, Finish, OutboxItem};
 use tokio::{sync::watch, task::JoinSet};
@@ -90,7 +90,15 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
     }
     let result = opened
         .connector
-        .send(&opened.api, &opened.secrets.credentials, &outbound)
+        .send(
+            &ApiContext {
+                // The row's id: the same on every retry of this row, never reused.
+                send_key: u64::try_from(item.id).ok(),
+                ..opened.api.clone()
+            },
+            &opened.secrets.credentials,
+            &outbound,
+        )
         .await;
     let attempt = attempt_of(&result);
     match (&result, outbound.chat_id()) {
