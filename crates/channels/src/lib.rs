@@ -15,6 +15,7 @@ pub mod telegram;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod viber;
+pub mod vk;
 pub mod webchat;
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};

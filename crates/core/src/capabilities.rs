@@ -67,6 +67,15 @@ pub struct ButtonLimits {
     pub max_text: Option<usize>,
 }
 
+impl ButtonLimits {
+    /// Buttons per row for `n` buttons: one per row while the rows last, then as few per
+    /// row as fit. Renderers and connectors lay buttons out with this same rule.
+    pub fn per_row(&self, n: usize) -> usize {
+        n.div_ceil(self.max_rows.max(1))
+            .clamp(1, self.max_per_row.max(1))
+    }
+}
+
 /// A single-choice list (WhatsApp's list message): more rows than buttons, one press.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListLimits {
@@ -255,7 +264,6 @@ impl Capabilities {
                     max_payload_bytes: 255,
                     reply: true,
                     one_time: true,
-                    removable: true,
                     ..buttons(7, 20)
                 }),
                 per_second: Some(20.0),

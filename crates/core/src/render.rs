@@ -205,9 +205,7 @@ pub fn menu(caps: &Capabilities, choices: &[Choice], words: &MenuWords) -> Menu 
         1
     } else {
         let widest = pages.iter().map(Vec::len).max().unwrap_or(1);
-        widest
-            .div_ceil(limits.max_rows.max(1))
-            .clamp(1, limits.max_per_row.max(1))
+        limits.per_row(widest)
     };
     Menu::Buttons {
         pages,

@@ -2,8 +2,10 @@
 //! answer as the real API would, including scripted failures.
 
 mod viber;
+mod vk;
 
 pub use viber::{post_signed, sign, FakeViber};
+pub use vk::FakeVk;
 
 use std::{
     collections::{HashMap, VecDeque},

@@ -1,0 +1,331 @@
+//! A fake VK API: communities by token, the Callback API's server list and its confirmation
+//! handshake (made at once when a server is added, as VK does when it checks one), recorded
+//! sends deduplicated on `random_id` per peer like VK, scripted error codes, and media.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    http::HeaderMap,
+    routing::{get, post},
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+use super::Call;
+
+#[derive(Clone)]
+struct Community {
+    id: i64,
+    name: String,
+    can_message: bool,
+    confirmation: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    communities: HashMap<String, Community>,
+    calls: Vec<Call>,
+    errors: HashMap<String, VecDeque<i64>>,
+    /// (id, url, secret).
+    servers: Vec<(i64, String, String)>,
+    /// What the last confirmation request was answered with.
+    confirmed: Option<String>,
+    /// (peer, random_id) -> message id.
+    sent: HashMap<(String, String), i64>,
+    next_id: i64,
+    media: HashMap<String, Vec<u8>>,
+}
+
+/// A fake VK API.
+#[derive(Clone)]
+pub struct FakeVk {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl FakeVk {
+    pub async fn start() -> FakeVk {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_id: 500,
+            ..Inner::default()
+        }));
+        let app = Router::new()
+            .route("/method/{name}", post(handle))
+            .route("/media/{name}", get(media))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake VK");
+        let addr: SocketAddr = listener.local_addr().expect("fake address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeVk {
+            url: format!("http://{addr}"),
+            inner,
+        }
+    }
+
+    /// Makes `token` the access token of community `id`.
+    pub fn add_community(&self, token: &str, id: i64, name: &str, can_message: bool) {
+        lock(&self.inner).communities.insert(
+            token.to_string(),
+            Community {
+                id,
+                name: name.to_string(),
+                can_message,
+                confirmation: format!("conf{id}"),
+            },
+        );
+    }
+
+    /// The next call of `method` fails with this VK error code.
+    pub fn fail_next(&self, method: &str, code: i64) {
+        lock(&self.inner)
+            .errors
+            .entry(method.to_string())
+            .or_default()
+            .push_back(code);
+    }
+
+    pub fn add_media(&self, name: &str, bytes: &[u8]) -> String {
+        lock(&self.inner)
+            .media
+            .insert(name.to_string(), bytes.to_vec());
+        format!("{}/media/{name}", self.url)
+    }
+
+    /// The callback servers: (url, secret key).
+    pub fn servers(&self) -> Vec<(String, String)> {
+        lock(&self.inner)
+            .servers
+            .iter()
+            .map(|(_, u, s)| (u.clone(), s.clone()))
+            .collect()
+    }
+
+    /// What our server answered VK's confirmation request with.
+    pub fn confirmed(&self) -> Option<String> {
+        lock(&self.inner).confirmed.clone()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        lock(&self.inner)
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Messages VK delivered: sends with a new (peer, random_id).
+    pub fn delivered(&self) -> usize {
+        lock(&self.inner).sent.len()
+    }
+
+    pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let calls = self.calls_of(method);
+            if calls.len() >= count {
+                return calls;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
+                calls.len(),
+                calls.iter().map(|c| &c.body).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Delivers a Callback API event to the registered server as VK would, with its secret
+    /// (unless `event` carries one already). Returns the HTTP status and body.
+    pub async fn callback(&self, mut event: Value) -> (u16, String) {
+        let (url, secret) = self.servers().pop().expect("a callback server is set");
+        if event.get("secret").is_none() {
+            event["secret"] = secret.into();
+        }
+        let response = reqwest::Client::new().post(url).json(&event).send().await;
+        match response {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    }
+}
+
+async fn media(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(name): Path<String>,
+) -> Result<Vec<u8>, axum::http::StatusCode> {
+    lock(&inner)
+        .media
+        .get(&name)
+        .cloned()
+        .ok_or(axum::http::StatusCode::NOT_FOUND)
+}
+
+fn err(code: i64, message: &str) -> Json<Value> {
+    Json(json!({"error": {"error_code": code, "error_msg": message, "request_params": []}}))
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let form: HashMap<String, String> = url_decode(&body);
+    let (community, scripted) = {
+        let mut inner = lock(&inner);
+        inner.calls.push(Call {
+            token: token.clone(),
+            method: method.clone(),
+            body: serde_json::to_value(&form).unwrap_or(Value::Null),
+            raw: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
+        });
+        let scripted = inner.errors.get_mut(&method).and_then(VecDeque::pop_front);
+        (inner.communities.get(&token).cloned(), scripted)
+    };
+    let Some(community) = community else {
+        return err(5, "User authorization failed: invalid access_token (4).");
+    };
+    if let Some(code) = scripted {
+        return err(code, "scripted failure");
+    }
+    if form.get("v").map(String::as_str) != Some("5.199") {
+        return err(8, "Invalid request: v is required");
+    }
+    let param = |k: &str| form.get(k).cloned().unwrap_or_default();
+    match method.as_str() {
+        "groups.getById" => Json(
+            json!({"response": {"groups": [{"id": community.id, "name": community.name,
+            "screen_name": format!("club{}", community.id), "is_closed": 0, "type": "group",
+            "can_message": i64::from(community.can_message)}], "profiles": []}}),
+        ),
+        "groups.getCallbackConfirmationCode" => {
+            Json(json!({"response": {"code": community.confirmation}}))
+        }
+        "groups.getCallbackServers" => {
+            let items: Vec<Value> = lock(&inner)
+                .servers
+                .iter()
+                .map(|(id, url, secret)| {
+                    json!({"id": id, "title": "Switchboard", "creator_id": 1,
+                    "url": url, "secret_key": secret, "status": "ok"})
+                })
+                .collect();
+            Json(json!({"response": {"count": items.len(), "items": items}}))
+        }
+        "groups.addCallbackServer" => {
+            let url = param("url");
+            let id = {
+                let mut inner = lock(&inner);
+                let id = inner.servers.len() as i64 + 1;
+                inner.servers.push((id, url.clone(), param("secret_key")));
+                id
+            };
+            // VK checks a new server with a confirmation request.
+            let check = json!({"type": "confirmation", "group_id": community.id});
+            let answer = match reqwest::Client::new().post(&url).json(&check).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            lock(&inner).confirmed = Some(answer);
+            Json(json!({"response": {"server_id": id}}))
+        }
+        "groups.editCallbackServer" => {
+            let mut inner = lock(&inner);
+            let id: i64 = param("server_id").parse().unwrap_or_default();
+            if let Some(s) = inner.servers.iter_mut().find(|s| s.0 == id) {
+                s.1 = param("url");
+                s.2 = param("secret_key");
+            }
+            Json(json!({"response": 1}))
+        }
+        "groups.deleteCallbackServer" => {
+            let id: i64 = param("server_id").parse().unwrap_or_default();
+            lock(&inner).servers.retain(|s| s.0 != id);
+            Json(json!({"response": 1}))
+        }
+        "groups.setCallbackSettings" | "messages.sendMessageEventAnswer" => {
+            Json(json!({"response": 1}))
+        }
+        "messages.send" => {
+            if param("random_id").is_empty() {
+                return err(
+                    100,
+                    "One of the parameters specified was missing or invalid: random_id is required",
+                );
+            }
+            let mut inner = lock(&inner);
+            let key = (param("peer_id"), param("random_id"));
+            // A repeated random_id returns the first message, sending nothing new.
+            let id = match inner.sent.get(&key) {
+                Some(id) => *id,
+                None => {
+                    inner.next_id += 1;
+                    let id = inner.next_id;
+                    inner.sent.insert(key, id);
+                    id
+                }
+            };
+            Json(json!({"response": id}))
+        }
+        _ => err(3, "Unknown method passed"),
+    }
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body.
+fn url_decode(body: &[u8]) -> HashMap<String, String> {
+    fn decode(s: &str) -> String {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                if let Ok(b) =
+                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+                {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}

@@ -1,0 +1,123 @@
+//! VK API wire types (version 5.199; https://dev.vk.com/ru/reference), only the fields
+//! Switchboard reads. Every answer is HTTP 200 with `response` or `error`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const VERSION: &str = "5.199";
+
+#[derive(Debug, Deserialize)]
+pub struct Answer {
+    pub response: Option<Value>,
+    pub error: Option<ApiError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApiError {
+    pub error_code: i64,
+    #[serde(default)]
+    pub error_msg: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Groups {
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub can_message: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackServers {
+    pub items: Vec<CallbackServer>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackServer {
+    pub id: i64,
+    pub url: String,
+}
+
+/// A Callback API request: one event.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub group_id: Option<i64>,
+    pub event_id: Option<String>,
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub object: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageNew {
+    pub message: Message,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub id: Option<i64>,
+    pub peer_id: i64,
+    #[serde(default)]
+    pub text: String,
+    /// A text button's payload: a JSON string.
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Attachment {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub photo: Option<Photo>,
+    pub doc: Option<Doc>,
+    pub audio_message: Option<AudioMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Photo {
+    #[serde(default)]
+    pub sizes: Vec<PhotoSize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PhotoSize {
+    pub url: String,
+    #[serde(default)]
+    pub width: i64,
+    #[serde(default)]
+    pub height: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Doc {
+    pub title: Option<String>,
+    pub size: Option<u64>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AudioMessage {
+    pub link_ogg: Option<String>,
+}
+
+/// A callback button's press.
+#[derive(Debug, Deserialize)]
+pub struct MessageEvent {
+    pub user_id: i64,
+    pub peer_id: i64,
+    pub event_id: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserEvent {
+    pub user_id: i64,
+}

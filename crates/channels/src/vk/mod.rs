@@ -1,0 +1,328 @@
+//! VK community messages, through the VK API (https://dev.vk.com/ru/api/bots/getting-started)
+//! and the Callback API.
+//!
+//! Credentials: `{"token": "...", "group_id": 123}`, a community access token with the
+//! `messages` and `manage` rights. Connecting checks the token with `groups.getById`, refuses
+//! a community whose messages are switched off, and keeps the community's callback
+//! confirmation string; registering adds (or updates) our callback server with the
+//! generated secret key and subscribes it to the message events. Sends carry a `random_id`
+//! derived from the outbox row, so VK itself drops a resend of the same row.
+
+mod api;
+mod inbound;
+mod outbound;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_core::channel::ChannelKind;
+
+pub use outbound::keyboard;
+
+use crate::{
+    connector::{
+        AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed,
+        SendError, Sent, WebhookRequest,
+    },
+    event::Outbound,
+};
+
+pub const DEFAULT_API: &str = "https://api.vk.com";
+const SERVER_TITLE: &str = "Switchboard";
+
+/// The VK connector.
+pub struct Vk;
+
+#[derive(Deserialize)]
+struct Credentials {
+    token: String,
+    #[serde(deserialize_with = "id")]
+    group_id: i64,
+    /// Kept on connect: what VK's `confirmation` request must be answered with.
+    #[serde(default)]
+    confirmation: Option<String>,
+}
+
+/// A group id given as a number or as text.
+fn id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| serde::de::Error::custom("not an integer")),
+        Value::String(s) => {
+            s.trim().trim_start_matches("club").parse().map_err(|_| {
+                serde::de::Error::custom("a community id is a number such as 229876543")
+            })
+        }
+        _ => Err(serde::de::Error::custom(
+            "a community id is a number such as 229876543",
+        )),
+    }
+}
+
+fn credentials(value: &Value) -> Result<Credentials, ConnectError> {
+    let credentials: Credentials = serde_json::from_value(value.clone()).map_err(|e| {
+        let field = if e.to_string().contains("group_id") || e.to_string().contains("community") {
+            "group_id"
+        } else {
+            "token"
+        };
+        ConnectError::InvalidCredentials {
+            field: field.into(),
+            message: e.to_string(),
+        }
+    })?;
+    let t = &credentials.token;
+    if t.is_empty()
+        || t.len() > 512
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(ConnectError::InvalidCredentials {
+            field: "token".into(),
+            message: "a community access token from the community's settings (API usage)".into(),
+        });
+    }
+    if credentials.group_id <= 0 {
+        return Err(ConnectError::InvalidCredentials {
+            field: "group_id".into(),
+            message: "a community id is a positive number".into(),
+        });
+    }
+    Ok(credentials)
+}
+
+/// Sorts a VK error code.
+fn error(code: i64, message: String) -> SendError {
+    match code {
+        // No permission from the user, blacklisted, privacy settings.
+        900 | 901 | 902 => SendError::ContactUnreachable(message),
+        // Too many requests per second, flood control, rate limit.
+        6 => SendError::RetryAfter(Duration::from_secs(1)),
+        9 | 29 => SendError::RetryAfter(Duration::from_secs(10)),
+        1 | 10 => SendError::Transient(message),
+        // Authorization failed, group authorization failed, access denied.
+        5 | 27 | 15 => SendError::ConnectionBroken(message),
+        _ => SendError::Permanent(message),
+    }
+}
+
+/// Calls a VK method with form parameters; the token goes in the Authorization header.
+pub(crate) async fn call<T: serde::de::DeserializeOwned>(
+    api: &ApiContext,
+    token: &str,
+    method: &str,
+    params: &[(&str, String)],
+) -> Result<T, SendError> {
+    let mut form: Vec<(&str, String)> = params.to_vec();
+    form.push(("v", api::VERSION.to_string()));
+    let response = api
+        .http
+        .post(format!("{}/method/{method}", api.base(DEFAULT_API)))
+        .bearer_auth(token)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| crate::http::transport_error(&e))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::Unknown(e.to_string()))?;
+    if status.is_server_error() {
+        return Err(SendError::Transient(format!("HTTP {status}")));
+    }
+    let answer: api::Answer = serde_json::from_slice(&bytes)
+        .map_err(|e| SendError::Unknown(format!("unreadable answer: {e}")))?;
+    if let Some(e) = answer.error {
+        return Err(error(
+            e.error_code,
+            format!("{} (error {})", e.error_msg, e.error_code),
+        ));
+    }
+    let response = answer
+        .response
+        .ok_or_else(|| SendError::Unknown("an answer without a response".into()))?;
+    serde_json::from_value(response)
+        .map_err(|e| SendError::Unknown(format!("unreadable answer: {e}")))
+}
+
+fn connect_error(e: SendError) -> ConnectError {
+    match e {
+        SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
+        SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
+        SendError::RetryAfter(d) => ConnectError::Unavailable(format!("rate limited for {d:?}")),
+        SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
+    }
+}
+
+#[async_trait]
+impl Connector for Vk {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Vk
+    }
+
+    async fn verify(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+    ) -> Result<AccountInfo, ConnectError> {
+        let c = credentials(credentials_json)?;
+        let params = [
+            ("group_id", c.group_id.to_string()),
+            ("fields", "can_message".to_string()),
+        ];
+        let groups: api::Groups = call(api, &c.token, "groups.getById", &params)
+            .await
+            .map_err(connect_error)?;
+        let group = groups
+            .groups
+            .into_iter()
+            .find(|g| g.id == c.group_id)
+            .ok_or_else(|| ConnectError::BotNotFound("the token is not this community's".into()))?;
+        if group.can_message == Some(0) {
+            return Err(ConnectError::Refused(format!(
+                "community messages are switched off in «{}»: turn on Manage → Messages → Community messages, then connect again",
+                group.name
+            )));
+        }
+        let code: Value = call(
+            api,
+            &c.token,
+            "groups.getCallbackConfirmationCode",
+            &[("group_id", c.group_id.to_string())],
+        )
+        .await
+        .map_err(connect_error)?;
+        Ok(AccountInfo {
+            name: group.name,
+            external_id: c.group_id.to_string(),
+            keep: code["code"]
+                .as_str()
+                .map(|code| json!({"confirmation": code})),
+        })
+    }
+
+    /// Adds our callback server (or updates the one at our URL) with the secret key, and
+    /// subscribes it to the message events.
+    async fn register_webhook(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), ConnectError> {
+        let c = credentials(credentials_json)?;
+        let group = ("group_id", c.group_id.to_string());
+        let servers: api::CallbackServers =
+            call(api, &c.token, "groups.getCallbackServers", &[group.clone()])
+                .await
+                .map_err(connect_error)?;
+        let server_id = match servers.items.iter().find(|s| s.url == url) {
+            Some(existing) => {
+                call::<Value>(
+                    api,
+                    &c.token,
+                    "groups.editCallbackServer",
+                    &[
+                        group.clone(),
+                        ("server_id", existing.id.to_string()),
+                        ("url", url.to_string()),
+                        ("title", SERVER_TITLE.to_string()),
+                        ("secret_key", secret.to_string()),
+                    ],
+                )
+                .await
+                .map_err(connect_error)?;
+                existing.id
+            }
+            None => {
+                let added: Value = call(
+                    api,
+                    &c.token,
+                    "groups.addCallbackServer",
+                    &[
+                        group.clone(),
+                        ("url", url.to_string()),
+                        ("title", SERVER_TITLE.to_string()),
+                        ("secret_key", secret.to_string()),
+                    ],
+                )
+                .await
+                .map_err(connect_error)?;
+                added["server_id"]
+                    .as_i64()
+                    .ok_or_else(|| ConnectError::Unavailable("no server_id in the answer".into()))?
+            }
+        };
+        let mut settings = vec![
+            group,
+            ("server_id", server_id.to_string()),
+            ("api_version", api::VERSION.to_string()),
+        ];
+        for event in [
+            "message_new",
+            "message_event",
+            "message_allow",
+            "message_deny",
+        ] {
+            settings.push((event, "1".to_string()));
+        }
+        call::<Value>(api, &c.token, "groups.setCallbackSettings", &settings)
+            .await
+            .map_err(connect_error)?;
+        Ok(())
+    }
+
+    async fn unregister_webhook(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+    ) -> Result<(), ConnectError> {
+        let c = credentials(credentials_json)?;
+        let group = ("group_id", c.group_id.to_string());
+        let servers: api::CallbackServers =
+            call(api, &c.token, "groups.getCallbackServers", &[group.clone()])
+                .await
+                .map_err(connect_error)?;
+        for server in servers.items.iter().filter(|s| s.url.contains("/hooks/")) {
+            call::<Value>(
+                api,
+                &c.token,
+                "groups.deleteCallbackServer",
+                &[group.clone(), ("server_id", server.id.to_string())],
+            )
+            .await
+            .map_err(connect_error)?;
+        }
+        Ok(())
+    }
+
+    fn parse(
+        &self,
+        keys: &HookKeys<'_>,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Parsed, InboundError> {
+        let c = credentials(keys.credentials).map_err(|e| {
+            InboundError::BadSignature(format!("the connection's credentials: {e}"))
+        })?;
+        inbound::parse(keys.secret, c.group_id, c.confirmation.as_deref(), request)
+    }
+
+    async fn send(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        outbound: &Outbound,
+    ) -> Result<Sent, SendError> {
+        let c = credentials(credentials_json)
+            .map_err(|e| SendError::ConnectionBroken(e.to_string()))?;
+        outbound::send(api, &c.token, outbound, &self.capabilities()).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

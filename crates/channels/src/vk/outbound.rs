@@ -1,0 +1,168 @@
+//! Sending through `messages.send`: text split at 9,000 characters, the menu as a VK
+//! keyboard on the last piece (inline, laid out like the renderer's rows), each piece with
+//! its own `random_id` derived from the outbox row, so a resend of the row is dropped by VK.
+//! A callback button's press is answered with `messages.sendMessageEventAnswer`.
+
+use serde_json::{json, Value};
+use switchboard_core::{capabilities::Capabilities, message::Choice, text::split};
+
+use super::call;
+use crate::{
+    connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
+    event::{Keyboard, Outbound, OutboundMessage},
+};
+
+/// A VK keyboard of text buttons; a press arrives as a message with the label as text and
+/// our payload `{"p": ...}`.
+pub fn keyboard(choices: &[Choice], per_row: usize, kind: Keyboard) -> Value {
+    let rows: Vec<Value> = choices
+        .chunks(per_row.max(1))
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    json!({"action": {"type": "text", "label": c.label,
+                        "payload": json!({"p": c.payload}).to_string()}, "color": "secondary"})
+                })
+                .collect()
+        })
+        .collect();
+    match kind {
+        Keyboard::Inline | Keyboard::List => json!({"inline": true, "buttons": rows}),
+        Keyboard::ReplyOnce => json!({"one_time": true, "buttons": rows}),
+        Keyboard::Reply => json!({"one_time": false, "buttons": rows}),
+    }
+}
+
+/// The `random_id` of piece `piece` of the row `key`: positive int32, distinct per row and
+/// piece, the same on every retry.
+pub fn random_id(key: Option<u64>, piece: usize) -> i64 {
+    match key {
+        Some(key) => ((key.wrapping_mul(16).wrapping_add(piece as u64)) % 2_147_483_646 + 1) as i64,
+        // Without a row (never in delivery), a fresh one: VK needs some value.
+        None => i64::from(rand_u31()),
+    }
+}
+
+fn rand_u31() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
+    nanos % 2_147_483_647 + 1
+}
+
+async fn send_message(
+    api: &ApiContext,
+    token: &str,
+    message: &OutboundMessage,
+    caps: &Capabilities,
+) -> Result<Sent, SendError> {
+    if !message.files.is_empty() {
+        return Err(SendError::Permanent(
+            "files to VK go through its upload servers, which Switchboard does not use yet".into(),
+        ));
+    }
+    let mut pieces = if message.text.trim().is_empty() {
+        Vec::new()
+    } else {
+        split(&message.text, caps.max_text, caps.text_unit)
+    };
+    // Media by URL: VK has no send-by-URL, so the link goes with the text.
+    for link in &message.links {
+        pieces.push(link.url.clone());
+    }
+    if pieces.is_empty() {
+        pieces.push("…".into());
+    }
+    let markup = (!message.choices.is_empty()).then(|| {
+        let per_row = caps
+            .buttons
+            .as_ref()
+            .map_or(1, |b| b.per_row(message.choices.len()));
+        keyboard(&message.choices, per_row, message.keyboard).to_string()
+    });
+    let total = pieces.len();
+    let mut sent = Sent::default();
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut params = vec![
+            ("peer_id", message.chat_id.clone()),
+            ("random_id", random_id(api.send_key, i).to_string()),
+            ("message", piece.clone()),
+        ];
+        if let (true, Some(markup)) = (i + 1 == total, &markup) {
+            params.push(("keyboard", markup.clone()));
+        }
+        match call::<Value>(api, token, "messages.send", &params).await {
+            Ok(id) => sent.external_ids.push(id.to_string()),
+            Err(e) if !sent.external_ids.is_empty() => {
+                return Err(SendError::Unknown(format!(
+                    "{} of {total} parts sent, then: {e}",
+                    sent.external_ids.len()
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+async fn fetch(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
+    let mut response = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(if status.is_server_error() {
+            SendError::Transient(format!("HTTP {status}"))
+        } else {
+            SendError::Permanent(format!("HTTP {status}"))
+        });
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
+            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Sent {
+        media: Some(bytes),
+        ..Sent::default()
+    })
+}
+
+pub async fn send(
+    api: &ApiContext,
+    token: &str,
+    outbound: &Outbound,
+    caps: &Capabilities,
+) -> Result<Sent, SendError> {
+    match outbound {
+        Outbound::Message(message) => send_message(api, token, message, caps).await,
+        Outbound::AcknowledgeChoice { callback_id } => {
+            let press: Value = serde_json::from_str(callback_id)
+                .map_err(|e| SendError::Permanent(format!("a bad press reference: {e}")))?;
+            let params = [
+                (
+                    "event_id",
+                    press["event_id"].as_str().unwrap_or_default().to_string(),
+                ),
+                ("user_id", press["user_id"].to_string()),
+                ("peer_id", press["peer_id"].to_string()),
+            ];
+            call::<Value>(api, token, "messages.sendMessageEventAnswer", &params).await?;
+            Ok(Sent::default())
+        }
+        Outbound::FetchMedia { file_id, .. } => fetch(api, file_id).await,
+        // Text-button keyboards are not kept on old messages by VK's clients once a new
+        // keyboard arrives; nothing to remove.
+        Outbound::ClearChoices { .. } => Ok(Sent::default()),
+    }
+}
