@@ -99,7 +99,7 @@ fn credentials(value: &Value) -> Result<Credentials, ConnectError> {
 fn error(code: i64, message: String) -> SendError {
     match code {
         // No permission from the user, blacklisted, privacy settings.
-        900 | 901 | 902 => SendError::ContactUnreachable(message),
+        900..=902 => SendError::ContactUnreachable(message),
         // Too many requests per second, flood control, rate limit.
         6 => SendError::RetryAfter(Duration::from_secs(1)),
         9 | 29 => SendError::RetryAfter(Duration::from_secs(10)),
@@ -218,7 +218,7 @@ impl Connector for Vk {
         let c = credentials(credentials_json)?;
         let group = ("group_id", c.group_id.to_string());
         let servers: api::CallbackServers =
-            call(api, &c.token, "groups.getCallbackServers", &[group.clone()])
+            call(api, &c.token, "groups.getCallbackServers", std::slice::from_ref(&group))
                 .await
                 .map_err(connect_error)?;
         let server_id = match servers.items.iter().find(|s| s.url == url) {
@@ -285,7 +285,7 @@ impl Connector for Vk {
         let c = credentials(credentials_json)?;
         let group = ("group_id", c.group_id.to_string());
         let servers: api::CallbackServers =
-            call(api, &c.token, "groups.getCallbackServers", &[group.clone()])
+            call(api, &c.token, "groups.getCallbackServers", std::slice::from_ref(&group))
                 .await
                 .map_err(connect_error)?;
         for server in servers.items.iter().filter(|s| s.url.contains("/hooks/")) {
