@@ -217,10 +217,14 @@ impl Connector for Vk {
     ) -> Result<(), ConnectError> {
         let c = credentials(credentials_json)?;
         let group = ("group_id", c.group_id.to_string());
-        let servers: api::CallbackServers =
-            call(api, &c.token, "groups.getCallbackServers", std::slice::from_ref(&group))
-                .await
-                .map_err(connect_error)?;
+        let servers: api::CallbackServers = call(
+            api,
+            &c.token,
+            "groups.getCallbackServers",
+            std::slice::from_ref(&group),
+        )
+        .await
+        .map_err(connect_error)?;
         let server_id = match servers.items.iter().find(|s| s.url == url) {
             Some(existing) => {
                 call::<Value>(
@@ -284,10 +288,14 @@ impl Connector for Vk {
     ) -> Result<(), ConnectError> {
         let c = credentials(credentials_json)?;
         let group = ("group_id", c.group_id.to_string());
-        let servers: api::CallbackServers =
-            call(api, &c.token, "groups.getCallbackServers", std::slice::from_ref(&group))
-                .await
-                .map_err(connect_error)?;
+        let servers: api::CallbackServers = call(
+            api,
+            &c.token,
+            "groups.getCallbackServers",
+            std::slice::from_ref(&group),
+        )
+        .await
+        .map_err(connect_error)?;
         for server in servers.items.iter().filter(|s| s.url.contains("/hooks/")) {
             call::<Value>(
                 api,

@@ -14,4 +14,5 @@ mod schedules;
 mod service;
 mod telegram;
 mod viber;
+mod vk;
 mod webchat;
