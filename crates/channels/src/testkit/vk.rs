@@ -40,6 +40,13 @@ struct Inner {
     sent: HashMap<(String, String), i64>,
     next_id: i64,
     media: HashMap<String, Vec<u8>>,
+    /// Bots Long Poll: our own address, the current key, events not yet confirmed (each
+    /// with its `ts`), and scripted `failed` answers.
+    url: String,
+    key: u32,
+    updates: Vec<(u64, Value)>,
+    next_ts: u64,
+    lp_failures: VecDeque<Value>,
 }
 
 /// A fake VK API.
@@ -64,6 +71,7 @@ impl FakeVk {
         let app = Router::new()
             .route("/method/{name}", post(handle))
             .route("/media/{name}", get(media))
+            .route("/lp", get(long_poll))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -72,6 +80,11 @@ impl FakeVk {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        {
+            let mut i = lock(&inner);
+            i.url = format!("http://{addr}");
+            i.next_ts = 1;
+        }
         FakeVk {
             url: format!("http://{addr}"),
             inner,
@@ -114,6 +127,23 @@ impl FakeVk {
             .iter()
             .map(|(_, u, s)| (u.clone(), s.clone()))
             .collect()
+    }
+
+    /// Queues an event for Bots Long Poll.
+    pub fn push_update(&self, event: Value) {
+        let mut inner = lock(&self.inner);
+        let ts = inner.next_ts;
+        inner.next_ts += 1;
+        inner.updates.push((ts, event));
+    }
+
+    /// The next long poll answers with this `failed` code (1 also carries a new `ts`).
+    pub fn fail_long_poll(&self, failed: i64) {
+        let mut inner = lock(&self.inner);
+        let ts = inner.next_ts;
+        inner
+            .lp_failures
+            .push_back(json!({"failed": failed, "ts": ts}));
     }
 
     /// What our server answered VK's confirmation request with.
@@ -179,6 +209,38 @@ async fn media(
         .get(&name)
         .cloned()
         .ok_or(axum::http::StatusCode::NOT_FOUND)
+}
+
+async fn long_poll(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<Value> {
+    let q = url_decode(query.unwrap_or_default().as_bytes());
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        {
+            let mut inner = lock(&inner);
+            if let Some(failure) = inner.lp_failures.pop_front() {
+                return Json(failure);
+            }
+            if q.get("key").map(String::as_str) != Some(format!("k{}", inner.key).as_str()) {
+                return Json(json!({"failed": 2}));
+            }
+            let ts: u64 = q.get("ts").and_then(|t| t.parse().ok()).unwrap_or(0);
+            // Asking from `ts` confirms everything before it.
+            inner.updates.retain(|(t, _)| *t >= ts);
+            if !inner.updates.is_empty() {
+                let updates: Vec<Value> = inner.updates.iter().map(|(_, u)| u.clone()).collect();
+                let next = inner.updates.last().map_or(ts, |(t, _)| t + 1);
+                return Json(json!({"ts": next.to_string(), "updates": updates}));
+            }
+        }
+        if Instant::now() >= deadline {
+            let ts = q.get("ts").cloned().unwrap_or_default();
+            return Json(json!({"ts": ts, "updates": []}));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn err(code: i64, message: &str) -> Json<Value> {
@@ -271,8 +333,16 @@ async fn handle(
             lock(&inner).servers.retain(|s| s.0 != id);
             Json(json!({"response": 1}))
         }
-        "groups.setCallbackSettings" | "messages.sendMessageEventAnswer" => {
-            Json(json!({"response": 1}))
+        "groups.setCallbackSettings"
+        | "messages.sendMessageEventAnswer"
+        | "groups.setLongPollSettings" => Json(json!({"response": 1})),
+        "groups.getLongPollServer" => {
+            let mut inner = lock(&inner);
+            inner.key += 1;
+            // A new key starts from the oldest event not yet confirmed.
+            let ts = inner.updates.first().map_or(inner.next_ts, |(ts, _)| *ts);
+            Json(json!({"response": {"key": format!("k{}", inner.key),
+                "server": format!("{}/lp", inner.url), "ts": ts.to_string()}}))
         }
         "messages.send" => {
             if param("random_id").is_empty() {

@@ -121,3 +121,29 @@ pub struct MessageEvent {
 pub struct UserEvent {
     pub user_id: i64,
 }
+
+/// Where Bots Long Poll is asked, and from which point.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct LongPollServer {
+    pub key: String,
+    pub server: String,
+    #[serde(deserialize_with = "text")]
+    pub ts: String,
+}
+
+/// VK gives `ts` as a number or as text.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+/// One Bots Long Poll answer.
+#[derive(Debug, Deserialize)]
+pub struct LongPollAnswer {
+    pub failed: Option<i64>,
+    pub ts: Option<Value>,
+    #[serde(default)]
+    pub updates: Vec<Value>,
+}

@@ -103,6 +103,14 @@ pub fn parse(
             "the secret key does not match".into(),
         ));
     }
+    Ok(Parsed {
+        events: vec![map(event)?],
+        reply: None,
+    })
+}
+
+/// Maps one event (from the Callback API or Bots Long Poll) to a neutral one.
+pub fn map(event: Event) -> Result<InboundEvent, InboundError> {
     let id = event
         .event_id
         .clone()
@@ -148,12 +156,9 @@ pub fn parse(
             reason: format!("VK event {other}"),
         },
     };
-    Ok(Parsed {
-        events: vec![InboundEvent {
-            external_event_id: id,
-            kind,
-            follow_ups,
-        }],
-        reply: None,
+    Ok(InboundEvent {
+        external_event_id: id,
+        kind,
+        follow_ups,
     })
 }

@@ -23,7 +23,7 @@ pub use outbound::keyboard;
 
 use crate::{
     connector::{
-        AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed,
+        AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed, Polled,
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
@@ -149,6 +149,39 @@ pub(crate) async fn call<T: serde::de::DeserializeOwned>(
     serde_json::from_value(response)
         .map_err(|e| SendError::Unknown(format!("unreadable answer: {e}")))
 }
+
+/// How long one long poll waits for events (the HTTP client waits 30 s).
+const LONG_POLL_WAIT: u64 = 25;
+
+/// A long poll server; on the first call also switches Bots Long Poll on with the events
+/// Switchboard reads.
+async fn long_poll_server(
+    api: &ApiContext,
+    c: &Credentials,
+    enable: bool,
+) -> Result<api::LongPollServer, SendError> {
+    let group = ("group_id", c.group_id.to_string());
+    if enable {
+        let mut settings = vec![
+            group.clone(),
+            ("enabled", "1".to_string()),
+            ("api_version", api::VERSION.to_string()),
+        ];
+        for event in EVENTS {
+            settings.push((event, "1".to_string()));
+        }
+        call::<Value>(api, &c.token, "groups.setLongPollSettings", &settings).await?;
+    }
+    call(api, &c.token, "groups.getLongPollServer", &[group]).await
+}
+
+/// The events Switchboard subscribes to, by callback server or long poll.
+const EVENTS: [&str; 4] = [
+    "message_new",
+    "message_event",
+    "message_allow",
+    "message_deny",
+];
 
 fn connect_error(e: SendError) -> ConnectError {
     match e {
@@ -307,6 +340,91 @@ impl Connector for Vk {
             .map_err(connect_error)?;
         }
         Ok(())
+    }
+
+    fn polls(&self) -> bool {
+        true
+    }
+
+    /// Bots Long Poll, for servers without a public URL. The cursor is the long poll
+    /// server, key and `ts`; `failed` 1 moves to the given `ts`, 2 takes a new key, 3 a new
+    /// key and `ts`. Events are confirmed only by asking from the next `ts`, after they are
+    /// stored.
+    async fn poll(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        cursor: Option<&str>,
+    ) -> Result<Polled, SendError> {
+        let c = credentials(credentials_json)
+            .map_err(|e| SendError::ConnectionBroken(e.to_string()))?;
+        let session: Option<api::LongPollServer> =
+            cursor.and_then(|c| serde_json::from_str(c).ok());
+        let mut session = match session {
+            Some(s) => s,
+            None => long_poll_server(api, &c, true).await?,
+        };
+        let url = format!(
+            "{}?act=a_check&key={}&ts={}&wait={LONG_POLL_WAIT}",
+            session.server, session.key, session.ts
+        );
+        let response = api
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))?;
+        let answer: api::LongPollAnswer = response
+            .json()
+            .await
+            .map_err(|e| SendError::Transient(format!("unreadable long poll answer: {e}")))?;
+        let ts = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match answer.failed {
+            Some(1) => {
+                if let Some(next) = &answer.ts {
+                    session.ts = ts(next);
+                }
+            }
+            Some(2) => {
+                let fresh = long_poll_server(api, &c, false).await?;
+                session.key = fresh.key;
+                session.server = fresh.server;
+            }
+            Some(_) => session = long_poll_server(api, &c, false).await?,
+            None => {
+                let events = answer
+                    .updates
+                    .into_iter()
+                    .filter_map(|u| {
+                        let event: api::Event = serde_json::from_value(u).ok()?;
+                        if event.group_id != Some(c.group_id) {
+                            return None;
+                        }
+                        match inbound::map(event) {
+                            Ok(e) => Some(e),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "skipping a VK update Switchboard cannot read");
+                                None
+                            }
+                        }
+                    })
+                    .collect();
+                if let Some(next) = &answer.ts {
+                    session.ts = ts(next);
+                }
+                return Ok(Polled {
+                    events,
+                    cursor: serde_json::to_string(&session).ok(),
+                });
+            }
+        }
+        Ok(Polled {
+            events: Vec::new(),
+            cursor: serde_json::to_string(&session).ok(),
+        })
     }
 
     fn parse(

@@ -16,6 +16,7 @@ backends!(
     connecting_a_vk_community_registers_and_confirms_the_callback_server,
     vk_events_are_checked_stored_once_and_answered_ok,
     the_demo_bot_walks_in_vk,
+    a_vk_community_without_a_public_url_is_read_by_long_poll,
 );
 
 const TOKEN: &str = "vk1.a.community-token_123";
@@ -383,4 +384,53 @@ async fn the_demo_bot_walks_in_vk(backend: Backend) {
         "Анна на связи"
     );
     assert_eq!(fake.delivered(), 6, "every message delivered once");
+}
+
+async fn a_vk_community_without_a_public_url_is_read_by_long_poll(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let fake = FakeVk::start().await;
+    fake.add_community(TOKEN, GROUP, "Ромашка", true);
+    let routing = routing_to_group(&app, &[]).await;
+    let mut request = body(&fake, TOKEN, GROUP, &routing);
+    request["receive"] = "polling".into();
+    let r = app
+        .post("/api/v1/channels", &app.admin_token, request)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert!(
+        fake.servers().is_empty(),
+        "no callback server for a polled community"
+    );
+    let mut event = text("lp-1", 3333333, 1, "Через long poll", None);
+    event.as_object_mut().unwrap().remove("secret");
+    fake.push_update(event.clone());
+    fake.push_update(event);
+    let deadline = Instant::now() + WAIT;
+    let list = loop {
+        let list = conversations(&app).await;
+        if !list.is_empty() {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "the polled message arrives");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = list[0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let messages = app.get(&path, &app.admin_token).await.body;
+    assert_eq!(
+        messages.as_array().unwrap().len(),
+        1,
+        "the repeated update is stored once"
+    );
+    assert_eq!(messages[0]["content"]["text"], "Через long poll");
+    let reply = app
+        .post(&path, &app.admin_token, json!({"text": "Ответ"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(
+        fake.wait_for("messages.send", 1, WAIT).await[0].body["peer_id"],
+        "3333333"
+    );
 }
