@@ -47,6 +47,8 @@ struct Inner {
     updates: Vec<(u64, Value)>,
     next_ts: u64,
     lp_failures: VecDeque<Value>,
+    /// Files received by the upload servers: (kind, multipart body).
+    uploads: Vec<(String, Vec<u8>)>,
 }
 
 /// A fake VK API.
@@ -72,6 +74,7 @@ impl FakeVk {
             .route("/method/{name}", post(handle))
             .route("/media/{name}", get(media))
             .route("/lp", get(long_poll))
+            .route("/upload/{kind}", post(upload))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -127,6 +130,11 @@ impl FakeVk {
             .iter()
             .map(|(_, u, s)| (u.clone(), s.clone()))
             .collect()
+    }
+
+    /// Files the upload servers received: (photo or doc, the raw multipart body).
+    pub fn uploads(&self) -> Vec<(String, Vec<u8>)> {
+        lock(&self.inner).uploads.clone()
     }
 
     /// Queues an event for Bots Long Poll.
@@ -209,6 +217,21 @@ async fn media(
         .get(&name)
         .cloned()
         .ok_or(axum::http::StatusCode::NOT_FOUND)
+}
+
+async fn upload(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(kind): Path<String>,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    lock(&inner).uploads.push((kind.clone(), body.to_vec()));
+    if kind == "photo" {
+        Json(
+            json!({"server": 867530, "photo": "[{\"photo\":\"abc\",\"sizes\":[]}]", "hash": "f00d"}),
+        )
+    } else {
+        Json(json!({"file": "doc-upload-token"}))
+    }
 }
 
 async fn long_poll(
@@ -336,6 +359,31 @@ async fn handle(
         "groups.setCallbackSettings"
         | "messages.sendMessageEventAnswer"
         | "groups.setLongPollSettings" => Json(json!({"response": 1})),
+        "photos.getMessagesUploadServer" | "docs.getMessagesUploadServer" => {
+            let kind = if method.starts_with("photos") {
+                "photo"
+            } else {
+                "doc"
+            };
+            let url = format!("{}/upload/{kind}", lock(&inner).url);
+            Json(json!({"response": {"upload_url": url, "album_id": -3, "group_id": community.id}}))
+        }
+        "photos.saveMessagesPhoto" => {
+            if param("hash").is_empty() || param("photo").is_empty() {
+                return err(100, "photo and hash are required");
+            }
+            Json(
+                json!({"response": [{"id": 457239100, "owner_id": -community.id, "access_key": "ak1", "sizes": []}]}),
+            )
+        }
+        "docs.save" => {
+            if param("file").is_empty() {
+                return err(100, "file is required");
+            }
+            Json(
+                json!({"response": {"type": "doc", "doc": {"id": 600, "owner_id": -community.id, "title": param("title")}}}),
+            )
+        }
         "groups.getLongPollServer" => {
             let mut inner = lock(&inner);
             inner.key += 1;

@@ -1,15 +1,21 @@
 //! Sending through `messages.send`: text split at 9,000 characters, the menu as a VK
 //! keyboard on the last piece (inline, laid out like the renderer's rows), each piece with
 //! its own `random_id` derived from the outbox row, so a resend of the row is dropped by VK.
+//! Photos and documents go through VK's upload servers and ride on the last piece.
 //! A callback button's press is answered with `messages.sendMessageEventAnswer`.
 
+use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
-use switchboard_core::{capabilities::Capabilities, message::Choice, text::split};
+use switchboard_core::{
+    capabilities::Capabilities,
+    message::{AttachmentKind, Choice},
+    text::split,
+};
 
 use super::call;
 use crate::{
     connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
-    event::{Keyboard, Outbound, OutboundMessage},
+    event::{Keyboard, Outbound, OutboundFile, OutboundMessage},
 };
 
 /// A VK keyboard of text buttons; a press arrives as a message with the label as text and
@@ -51,16 +57,111 @@ fn rand_u31() -> u32 {
     nanos % 2_147_483_647 + 1
 }
 
+/// Uploads a file through VK's upload server for this peer and returns the attachment
+/// reference for `messages.send` (`photo{owner}_{id}_{key}` or `doc{owner}_{id}`). A retry
+/// uploads again; the send's `random_id` still keeps the message single.
+async fn upload(
+    api: &ApiContext,
+    token: &str,
+    peer: &str,
+    file: &OutboundFile,
+) -> Result<String, SendError> {
+    let data = file
+        .data
+        .clone()
+        .ok_or_else(|| SendError::Permanent("the file's bytes were not loaded".into()))?;
+    let name = file.file_name.clone().unwrap_or_else(|| "file".into());
+    let photo = file.kind == AttachmentKind::Image;
+    let server: Value = if photo {
+        call(
+            api,
+            token,
+            "photos.getMessagesUploadServer",
+            &[("peer_id", peer.to_string())],
+        )
+        .await?
+    } else {
+        call(
+            api,
+            token,
+            "docs.getMessagesUploadServer",
+            &[("type", "doc".to_string()), ("peer_id", peer.to_string())],
+        )
+        .await?
+    };
+    let url = server["upload_url"]
+        .as_str()
+        .ok_or_else(|| SendError::Transient("no upload_url in VK's answer".into()))?;
+    let mut part = Part::bytes(data).file_name(name.clone());
+    if let Some(mime) = &file.mime_type {
+        part = part
+            .mime_str(mime)
+            .map_err(|e| SendError::Permanent(format!("bad MIME type: {e}")))?;
+    }
+    let form = Form::new().part(if photo { "photo" } else { "file" }, part);
+    let uploaded: Value = api
+        .http
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| SendError::Transient(format!("unreadable upload answer: {e}")))?;
+    if photo {
+        let saved: Value = call(
+            api,
+            token,
+            "photos.saveMessagesPhoto",
+            &[
+                ("server", uploaded["server"].to_string()),
+                (
+                    "photo",
+                    uploaded["photo"].as_str().unwrap_or_default().to_string(),
+                ),
+                (
+                    "hash",
+                    uploaded["hash"].as_str().unwrap_or_default().to_string(),
+                ),
+            ],
+        )
+        .await?;
+        let p = &saved[0];
+        let mut reference = format!("photo{}_{}", p["owner_id"], p["id"]);
+        if let Some(key) = p["access_key"].as_str() {
+            reference.push('_');
+            reference.push_str(key);
+        }
+        Ok(reference)
+    } else {
+        let saved: Value = call(
+            api,
+            token,
+            "docs.save",
+            &[
+                (
+                    "file",
+                    uploaded["file"].as_str().unwrap_or_default().to_string(),
+                ),
+                ("title", name),
+            ],
+        )
+        .await?;
+        let d = &saved["doc"];
+        Ok(format!("doc{}_{}", d["owner_id"], d["id"]))
+    }
+}
+
 async fn send_message(
     api: &ApiContext,
     token: &str,
     message: &OutboundMessage,
     caps: &Capabilities,
 ) -> Result<Sent, SendError> {
-    if !message.files.is_empty() {
-        return Err(SendError::Permanent(
-            "files to VK go through its upload servers, which Switchboard does not use yet".into(),
-        ));
+    let mut attachments = Vec::new();
+    for file in &message.files {
+        attachments.push(upload(api, token, &message.chat_id, file).await?);
     }
     let mut pieces = if message.text.trim().is_empty() {
         Vec::new()
@@ -89,8 +190,13 @@ async fn send_message(
             ("random_id", random_id(api.send_key, i).to_string()),
             ("message", piece.clone()),
         ];
-        if let (true, Some(markup)) = (i + 1 == total, &markup) {
-            params.push(("keyboard", markup.clone()));
+        if i + 1 == total {
+            if let Some(markup) = &markup {
+                params.push(("keyboard", markup.clone()));
+            }
+            if !attachments.is_empty() {
+                params.push(("attachment", attachments.join(",")));
+            }
         }
         match call::<Value>(api, token, "messages.send", &params).await {
             Ok(id) => sent.external_ids.push(id.to_string()),

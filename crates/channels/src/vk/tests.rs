@@ -402,3 +402,42 @@ async fn long_polling_reads_events_and_recovers_from_failures() {
         next.events
     );
 }
+
+#[tokio::test]
+async fn photos_and_documents_go_through_the_upload_servers() {
+    use crate::event::OutboundFile;
+    let fake = FakeVk::start().await;
+    fake.add_community(TOKEN, GROUP, "Ромашка", true);
+    let credentials = json!({"token": TOKEN, "group_id": GROUP});
+    let file = |kind, name: &str, bytes: &[u8]| OutboundFile {
+        kind,
+        sha256: "0".repeat(64),
+        file_name: Some(name.into()),
+        mime_type: Some("application/octet-stream".into()),
+        data: Some(bytes.to_vec()),
+    };
+    let message = Outbound::Message(OutboundMessage {
+        files: vec![
+            file(AttachmentKind::Image, "photo.jpg", b"JPEG"),
+            file(AttachmentKind::File, "invoice.pdf", b"%PDF"),
+        ],
+        ..match menu("1111111", 0) {
+            Outbound::Message(m) => m,
+            _ => unreachable!(),
+        }
+    });
+    Vk.send(&api(&fake, Some(5)), &credentials, &message)
+        .await
+        .unwrap();
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(uploads[0].0, "photo");
+    assert!(String::from_utf8_lossy(&uploads[0].1).contains("name=\"photo\""));
+    assert!(String::from_utf8_lossy(&uploads[1].1).contains("name=\"file\""));
+    let send = &fake.calls_of("messages.send")[0].body;
+    assert_eq!(
+        send["attachment"],
+        format!("photo-{GROUP}_457239100_ak1,doc-{GROUP}_600")
+    );
+    assert_eq!(fake.calls_of("docs.save")[0].body["title"], "invoice.pdf");
+}
