@@ -101,6 +101,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub bot_http_allow: Option<Vec<String>>,
+    /// A VK app's id, to connect VK communities by OAuth instead of pasting a token.
+    #[arg(long, env = "SWITCHBOARD_VK_CLIENT_ID", value_name = "ID")]
+    pub vk_client_id: Option<String>,
+    /// The VK app's secret key.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_VK_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub vk_client_secret: Option<String>,
 }
 
 /// The config file: the same keys as the flags, with underscores.
@@ -123,6 +134,8 @@ struct FileSettings {
     secret_key: Option<String>,
     delivery_lease: Option<String>,
     bot_http_allow: Option<Vec<String>>,
+    vk_client_id: Option<String>,
+    vk_client_secret: Option<String>,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -291,6 +304,18 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
         .bot_http_allow
         .or(file.bot_http_allow.take())
         .unwrap_or_default();
+    let vk_id = args.vk_client_id.or(file.vk_client_id.take());
+    let vk_secret = args.vk_client_secret.or(file.vk_client_secret.take());
+    server.vk_app = match (vk_id, vk_secret) {
+        (Some(client_id), Some(client_secret)) => Some(switchboard_server::VkApp {
+            client_id,
+            client_secret,
+            oauth_url: "https://oauth.vk.com".into(),
+            api_url: "https://api.vk.com".into(),
+        }),
+        (None, None) => None,
+        _ => bail!("--vk-client-id and --vk-client-secret go together: set both or neither"),
+    };
     Ok(Serve {
         server,
         log_format,

@@ -109,6 +109,7 @@ impl Application {
             demo_chat,
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
+            vk_app: config.vk_app.clone(),
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {

@@ -46,6 +46,20 @@ pub struct ServerConfig {
     /// Internal hosts a scenario's `http` step may call (names, addresses, CIDR ranges);
     /// everything else internal is refused.
     pub bot_http_allow: Vec<String>,
+    /// A VK app for connecting communities by OAuth (the admin picks the community; the
+    /// server obtains its token). Without one, a community token is entered by hand.
+    pub vk_app: Option<VkApp>,
+}
+
+/// A VK app's credentials and the addresses it talks to.
+#[derive(Clone, Debug)]
+pub struct VkApp {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `https://oauth.vk.com` (another address in tests).
+    pub oauth_url: String,
+    /// `https://api.vk.com` (another address in tests).
+    pub api_url: String,
 }
 
 impl ServerConfig {
@@ -65,6 +79,7 @@ impl ServerConfig {
             delivery: true,
             delivery_lease: std::time::Duration::from_secs(60),
             bot_http_allow: Vec::new(),
+            vk_app: None,
         }
     }
 }

@@ -24,6 +24,6 @@ mod workers;
 
 pub use app::{Application, StartError};
 pub use auth::password::PasswordParams;
-pub use config::{LogFormat, ServerConfig};
+pub use config::{LogFormat, ServerConfig, VkApp};
 pub use error::ApiError;
 pub use openapi::openapi;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub events: broadcast::Sender<ConversationId>,
     /// Attachments, content-addressed in the data directory.
     pub files: crate::files::Files,
+    /// The VK app for connecting communities by OAuth, when one is configured.
+    pub vk_app: Option<crate::config::VkApp>,
     /// The bot's HTTP client and parsed scenarios.
     pub bots: Arc<crate::bot::Bots>,
     /// The web chat connection of `--demo`, shown at `/demo`.

@@ -49,6 +49,11 @@ struct Inner {
     lp_failures: VecDeque<Value>,
     /// Files received by the upload servers: (kind, multipart body).
     uploads: Vec<(String, Vec<u8>)>,
+    /// OAuth: the app's id and secret, codes and what they exchange for, user tokens and
+    /// the communities their users administer.
+    app: Option<(String, String)>,
+    codes: HashMap<String, Value>,
+    users: HashMap<String, Vec<i64>>,
 }
 
 /// A fake VK API.
@@ -75,6 +80,7 @@ impl FakeVk {
             .route("/media/{name}", get(media))
             .route("/lp", get(long_poll))
             .route("/upload/{kind}", post(upload))
+            .route("/access_token", get(access_token))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -130,6 +136,39 @@ impl FakeVk {
             .iter()
             .map(|(_, u, s)| (u.clone(), s.clone()))
             .collect()
+    }
+
+    /// The VK app whose codes this fake exchanges.
+    pub fn set_app(&self, client_id: &str, client_secret: &str) {
+        lock(&self.inner).app = Some((client_id.to_string(), client_secret.to_string()));
+    }
+
+    /// `code` exchanges for a user token of someone who administers `admin_of`.
+    pub fn add_user_code(&self, code: &str, user_token: &str, admin_of: &[i64]) {
+        let mut inner = lock(&self.inner);
+        inner
+            .users
+            .insert(user_token.to_string(), admin_of.to_vec());
+        inner.codes.insert(
+            code.to_string(),
+            json!({"access_token": user_token, "expires_in": 86400, "user_id": 1}),
+        );
+    }
+
+    /// `code` exchanges for the token of community `group` (added with `add_community`),
+    /// in VK's `access_token_<group_id>` form.
+    pub fn add_group_code(&self, code: &str, group: i64) {
+        let mut inner = lock(&self.inner);
+        let token = inner
+            .communities
+            .iter()
+            .find(|(_, c)| c.id == group)
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default();
+        inner.codes.insert(
+            code.to_string(),
+            json!({format!("access_token_{group}"): token, "expires_in": 0}),
+        );
     }
 
     /// Files the upload servers received: (photo or doc, the raw multipart body).
@@ -219,6 +258,34 @@ async fn media(
         .ok_or(axum::http::StatusCode::NOT_FOUND)
 }
 
+async fn access_token(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<Value> {
+    let q = url_decode(query.unwrap_or_default().as_bytes());
+    let mut inner = lock(&inner);
+    let app_ok = inner.app.as_ref().is_some_and(|(id, secret)| {
+        q.get("client_id") == Some(id) && q.get("client_secret") == Some(secret)
+    });
+    if !app_ok {
+        return Json(
+            json!({"error": "invalid_client", "error_description": "client_secret is incorrect"}),
+        );
+    }
+    if q.get("redirect_uri").is_none_or(String::is_empty) {
+        return Json(
+            json!({"error": "invalid_request", "error_description": "redirect_uri is missing"}),
+        );
+    }
+    // A code is good once.
+    match q.get("code").and_then(|c| inner.codes.remove(c)) {
+        Some(answer) => Json(answer),
+        None => Json(
+            json!({"error": "invalid_grant", "error_description": "Code is invalid or expired."}),
+        ),
+    }
+}
+
 async fn upload(
     State(inner): State<Arc<Mutex<Inner>>>,
     Path(kind): Path<String>,
@@ -296,6 +363,19 @@ async fn handle(
         (inner.communities.get(&token).cloned(), scripted)
     };
     let Some(community) = community else {
+        let admin_of = lock(&inner).users.get(&token).cloned();
+        if let (Some(groups), "groups.get") = (admin_of, method.as_str()) {
+            let inner = lock(&inner);
+            let items: Vec<Value> = groups
+                .iter()
+                .filter_map(|id| inner.communities.values().find(|c| c.id == *id))
+                .map(|c| {
+                    json!({"id": c.id, "name": c.name, "screen_name": format!("club{}", c.id),
+                    "is_admin": 1, "admin_level": 3, "type": "group"})
+                })
+                .collect();
+            return Json(json!({"response": {"count": items.len(), "items": items}}));
+        }
         return err(5, "User authorization failed: invalid access_token (4).");
     };
     if let Some(code) = scripted {

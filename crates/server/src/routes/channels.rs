@@ -8,7 +8,7 @@ use switchboard_channels::{registry, ApiContext, ConnectError};
 use switchboard_core::{
     capabilities::CapabilityOverrides,
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
-    ids::{ConnectionId, ScheduleId},
+    ids::{AccountId, ConnectionId, OperatorId, ScheduleId},
     routing::OutOfHours,
     validation, DurationSpec,
 };
@@ -233,6 +233,19 @@ async fn create(
     Json(body): Json<CreateChannel>,
 ) -> Result<(StatusCode, axum::Json<Channel>), ApiError> {
     caller.require(caller.role().manages_operators(), "connect channels")?;
+    let channel = connect(&state, caller.account(), caller.id(), body).await?;
+    Ok((StatusCode::CREATED, axum::Json(channel)))
+}
+
+/// Connects a channel for `account` on `actor`'s word: checks the credentials with the
+/// channel, stores the connection, registers its webhook (or makes sure there is none for a
+/// polled one). Nothing is kept when any step fails.
+pub(crate) async fn connect(
+    state: &AppState,
+    account_id: AccountId,
+    actor: OperatorId,
+    body: CreateChannel,
+) -> Result<Channel, ApiError> {
     let name = validation::name("name", &body.name, 200)?;
     let connector = registry::connector(body.kind).ok_or_else(|| {
         ApiError::validation(
@@ -292,7 +305,7 @@ async fn create(
     })?;
     let new = NewConnection {
         id,
-        account_id: caller.account(),
+        account_id,
         kind: body.kind,
         name,
         account_name: account.name,
@@ -309,10 +322,7 @@ async fn create(
         rate_limits: body.rate_limits,
         capabilities: body.capabilities,
     };
-    let (connection, displaced) = state
-        .store
-        .create_connection(&new, Some(caller.id()))
-        .await?;
+    let (connection, displaced) = state.store.create_connection(&new, Some(actor)).await?;
     if connection.enabled {
         let url = webhook_url(&state.public_url, id);
         // A polled channel must have no webhook: Telegram refuses getUpdates while one is set.
@@ -329,10 +339,7 @@ async fn create(
             }
         };
         if let Err(e) = result {
-            state
-                .store
-                .remove_new_connection(caller.account(), id)
-                .await?;
+            state.store.remove_new_connection(account_id, id).await?;
             return Err(connect_error(e));
         }
     }
@@ -340,10 +347,7 @@ async fn create(
         tracing::info!(connection = %id, displaced = ?displaced.iter().map(|c| c.id).collect::<Vec<_>>(),
             "the same channel account was connected again; the older connections are disabled");
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(shown(&state, connection, displaced)),
-    ))
+    Ok(shown(state, connection, displaced))
 }
 
 /// One connection.

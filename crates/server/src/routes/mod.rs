@@ -12,6 +12,7 @@ mod hooks;
 mod operators;
 mod scenarios;
 mod schedules;
+mod vk_oauth;
 mod webchat;
 
 use axum::Router;
@@ -30,6 +31,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(scenarios::router())
         .merge(channels::router())
+        .merge(vk_oauth::api_router())
         .merge(conversations::router())
         .merge(attachments::router())
         .merge(audit::router());
@@ -40,5 +42,6 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 pub(crate) fn service_router() -> Router<AppState> {
     health::router()
         .merge(hooks::router())
+        .merge(vk_oauth::service_router())
         .merge(webchat::router())
 }

@@ -17,6 +17,8 @@ backends!(
     vk_events_are_checked_stored_once_and_answered_ok,
     the_demo_bot_walks_in_vk,
     a_vk_community_without_a_public_url_is_read_by_long_poll,
+    a_vk_community_is_connected_through_the_vk_app,
+    without_a_vk_app_the_token_form_is_the_way,
 );
 
 const TOKEN: &str = "vk1.a.community-token_123";
@@ -432,5 +434,132 @@ async fn a_vk_community_without_a_public_url_is_read_by_long_poll(backend: Backe
     assert_eq!(
         fake.wait_for("messages.send", 1, WAIT).await[0].body["peer_id"],
         "3333333"
+    );
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn a_vk_community_is_connected_through_the_vk_app(backend: Backend) {
+    let fake = FakeVk::start().await;
+    fake.add_community(TOKEN, GROUP, "Ромашка", true);
+    fake.add_community("vk1.other", 42, "Другое", true);
+    fake.set_app("51234", "app-secret");
+    fake.add_user_code("user-code", "vk1.user", &[GROUP, 42]);
+    fake.add_group_code("group-code", GROUP);
+    let app_settings = switchboard_server::VkApp {
+        client_id: "51234".into(),
+        client_secret: "app-secret".into(),
+        oauth_url: fake.url.clone(),
+        api_url: fake.url.clone(),
+    };
+    let Some(app) = crate::helpers::spawn_with(backend, |c| c.vk_app = Some(app_settings)).await
+    else {
+        return;
+    };
+    let routing = routing_to_group(&app, &[]).await;
+    let form = json!({"name": "Shop VK", "api_base_url": fake.url, "routing": routing, "auto_close_after": "1d"});
+    let mut bad = form.clone();
+    bad["auto_close_after"] = "0s".into();
+    let refused = app
+        .post("/api/v1/channels/vk/authorize", &app.admin_token, bad)
+        .await;
+    assert_eq!(
+        (refused.status, refused.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "auto_close_after")
+    );
+    let started = app
+        .post("/api/v1/channels/vk/authorize", &app.admin_token, form)
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{started:?}");
+    let url = started.body["authorize_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/authorize?", fake.url)),
+        "{url}"
+    );
+    assert_eq!(query_param(url, "client_id"), "51234");
+    assert_eq!(query_param(url, "scope"), "groups");
+    assert_eq!(
+        query_param(url, "redirect_uri"),
+        format!("{}/oauth/vk/callback", app.base)
+    );
+    let state = query_param(url, "state");
+
+    let callback = |code: &str, state: &str| {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/oauth/vk/callback", app.base),
+            &[("code", code), ("state", state)],
+        )
+        .unwrap();
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // A forged state is refused.
+    let (status, page) = callback("user-code", "forged").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("expired"), "{page}");
+
+    // The administrator's communities, each a link to authorize it.
+    let (status, page) = callback("user-code", &state).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Ромашка") && page.contains("Другое"),
+        "{page}"
+    );
+    let marker = format!("data-group=\"{GROUP}\" href=\"");
+    let start = page.find(&marker).unwrap() + marker.len();
+    let link = page[start..page[start..].find('"').unwrap() + start].replace("&amp;", "&");
+    assert_eq!(query_param(&link, "group_ids"), GROUP.to_string());
+    assert!(query_param(&link, "scope").contains("messages"));
+    // A used code does not work twice.
+    let (status, _) = callback("user-code", &state).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, page) = callback("group-code", &query_param(&link, "state")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Ромашка"), "{page}");
+    let channels = app.get("/api/v1/channels", &app.admin_token).await.body;
+    let vk = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "vk")
+        .unwrap();
+    assert_eq!(vk["account_name"], "Ромашка");
+    assert_eq!(vk["external_account_id"], GROUP.to_string());
+    // The server obtained the token: the callback server is registered and confirmed.
+    assert_eq!(fake.servers().len(), 1);
+    assert_eq!(fake.confirmed().as_deref(), Some("conf229876543"));
+    assert_eq!(
+        fake.callback(text("oauth-1", 1111111, 1, "Привет", None))
+            .await
+            .0,
+        200
+    );
+}
+
+async fn without_a_vk_app_the_token_form_is_the_way(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let r = app
+        .post(
+            "/api/v1/channels/vk/authorize",
+            &app.admin_token,
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "vk_oauth_unavailable")
     );
 }
