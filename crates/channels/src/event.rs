@@ -124,6 +124,10 @@ pub struct OutboundFile {
     /// in the outbox.
     #[serde(skip)]
     pub data: Option<Vec<u8>>,
+    /// A link to the file that expires, for channels that fetch media by URL (Viber); made
+    /// by the delivery worker just before sending.
+    #[serde(skip)]
+    pub url: Option<String>,
 }
 
 /// Something to do through a channel's API; stored in the outbox as JSON.

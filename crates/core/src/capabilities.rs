@@ -270,8 +270,7 @@ impl Capabilities {
                 ..plain(9000)
             },
             // Viber shows a keyboard in place of the customer's; a press comes back as text.
-            // It takes media by public URL only, so uploaded files cannot go to it (a
-            // scenario's pictures by URL do).
+            // It fetches media by URL: stored files go as signed links that expire.
             ChannelKind::Viber => Capabilities {
                 buttons: Some(ButtonLimits {
                     max_payload_bytes: 250,
@@ -279,7 +278,7 @@ impl Capabilities {
                     reply: true,
                     ..buttons(24, 250)
                 }),
-                media: vec![],
+                media: vec![Image, Video, File],
                 ..plain(7000)
             },
             // The official Cloud API: 3 reply buttons of 20, or a list of 10 rows of 24.

@@ -10,6 +10,8 @@ use chacha20poly1305::{
     aead::{Aead, AeadCore, KeyInit, OsRng},
     XChaCha20Poly1305, XNonce,
 };
+use hmac::{Hmac, Mac};
+use sha2::Digest;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -34,6 +36,8 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// Signs links that expire (files a channel fetches by URL); derived from the key.
+    link_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -47,9 +51,19 @@ impl Sealer {
         let bytes = STANDARD
             .decode(key.trim())
             .map_err(|e| SecretsError::BadKey(e.to_string()))?;
-        let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
+        Self::from_key(&bytes)
+    }
+
+    fn from_key(bytes: &[u8]) -> Result<Self, SecretsError> {
+        let cipher = XChaCha20Poly1305::new_from_slice(bytes)
             .map_err(|_| SecretsError::BadKey(format!("got {} bytes", bytes.len())))?;
-        Ok(Self { cipher })
+        let mut derive = sha2::Sha256::new();
+        derive.update(b"switchboard file links v1");
+        derive.update(bytes);
+        Ok(Self {
+            cipher,
+            link_key: derive.finalize().into(),
+        })
     }
 
     /// The configured key, else the key file in `data_dir`, created when missing.
@@ -69,12 +83,28 @@ impl Sealer {
                 let key = XChaCha20Poly1305::generate_key(&mut OsRng);
                 write_private(&path, STANDARD.encode(key).as_bytes()).map_err(io)?;
                 tracing::info!(path = %path.display(), "created the key that encrypts channel credentials; back it up with the database");
-                Ok(Self {
-                    cipher: XChaCha20Poly1305::new(&key),
-                })
+                Self::from_key(&key)
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// A signature of `data` (hex HMAC-SHA256 with the link key).
+    pub fn sign(&self, data: &[u8]) -> String {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.link_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(data);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `signature` is [`Sealer::sign`] of `data`, compared in constant time.
+    pub fn verify(&self, data: &[u8], signature: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.sign(data).as_bytes().ct_eq(signature.as_bytes()))
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {

@@ -421,6 +421,7 @@ async fn files_are_uploaded_after_the_text_and_carry_the_menu() {
         file_name: Some("схема.png".into()),
         mime_type: Some("image/png".into()),
         data: Some(b"PNG-BYTES".to_vec()),
+        url: None,
     };
     let outbound = Outbound::Message(OutboundMessage {
         chat_id: "1111111".into(),

@@ -1,6 +1,6 @@
 //! Sending through `send_message`: text split at Viber's 7,000 characters, the menu as
 //! Viber's keyboard on the last piece (a press comes back as the button's text), media by
-//! URL. Viber has no idempotency key: a send whose answer was lost is reported unknown.
+//! URL (stored files as links that expire). Viber has no idempotency key: a send whose answer was lost is reported unknown.
 
 use serde_json::{json, Value};
 use switchboard_core::{
@@ -42,11 +42,6 @@ async fn send_message(
     message: &OutboundMessage,
     caps: &Capabilities,
 ) -> Result<Sent, SendError> {
-    if !message.files.is_empty() {
-        return Err(SendError::Permanent(
-            "Viber takes files by URL only; uploaded files cannot be sent to it".into(),
-        ));
-    }
     let mut bodies: Vec<Value> = if message.text.trim().is_empty() {
         Vec::new()
     } else {
@@ -55,6 +50,20 @@ async fn send_message(
             .map(|piece| json!({"type": "text", "text": piece}))
             .collect()
     };
+    // Viber fetches media by URL: stored files go as links that expire (made by the
+    // delivery worker), with the size Viber asks for.
+    for file in &message.files {
+        let url = file.url.clone().ok_or_else(|| {
+            SendError::Permanent("Viber fetches files by URL and this file has none".into())
+        })?;
+        let size = file.data.as_ref().map_or(0, Vec::len);
+        let name = file.file_name.clone().unwrap_or_else(|| "file".into());
+        bodies.push(match file.kind {
+            AttachmentKind::Image => json!({"type": "picture", "text": "", "media": url}),
+            AttachmentKind::Video => json!({"type": "video", "media": url, "size": size}),
+            _ => json!({"type": "file", "media": url, "size": size, "file_name": name}),
+        });
+    }
     for link in &message.links {
         bodies.push(match link.kind {
             AttachmentKind::Image => json!({"type": "picture", "text": "", "media": link.url}),

@@ -415,6 +415,7 @@ async fn photos_and_documents_go_through_the_upload_servers() {
         file_name: Some(name.into()),
         mime_type: Some("application/octet-stream".into()),
         data: Some(bytes.to_vec()),
+        url: None,
     };
     let message = Outbound::Message(OutboundMessage {
         files: vec![

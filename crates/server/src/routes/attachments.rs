@@ -194,3 +194,80 @@ mod tests {
         );
     }
 }
+
+/// Links to stored files that a channel fetches by URL (Viber takes media only so): signed
+/// with a key derived from the server's, valid for a day, naming one file. Nothing else is
+/// reachable without a login.
+pub(super) fn link_router() -> axum::Router<AppState> {
+    axum::Router::new().route("/files/{sha256}", axum::routing::get(linked))
+}
+
+/// How long a link to a file works.
+const LINK_LIFETIME_SECS: i64 = 24 * 3600;
+
+fn link_payload(sha256: &str, expires: i64, mime: &str) -> String {
+    format!("{sha256}:{expires}:{mime}")
+}
+
+/// A link to a stored file for a channel to fetch.
+pub(crate) fn file_link(state: &AppState, sha256: &str, mime: Option<&str>) -> String {
+    let expires = jiff::Timestamp::now().as_second() + LINK_LIFETIME_SECS;
+    let mime = mime.unwrap_or("application/octet-stream");
+    let signature = state
+        .sealer
+        .sign(link_payload(sha256, expires, mime).as_bytes());
+    let base = format!("{}/files/{sha256}", state.public_url.trim_end_matches('/'));
+    reqwest::Url::parse_with_params(
+        &base,
+        &[
+            ("expires", expires.to_string()),
+            ("type", mime.to_string()),
+            ("signature", signature),
+        ],
+    )
+    .map(|u| u.to_string())
+    .unwrap_or(base)
+}
+
+#[derive(Deserialize)]
+struct LinkParams {
+    expires: i64,
+    #[serde(rename = "type")]
+    mime: String,
+    signature: String,
+}
+
+async fn linked(
+    State(state): State<AppState>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<LinkParams>,
+) -> Response {
+    let valid = params.expires > jiff::Timestamp::now().as_second()
+        && state.sealer.verify(
+            link_payload(&sha256, params.expires, &params.mime).as_bytes(),
+            &params.signature,
+        );
+    if !valid {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(bytes) = state.files.get(&sha256).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let content_type = HeaderValue::from_str(&params.mime)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox; default-src 'none'"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}

@@ -148,6 +148,7 @@ async fn files_for(
             file_name: r.file_name,
             mime_type: r.mime_type,
             data: None,
+            url: None,
         };
         files.push((attachment, file));
     }

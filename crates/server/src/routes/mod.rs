@@ -1,5 +1,7 @@
 //! The HTTP routes: one module per resource, each a set of annotated handlers.
 
+pub(crate) use attachments::file_link;
+
 mod accounts;
 mod attachments;
 mod audit;
@@ -43,5 +45,6 @@ pub(crate) fn service_router() -> Router<AppState> {
     health::router()
         .merge(hooks::router())
         .merge(vk_oauth::service_router())
+        .merge(attachments::link_router())
         .merge(webchat::router())
 }

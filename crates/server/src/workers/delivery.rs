@@ -65,7 +65,14 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
     if let Outbound::Message(message) = &mut outbound {
         for file in &mut message.files {
             match state.files.get(&file.sha256).await {
-                Ok(bytes) => file.data = Some(bytes),
+                Ok(bytes) => {
+                    file.data = Some(bytes);
+                    file.url = Some(crate::routes::file_link(
+                        &state,
+                        &file.sha256,
+                        file.mime_type.as_deref(),
+                    ));
+                }
                 Err(e) => return fail(format!("the file {} cannot be read: {e}", file.sha256)),
             }
         }

@@ -223,6 +223,44 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
     let mine = m.iter().find(|m| m["id"] == reply_id.as_str()).unwrap();
     assert_eq!(mine["delivery_status"], "read");
 
+    // A file goes by a signed link that expires; Viber fetches it from there.
+    let pdf = app
+        .upload("?name=invoice.pdf", "application/pdf", b"%PDF-1.7 invoice")
+        .await
+        .body;
+    let with_file = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &app.admin_token,
+            json!({"text": "Счёт", "attachments": [{"sha256": pdf["sha256"], "file_name": "invoice.pdf",
+                "mime_type": "application/pdf"}]}),
+        )
+        .await;
+    assert_eq!(with_file.status, StatusCode::CREATED, "{with_file:?}");
+    let sends = fake.wait_for("send_message", 3, WAIT).await;
+    let file = &sends[2].body;
+    assert_eq!(
+        (file["type"].as_str(), file["file_name"].as_str()),
+        (Some("file"), Some("invoice.pdf"))
+    );
+    assert_eq!(file["size"], 16);
+    let link = file["media"].as_str().unwrap();
+    assert!(link.starts_with(&format!("{}/files/", app.base)), "{link}");
+    let fetched = app.client.get(link).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()["content-type"], "application/pdf");
+    assert_eq!(&fetched.bytes().await.unwrap()[..], b"%PDF-1.7 invoice");
+    let forged = link.replace("signature=", "signature=0");
+    assert_eq!(
+        app.client.get(forged).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let retyped = link.replace("type=application%2Fpdf", "type=text%2Fhtml");
+    assert_eq!(
+        app.client.get(retyped).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
     // Unsubscribed: replies are refused before they are tried; subscribing again allows them.
     let unsub = json!({"event": "unsubscribed", "timestamp": 3_u64, "user_id": user, "message_token": 1003_u64});
     assert_eq!(fake.callback(TOKEN, &unsub).await.0, 200);
@@ -248,7 +286,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
         )
         .await;
     assert_eq!(again.status, StatusCode::CREATED);
-    fake.wait_for("send_message", 2, WAIT).await;
+    fake.wait_for("send_message", 4, WAIT).await;
 
     // Viber says the receiver is not subscribed: the message fails with the reason, and
     // the customer counts as unreachable until they write or subscribe again.
