@@ -68,7 +68,7 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
                 Ok(bytes) => {
                     file.data = Some(bytes);
                     file.url = Some(crate::routes::file_link(
-                        &state,
+                        state,
                         &file.sha256,
                         file.mime_type.as_deref(),
                     ));
