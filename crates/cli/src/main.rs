@@ -1,6 +1,7 @@
 //! The `switchboard` binary: parses the command line, the environment and the config file
 //! into settings, sets up logging, and runs the chosen command.
 
+mod bench;
 mod bot;
 mod settings;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Work with bot scenario files without a server.
     #[command(subcommand)]
     Bot(BotCommand),
+    /// Measure the whole path under load: webhook in, stored, bot answer delivered to a fake
+    /// channel API. Prints one JSON line.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -95,6 +99,18 @@ fn main() -> ExitCode {
     {
         return verify(*kind, token, api_base_url.clone());
     }
+    if let Command::Bench(_) = &cli.command {
+        let Command::Bench(args) = cli.command else {
+            unreachable!()
+        };
+        return match bench::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Bot(command) = &cli.command {
         return match command {
             BotCommand::Validate { file } => bot::validate(file),
@@ -132,7 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(resolved.log_format, &resolved.log_level)?;
             serve(resolved.server).await
         }
-        Command::Channel(_) | Command::Bot(_) => {
+        Command::Channel(_) | Command::Bot(_) | Command::Bench(_) => {
             unreachable!("handled before the runtime starts")
         }
         Command::Migrate { store, log } => {

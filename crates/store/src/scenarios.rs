@@ -123,6 +123,14 @@ impl Store {
         scenario_from_row(&row)
     }
 
+    /// How many messages are stored in all (for `switchboard bench`).
+    pub async fn count_messages(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages")
+            .fetch_one(&self.read)
+            .await?;
+        row.int("n")
+    }
+
     /// The version of a scenario, to check a cached parse is current.
     pub async fn scenario_version(&self, id: ScenarioId) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT version FROM scenarios WHERE id = $1")
