@@ -3,7 +3,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::connector::SendError;
+use crate::connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES};
 
 /// Compares a presented secret with the expected one without leaking where they differ.
 pub fn secrets_match(presented: &str, expected: &str) -> bool {
@@ -18,6 +18,39 @@ pub fn transport_error(error: &reqwest::Error) -> SendError {
     } else {
         SendError::Unknown(error.to_string())
     }
+}
+
+/// Downloads a customer's file from a link the channel gave (VK's and Viber's expire), up to
+/// the size Switchboard keeps.
+pub async fn fetch_url(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
+    let mut response = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(SendError::Transient(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(SendError::Permanent(format!("HTTP {status}")));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
+            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Sent {
+        media: Some(bytes),
+        ..Sent::default()
+    })
 }
 
 #[cfg(test)]

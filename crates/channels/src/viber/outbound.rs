@@ -11,7 +11,7 @@ use switchboard_core::{
 
 use super::{api::SentMessage, call, DEFAULT_API};
 use crate::{
-    connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
+    connector::{ApiContext, SendError, Sent},
     event::{Outbound, OutboundMessage},
 };
 
@@ -102,38 +102,6 @@ async fn send_message(
     Ok(sent)
 }
 
-/// Downloads a customer's media from the URL Viber gave (it expires).
-async fn fetch(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
-    let mut response = api
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))?;
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(SendError::Transient(format!("HTTP {status}")));
-    }
-    if !status.is_success() {
-        return Err(SendError::Permanent(format!("HTTP {status}")));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))?
-    {
-        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
-            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Sent {
-        media: Some(bytes),
-        ..Sent::default()
-    })
-}
-
 pub async fn send(
     api: &ApiContext,
     token: &str,
@@ -143,7 +111,7 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     match outbound {
         Outbound::Message(message) => send_message(api, token, name, message, caps).await,
-        Outbound::FetchMedia { file_id, .. } => fetch(api, file_id).await,
+        Outbound::FetchMedia { file_id, .. } => crate::http::fetch_url(api, file_id).await,
         // Viber has no button acknowledgement, and its keyboard is replaced by the next
         // message rather than removed.
         Outbound::AcknowledgeChoice { .. } | Outbound::ClearChoices { .. } => Ok(Sent::default()),

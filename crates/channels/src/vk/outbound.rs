@@ -14,7 +14,7 @@ use switchboard_core::{
 
 use super::call;
 use crate::{
-    connector::{ApiContext, SendError, Sent, MAX_MEDIA_BYTES},
+    connector::{ApiContext, SendError, Sent},
     event::{Keyboard, Outbound, OutboundFile, OutboundMessage},
 };
 
@@ -212,38 +212,6 @@ async fn send_message(
     Ok(sent)
 }
 
-async fn fetch(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
-    let mut response = api
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(if status.is_server_error() {
-            SendError::Transient(format!("HTTP {status}"))
-        } else {
-            SendError::Permanent(format!("HTTP {status}"))
-        });
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))?
-    {
-        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
-            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Sent {
-        media: Some(bytes),
-        ..Sent::default()
-    })
-}
-
 pub async fn send(
     api: &ApiContext,
     token: &str,
@@ -266,7 +234,7 @@ pub async fn send(
             call::<Value>(api, token, "messages.sendMessageEventAnswer", &params).await?;
             Ok(Sent::default())
         }
-        Outbound::FetchMedia { file_id, .. } => fetch(api, file_id).await,
+        Outbound::FetchMedia { file_id, .. } => crate::http::fetch_url(api, file_id).await,
         // Text-button keyboards are not kept on old messages by VK's clients once a new
         // keyboard arrives; nothing to remove.
         Outbound::ClearChoices { .. } => Ok(Sent::default()),
