@@ -143,7 +143,19 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server with SIGTERM (so a profiler wrapping it writes its data), and kills
+    /// it if it has not stopped within a minute.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -151,6 +163,18 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// CPU time the server has used (user + system), from `/proc/PID/stat` (clock ticks of
+    /// 1/100 s, the Linux default).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
+
     /// Peak resident memory of the server process, from the kernel's high-water mark.
     fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -167,7 +191,18 @@ impl Server {
 
 fn start_server(database_url: &str, dir: &std::path::Path) -> anyhow::Result<(Server, String)> {
     let exe = std::env::current_exe().context("finding the switchboard binary")?;
-    let mut child = Command::new(exe)
+    // A profiler to run the server under, e.g. `valgrind --tool=callgrind`.
+    let wrapper = std::env::var("SWITCHBOARD_BENCH_SERVER_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(["--database-url", database_url])
@@ -407,6 +442,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let peak_rss_mb = server.peak_rss_mb();
+    let cpu_seconds = server.cpu_seconds();
     let answers = seen.answers.lock().map(|a| a.clone()).unwrap_or_default();
     let mut latencies: Vec<f64> = Vec::new();
     let mut last_answer = started;
@@ -451,6 +487,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "duplicated": duplicated,
         "stored": stored,
         "send_errors": errors,
+        // Where the time goes: the server's CPU per update (the machine's other core runs
+        // the load generator and the fake API).
+        "server_cpu_ms_per_message": cpu_seconds.map(|s| round(s * 1000.0 / (sent.len().max(1) as f64))),
         "profile": format!("{:?}", args.profile).to_lowercase(),
         "rate": args.rate,
         "concurrency": args.concurrency,
