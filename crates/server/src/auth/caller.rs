@@ -1,4 +1,6 @@
-//! The authenticated caller of an API request, from `Authorization: Bearer TOKEN`.
+//! The authenticated caller of an API request: `Authorization: Bearer TOKEN` (scripts, and
+//! anything that is not a browser), or the web interface's session cookie, for which every
+//! request that changes something must also carry the session's CSRF token.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use jiff::{SignedDuration, Timestamp};
@@ -58,6 +60,19 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// A cookie's value from the `Cookie` headers.
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_string())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -65,8 +80,30 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer TOKEN"))?;
+        let token = match bearer(parts) {
+            Some(token) => token.to_string(),
+            None => {
+                let token = cookie(parts, super::SESSION_COOKIE).ok_or_else(|| {
+                    ApiError::unauthorized("send Authorization: Bearer TOKEN, or log in")
+                })?;
+                let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+                let presented = parts
+                    .headers
+                    .get(super::CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let expected = format!("csrf:{token}");
+                if !safe && !state.sealer.verify(expected.as_bytes(), presented) {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "csrf_failed",
+                        "a request with the session cookie must carry its X-CSRF-Token",
+                    ));
+                }
+                token
+            }
+        };
+        let token = token.as_str();
         let now = Timestamp::now();
         let owner = state
             .store

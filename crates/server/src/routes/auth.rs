@@ -28,6 +28,7 @@ use crate::{
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
+        .routes(routes!(session))
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(list_tokens, create_token))
@@ -62,6 +63,55 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<Login>,
 ) -> Result<axum::Json<LoginReply>, ApiError> {
+    let (token, expires_at, operator) = sign_in(&state, peer, body).await?;
+    Ok(axum::Json(LoginReply {
+        token,
+        expires_at,
+        operator,
+    }))
+}
+
+/// A browser session: the token in an HttpOnly cookie the page's scripts cannot read.
+#[derive(Serialize, ToSchema)]
+pub struct SessionReply {
+    /// Send it as `X-CSRF-Token` with every request that changes something.
+    pub csrf_token: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    pub operator: Operator,
+}
+
+/// Logs in for the web interface: the session token goes into an HttpOnly, SameSite=Strict
+/// cookie (Secure when the server is reached over HTTPS), and the answer carries the CSRF
+/// token that requests changing something must send back.
+#[utoipa::path(post, path = "/auth/session", tag = "auth", security(()), request_body = Login,
+    responses((status = 200, body = SessionReply), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn session(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (token, expires_at, operator) = sign_in(&state, peer, body).await?;
+    let cookie = crate::auth::session_cookie(&state, &token, SESSION_IDLE.as_secs());
+    let reply = SessionReply {
+        csrf_token: crate::auth::csrf_token(&state, &token),
+        expires_at,
+        operator,
+    };
+    Ok((
+        [(axum::http::header::SET_COOKIE, cookie)],
+        axum::Json(reply),
+    )
+        .into_response())
+}
+
+/// Checks an e-mail and password (throttled) and opens a session.
+async fn sign_in(
+    state: &AppState,
+    peer: SocketAddr,
+    body: Login,
+) -> Result<(String, Timestamp, Operator), ApiError> {
     let email = body.email.trim().to_lowercase();
     let now = Timestamp::now();
     if let Some(wait) = state.throttle.blocked(&email, peer.ip(), now) {
@@ -120,21 +170,27 @@ async fn login(
             expires_at: Some(expires_at),
         })
         .await?;
-    Ok(axum::Json(LoginReply {
-        token,
-        expires_at,
-        operator,
-    }))
+    Ok((token, expires_at, operator))
 }
 
 /// Ends the session (or revokes the API token) used for this request.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204)))]
-async fn logout(caller: Caller, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     state
         .store
         .delete_token(caller.account(), caller.id(), caller.token.id)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    // A browser session's cookie goes too.
+    let expired = crate::auth::session_cookie(&state, "", 0);
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(axum::http::header::SET_COOKIE, expired)],
+    )
+        .into_response())
 }
 
 /// The operator the token belongs to.

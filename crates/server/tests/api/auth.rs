@@ -18,6 +18,7 @@ backends!(
     api_tokens_work_until_revoked,
     logout_ends_the_session,
     hashes_are_upgraded_when_parameters_change,
+    browser_sessions_use_an_httponly_cookie_and_a_csrf_token,
 );
 
 async fn login_gives_a_working_session(backend: Backend) {
@@ -273,4 +274,101 @@ async fn hashes_are_upgraded_when_parameters_change(backend: Backend) {
         StatusCode::UNAUTHORIZED
     );
     store.close().await;
+}
+
+async fn browser_sessions_use_an_httponly_cookie_and_a_csrf_token(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/session", app.base))
+        .json(&serde_json::json!({"email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP here: {set_cookie}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body.get("token").is_none(),
+        "the token is not given to page scripts"
+    );
+    let csrf = body["csrf_token"].as_str().unwrap().to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let call = |method: reqwest::Method, path: &str, csrf: Option<&str>| {
+        let mut request = app
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .header("cookie", &cookie);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request
+    };
+    // Reading needs only the cookie.
+    let me = call(reqwest::Method::GET, "/api/v1/auth/me", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Changing something without the CSRF token (as a forged form would) is refused.
+    let forged = call(reqwest::Method::POST, "/api/v1/groups", None)
+        .json(&serde_json::json!({"name": "Forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged: serde_json::Value = forged.json().await.unwrap();
+    assert_eq!(forged["error"]["code"], "csrf_failed");
+    let wrong = call(
+        reqwest::Method::POST,
+        "/api/v1/groups",
+        Some("0".repeat(64).as_str()),
+    )
+    .json(&serde_json::json!({"name": "Forged"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let made = call(reqwest::Method::POST, "/api/v1/groups", Some(&csrf))
+        .json(&serde_json::json!({"name": "Real"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    // Bearer tokens (scripts) need no CSRF token.
+    let scripted = app
+        .post(
+            "/api/v1/groups",
+            &app.admin_token,
+            serde_json::json!({"name": "Script"}),
+        )
+        .await;
+    assert_eq!(scripted.status, StatusCode::CREATED);
+    // Logging out ends the session and removes the cookie.
+    let out = call(reqwest::Method::POST, "/api/v1/auth/logout", Some(&csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let after = call(reqwest::Method::GET, "/api/v1/auth/me", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
