@@ -59,6 +59,11 @@ pub struct Application {
     first_admin: Option<FirstAdmin>,
     state: AppState,
     delivery: bool,
+    /// On PostgreSQL: changes to publish, and the database to listen on.
+    fanout: Option<(
+        tokio::sync::mpsc::UnboundedReceiver<Vec<switchboard_core::ids::ConversationId>>,
+        String,
+    )>,
 }
 
 impl Application {
@@ -92,6 +97,12 @@ impl Application {
         } else {
             None
         };
+        let (publish_tx, fanout) = if store.dialect() == switchboard_store::Dialect::Postgres {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some((rx, config.database.url.clone())))
+        } else {
+            (None, None)
+        };
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
@@ -110,6 +121,8 @@ impl Application {
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
             vk_app: config.vk_app.clone(),
+            node: uuid::Uuid::new_v4().to_string(),
+            publish: publish_tx,
         };
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {
@@ -120,6 +133,7 @@ impl Application {
             first_admin,
             state,
             delivery: config.delivery,
+            fanout,
         })
     }
 
@@ -162,7 +176,21 @@ impl Application {
             .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped.clone())));
         let timers = self
             .delivery
-            .then(|| tokio::spawn(workers::timers::run(self.state.clone(), stopped)));
+            .then(|| tokio::spawn(workers::timers::run(self.state.clone(), stopped.clone())));
+        let mut fanout = Vec::new();
+        if let Some((queued, url)) = self.fanout {
+            fanout.push(tokio::spawn(crate::fanout::publish(
+                self.state.clone(),
+                queued,
+                stopped.clone(),
+            )));
+            fanout.push(tokio::spawn(crate::fanout::listen(
+                url,
+                self.state.node.clone(),
+                self.state.events.clone(),
+                stopped,
+            )));
+        }
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -170,7 +198,11 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        for worker in [delivery, polling, timers].into_iter().flatten() {
+        for worker in [delivery, polling, timers]
+            .into_iter()
+            .flatten()
+            .chain(fanout)
+        {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "a background worker panicked");
             }

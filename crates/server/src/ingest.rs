@@ -177,7 +177,7 @@ pub async fn store_events(
                 ..
             } => {
                 if let Some(conversation) = conversation_id {
-                    let _ = state.events.send(conversation);
+                    state.conversations_changed(&[conversation]);
                     if bot {
                         crate::bot::kick(state, conversation);
                     }

@@ -13,6 +13,7 @@ mod channels;
 mod config;
 mod error;
 mod extract;
+mod fanout;
 mod files;
 mod ingest;
 mod metrics;

@@ -39,6 +39,10 @@ pub struct AppState {
     pub bots: Arc<crate::bot::Bots>,
     /// The web chat connection of `--demo`, shown at `/demo`.
     pub demo_chat: Option<ConnectionId>,
+    /// This process among the nodes sharing the database.
+    pub node: String,
+    /// Changes to publish to the other nodes (PostgreSQL only).
+    pub publish: Option<tokio::sync::mpsc::UnboundedSender<Vec<ConversationId>>>,
 }
 
 impl AppState {
@@ -49,6 +53,9 @@ impl AppState {
             if seen.insert(*id) {
                 let _ = self.events.send(*id);
             }
+        }
+        if let (Some(publish), false) = (&self.publish, seen.is_empty()) {
+            let _ = publish.send(seen.into_iter().collect());
         }
     }
 }

@@ -123,6 +123,19 @@ impl Store {
         scenario_from_row(&row)
     }
 
+    /// Publishes `payload` on a PostgreSQL notification channel (for the other nodes); a
+    /// no-op on SQLite, which has one node.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if self.dialect == crate::Dialect::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// How many messages are stored in all (for `switchboard bench`).
     pub async fn count_messages(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM messages")

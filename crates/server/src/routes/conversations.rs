@@ -345,7 +345,7 @@ async fn reply(
             }
         }
         state.outbox_ready.notify_one();
-        let _ = state.events.send(id);
+        state.conversations_changed(&[id]);
     }
     Ok((
         if created {
@@ -382,7 +382,7 @@ async fn retry(
             other => other.into(),
         })?;
     state.outbox_ready.notify_one();
-    let _ = state.events.send(id);
+    state.conversations_changed(&[id]);
     Ok(axum::Json(message))
 }
 
@@ -575,7 +575,7 @@ async fn add_note(
         .store
         .add_note(caller.account(), id, caller.id(), text)
         .await?;
-    let _ = state.events.send(id);
+    state.conversations_changed(&[id]);
     Ok((StatusCode::CREATED, axum::Json(note)))
 }
 

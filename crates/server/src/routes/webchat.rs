@@ -355,7 +355,7 @@ impl Visitor {
                     }
                     conversation = self.conversation().await;
                     if let Some(c) = conversation {
-                        let _ = self.state.events.send(c);
+                        self.state.conversations_changed(&[c]);
                     }
                     if !self.push_new(&mut ws, conversation, &mut shown).await {
                         return;

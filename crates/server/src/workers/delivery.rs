@@ -251,7 +251,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     // The lease will expire and the row end `unknown`: never sent twice.
                     tracing::error!(error = %e, outbox = item.id, "cannot record a send's outcome");
                 } else if let Some(conversation) = item.conversation_id {
-                    let _ = state.events.send(conversation);
+                    state.conversations_changed(&[conversation]);
                 }
             });
         }

@@ -74,6 +74,24 @@ pub async fn spawn_on(db: TestDb, params: PasswordParams) -> TestApp {
     spawn_configured(db, params, |_| {}).await
 }
 
+/// Another node on the same database as `app` (PostgreSQL), with its own workers; it stops
+/// when the returned sender is dropped.
+pub async fn second_node(app: &TestApp) -> (String, oneshot::Sender<()>) {
+    let node = Application::build(config(&app.db, PasswordParams::default()))
+        .await
+        .expect("the second node starts");
+    let base = format!("http://{}", node.address());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = node
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (base, stop)
+}
+
 /// A server on a fresh database with settings changed by `adjust`.
 pub async fn spawn_with(
     backend: Backend,

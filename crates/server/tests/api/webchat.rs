@@ -16,6 +16,7 @@ backends!(
     visitors_chat_with_operators_live,
     a_reconnecting_visitor_gets_what_they_missed,
     foreign_origins_and_forged_tokens_are_refused,
+    a_reply_through_another_node_reaches_the_visitor_live,
 );
 
 pub type Socket =
@@ -355,4 +356,50 @@ async fn foreign_origins_and_forged_tokens_are_refused(backend: Backend) {
             "credentials.allowed_origins[0]"
         )
     );
+}
+
+/// Two nodes on one PostgreSQL: the visitor is connected to node A (which sends nothing:
+/// its workers are off), the operator answers through node B, whose worker delivers. Only
+/// node B's notification can tell node A's visitor session.
+async fn a_reply_through_another_node_reaches_the_visitor_live(backend: Backend) {
+    if backend != Backend::Postgres {
+        // One SQLite file has one node.
+        return;
+    }
+    let Some(app) = crate::helpers::spawn_with(backend, |c| c.delivery = false).await else {
+        return;
+    };
+    let (b, _stop_b) = crate::helpers::second_node(&app).await;
+    let chat = webchat(&app).await;
+    let (visitor, token) = session(&app, &chat).await;
+    let mut socket = join(&app, &chat, &visitor, &token, "https://shop.example")
+        .await
+        .unwrap();
+    say(
+        &mut socket,
+        json!({"type": "message", "id": "m1", "text": "Здравствуйте"}),
+    )
+    .await;
+    until(&mut socket, |f| f["type"] == "ack").await;
+    let conversation = app
+        .get("/api/v1/conversations", &app.admin_token)
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = app
+        .client
+        .post(format!("{b}/api/v1/conversations/{conversation}/messages"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"text": "Ответ с другого узла"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::CREATED);
+    let pushed = until(&mut socket, |f| {
+        f["type"] == "message" && f["message"]["content"]["text"] == "Ответ с другого узла"
+    })
+    .await;
+    assert_eq!(pushed["message"]["direction"], "outbound");
 }
