@@ -94,6 +94,21 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// A send's failure met while connecting (verifying, registering a webhook): refused
+/// credentials are "Bot not found", anything passing is "unavailable".
+impl From<SendError> for ConnectError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
+            SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
+            SendError::RetryAfter(d) => {
+                ConnectError::Unavailable(format!("rate limited for {d:?}"))
+            }
+            SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
+        }
+    }
+}
+
 /// What the channel reported for a delivered send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sent {
@@ -101,6 +116,28 @@ pub struct Sent {
     pub external_ids: Vec<String>,
     /// The bytes of a fetched attachment.
     pub media: Option<Vec<u8>>,
+}
+
+impl Sent {
+    /// Records one part of a message sent in several calls (long texts, files). Once a part
+    /// went out, a later failure is unknown: resending all would repeat what was delivered.
+    pub fn record_part(
+        &mut self,
+        result: Result<String, SendError>,
+        total: usize,
+    ) -> Result<(), SendError> {
+        match result {
+            Ok(id) => {
+                self.external_ids.push(id);
+                Ok(())
+            }
+            Err(e) if !self.external_ids.is_empty() => Err(SendError::Unknown(format!(
+                "{} of {total} parts sent, then: {e}",
+                self.external_ids.len()
+            ))),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The largest attachment fetched from a channel (Telegram's download limit).

@@ -21,7 +21,7 @@ pub fn transport_error(error: &reqwest::Error) -> SendError {
 }
 
 /// Downloads a customer's file from a link the channel gave (VK's and Viber's expire), up to
-/// the size Switchboard keeps.
+/// the size Switchboard keeps. Telegram's file links go through here too.
 pub async fn fetch_url(api: &ApiContext, url: &str) -> Result<Sent, SendError> {
     let mut response = api
         .http

@@ -136,15 +136,6 @@ async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result
     )
 }
 
-fn connect_error(e: SendError) -> ConnectError {
-    match e {
-        SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
-        SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
-        SendError::RetryAfter(d) => ConnectError::Unavailable(format!("rate limited for {d:?}")),
-        SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
-    }
-}
-
 #[async_trait]
 impl Connector for Telegram {
     fn kind(&self) -> ChannelKind {
@@ -159,7 +150,7 @@ impl Connector for Telegram {
         let credentials = credentials(credentials_json)?;
         let me: api::Me = call(api, &credentials.token, "getMe", &serde_json::json!({}))
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         let name = match me.username {
             Some(username) if me.first_name.is_empty() => format!("@{username}"),
             _ => me.first_name,
@@ -182,7 +173,7 @@ impl Connector for Telegram {
         let body = serde_json::json!({"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES});
         call::<bool>(api, &credentials.token, "setWebhook", &body)
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         Ok(())
     }
 
@@ -199,7 +190,7 @@ impl Connector for Telegram {
             &serde_json::json!({}),
         )
         .await
-        .map_err(connect_error)?;
+        .map_err(ConnectError::from)?;
         Ok(())
     }
 

@@ -113,13 +113,13 @@ async fn send_message(
             body["reply_markup"] = markup.clone();
         }
         let result = call::<SentMessage>(api, token, "sendMessage", &body).await;
-        record(&mut sent, result, total)?;
+        sent.record_part(result.map(|m| m.message_id.to_string()), total)?;
     }
     for file in &message.files {
         position += 1;
         let markup = markup.as_ref().filter(|_| position == total);
         let result = send_file(api, token, &message.chat_id, file, markup).await;
-        record(&mut sent, result, total)?;
+        sent.record_part(result.map(|m| m.message_id.to_string()), total)?;
     }
     for link in &message.links {
         position += 1;
@@ -130,27 +130,9 @@ async fn send_message(
             body["reply_markup"] = markup.clone();
         }
         let result = call::<SentMessage>(api, token, method, &body).await;
-        record(&mut sent, result, total)?;
+        sent.record_part(result.map(|m| m.message_id.to_string()), total)?;
     }
     Ok(sent)
-}
-
-fn record(
-    sent: &mut Sent,
-    result: Result<SentMessage, SendError>,
-    total: usize,
-) -> Result<(), SendError> {
-    match result {
-        Ok(m) => {
-            sent.external_ids.push(m.message_id.to_string());
-            Ok(())
-        }
-        Err(e) if !sent.external_ids.is_empty() => Err(SendError::Unknown(format!(
-            "{} of {total} parts sent, then: {e}",
-            sent.external_ids.len()
-        ))),
-        Err(e) => Err(e),
-    }
 }
 
 /// getFile, then the download from `/file/bot<token>/<file_path>`, refusing files over the
@@ -169,34 +151,7 @@ async fn fetch(api: &ApiContext, token: &str, file_id: &str) -> Result<Sent, Sen
         .file_path
         .ok_or_else(|| SendError::Permanent("Telegram gave no file path".into()))?;
     let url = format!("{}/file/bot{token}/{path}", api.base(DEFAULT_API));
-    let mut response = api
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| crate::http::transport_error(&e))?;
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(SendError::Transient(format!("HTTP {status}")));
-    }
-    if !status.is_success() {
-        return Err(SendError::Permanent(format!("HTTP {status}")));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))?
-    {
-        if bytes.len() + chunk.len() > MAX_MEDIA_BYTES {
-            return Err(SendError::Permanent("the file is larger than 20 MB".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Sent {
-        media: Some(bytes),
-        ..Sent::default()
-    })
+    crate::http::fetch_url(api, &url).await
 }
 
 pub async fn send(

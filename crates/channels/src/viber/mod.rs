@@ -122,15 +122,6 @@ pub(crate) async fn call<T: DeserializeOwned>(
         .map_err(|e| SendError::Unknown(format!("unreadable answer: {e}")))
 }
 
-fn connect_error(e: SendError) -> ConnectError {
-    match e {
-        SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
-        SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
-        SendError::RetryAfter(d) => ConnectError::Unavailable(format!("rate limited for {d:?}")),
-        SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
-    }
-}
-
 /// The bot's name by token, shown as the sender of every message. Asked once per process.
 fn names() -> &'static Mutex<HashMap<String, String>> {
     static NAMES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
@@ -167,7 +158,7 @@ impl Connector for Viber {
         let credentials = credentials(credentials_json)?;
         let info = account(api, &credentials.token)
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         Ok(AccountInfo {
             name: info.name,
             external_id: info.id,
@@ -189,7 +180,7 @@ impl Connector for Viber {
             json!({"url": url, "event_types": EVENT_TYPES, "send_name": true, "send_photo": false});
         call::<Value>(api, &credentials.token, "set_webhook", &body)
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         Ok(())
     }
 
@@ -201,7 +192,7 @@ impl Connector for Viber {
         let credentials = credentials(credentials_json)?;
         call::<Value>(api, &credentials.token, "set_webhook", &json!({"url": ""}))
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         Ok(())
     }
 

@@ -86,18 +86,11 @@ async fn send_message(
         body["sender"] = sender(name);
         // Keyboards need clients of API version 3 and later.
         body["min_api_version"] = 3.into();
-        match call::<SentMessage>(api, token, "send_message", &body).await {
-            Ok(m) => sent
-                .external_ids
-                .push(m.message_token.map(|t| t.to_string()).unwrap_or_default()),
-            Err(e) if !sent.external_ids.is_empty() => {
-                return Err(SendError::Unknown(format!(
-                    "{} of {total} parts sent, then: {e}",
-                    sent.external_ids.len()
-                )))
-            }
-            Err(e) => return Err(e),
-        }
+        let result = call::<SentMessage>(api, token, "send_message", &body).await;
+        sent.record_part(
+            result.map(|m| m.message_token.map(|t| t.to_string()).unwrap_or_default()),
+            total,
+        )?;
     }
     Ok(sent)
 }

@@ -183,15 +183,6 @@ const EVENTS: [&str; 4] = [
     "message_deny",
 ];
 
-fn connect_error(e: SendError) -> ConnectError {
-    match e {
-        SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
-        SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
-        SendError::RetryAfter(d) => ConnectError::Unavailable(format!("rate limited for {d:?}")),
-        SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
-    }
-}
-
 #[async_trait]
 impl Connector for Vk {
     fn kind(&self) -> ChannelKind {
@@ -210,7 +201,7 @@ impl Connector for Vk {
         ];
         let groups: api::Groups = call(api, &c.token, "groups.getById", &params)
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         let group = groups
             .groups
             .into_iter()
@@ -229,7 +220,7 @@ impl Connector for Vk {
             &[("group_id", c.group_id.to_string())],
         )
         .await
-        .map_err(connect_error)?;
+        .map_err(ConnectError::from)?;
         Ok(AccountInfo {
             name: group.name,
             external_id: c.group_id.to_string(),
@@ -257,7 +248,7 @@ impl Connector for Vk {
             std::slice::from_ref(&group),
         )
         .await
-        .map_err(connect_error)?;
+        .map_err(ConnectError::from)?;
         let server_id = match servers.items.iter().find(|s| s.url == url) {
             Some(existing) => {
                 call::<Value>(
@@ -273,7 +264,7 @@ impl Connector for Vk {
                     ],
                 )
                 .await
-                .map_err(connect_error)?;
+                .map_err(ConnectError::from)?;
                 existing.id
             }
             None => {
@@ -289,7 +280,7 @@ impl Connector for Vk {
                     ],
                 )
                 .await
-                .map_err(connect_error)?;
+                .map_err(ConnectError::from)?;
                 added["server_id"]
                     .as_i64()
                     .ok_or_else(|| ConnectError::Unavailable("no server_id in the answer".into()))?
@@ -310,7 +301,7 @@ impl Connector for Vk {
         }
         call::<Value>(api, &c.token, "groups.setCallbackSettings", &settings)
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         Ok(())
     }
 
@@ -328,7 +319,7 @@ impl Connector for Vk {
             std::slice::from_ref(&group),
         )
         .await
-        .map_err(connect_error)?;
+        .map_err(ConnectError::from)?;
         for server in servers.items.iter().filter(|s| s.url.contains("/hooks/")) {
             call::<Value>(
                 api,
@@ -337,7 +328,7 @@ impl Connector for Vk {
                 &[group.clone(), ("server_id", server.id.to_string())],
             )
             .await
-            .map_err(connect_error)?;
+            .map_err(ConnectError::from)?;
         }
         Ok(())
     }

@@ -198,16 +198,8 @@ async fn send_message(
                 params.push(("attachment", attachments.join(",")));
             }
         }
-        match call::<Value>(api, token, "messages.send", &params).await {
-            Ok(id) => sent.external_ids.push(id.to_string()),
-            Err(e) if !sent.external_ids.is_empty() => {
-                return Err(SendError::Unknown(format!(
-                    "{} of {total} parts sent, then: {e}",
-                    sent.external_ids.len()
-                )))
-            }
-            Err(e) => return Err(e),
-        }
+        let result = call::<Value>(api, token, "messages.send", &params).await;
+        sent.record_part(result.map(|id| id.to_string()), total)?;
     }
     Ok(sent)
 }
