@@ -134,20 +134,31 @@ impl FakeTelegram {
 
     /// Waits until `method` was called at least `count` times, or panics after `timeout`.
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let calls = self.calls_of(method);
-            if calls.len() >= count {
-                return calls;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
-                calls.len(),
-                self.calls()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_for_calls(|| self.calls_of(method), method, count, timeout).await
+    }
+}
+
+/// Waits until `calls` (of `method`) holds at least `count`, or panics after `timeout`
+/// showing what came: every fake's `wait_for`.
+async fn wait_for_calls(
+    calls: impl Fn() -> Vec<Call>,
+    method: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Call> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = calls();
+        if found.len() >= count {
+            return found;
         }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
+            found.len(),
+            found.iter().map(|c| &c.body).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

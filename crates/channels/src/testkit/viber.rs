@@ -130,20 +130,7 @@ impl FakeViber {
 
     /// Waits until `method` was called at least `count` times, or panics after `timeout`.
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let calls = self.calls_of(method);
-            if calls.len() >= count {
-                return calls;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
-                calls.len(),
-                calls.iter().map(|c| &c.body).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
     }
 
     /// Delivers a callback to the webhook as Viber would: signed with `token`. Returns the

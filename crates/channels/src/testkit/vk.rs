@@ -213,20 +213,7 @@ impl FakeVk {
     }
 
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let calls = self.calls_of(method);
-            if calls.len() >= count {
-                return calls;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {count} {method} calls within {timeout:?}, got {}: {:?}",
-                calls.len(),
-                calls.iter().map(|c| &c.body).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
     }
 
     /// Delivers a Callback API event to the registered server as VK would, with its secret
