@@ -20,6 +20,7 @@ pub mod ids;
 pub mod message;
 pub mod operator;
 pub mod render;
+pub mod report;
 pub mod routing;
 pub mod scenario;
 pub mod schedule;

@@ -53,7 +53,8 @@ pub fn free_places(candidates: &[Candidate]) -> usize {
 ///
 /// Assigning strategies give each conversation to one operator, preferring operators it was
 /// not yet tried with, until nobody has a free place. `all_at_once` offers the oldest
-/// conversations, as many as there are free places, to every available operator; the first
+/// conversations, as many as there are free places, to every available operator (but those
+/// who declined it or let a round run out, while anyone else is available); the first
 /// to accept takes one, and the offers follow the free places as they change.
 pub fn plan(
     strategy: Strategy,
@@ -69,10 +70,25 @@ pub fn plan(
         let Choice::Offer(everyone) = choose(strategy, candidates, &[]) else {
             return plan;
         };
+        // Who declined (or let a round run out) is left out while anyone else is available.
         plan.offer = queue
             .iter()
             .take(places)
-            .map(|w| (w.id, everyone.clone()))
+            .map(|w| {
+                let fresh: Vec<OperatorId> = everyone
+                    .iter()
+                    .copied()
+                    .filter(|o| !w.tried.contains(o))
+                    .collect();
+                (
+                    w.id,
+                    if fresh.is_empty() {
+                        everyone.clone()
+                    } else {
+                        fresh
+                    },
+                )
+            })
             .collect();
         return plan;
     }
@@ -260,6 +276,29 @@ mod tests {
         let busy_b = Candidate { open: 5, ..b };
         let p = plan(Strategy::InOrder, &[a.clone(), busy_b], &[w.clone()], t(1));
         assert_eq!(p.assign, vec![(w.id, a.id)]);
+    }
+
+    #[test]
+    fn all_at_once_leaves_out_who_declined_while_others_are_free() {
+        let a = online(0, 0, 5);
+        let b = online(1, 0, 5);
+        let mut w = waiting(0);
+        w.tried = vec![a.id];
+        let p = plan(
+            Strategy::AllAtOnce,
+            &[a.clone(), b.clone()],
+            &[w.clone()],
+            t(1),
+        );
+        assert_eq!(p.offer, vec![(w.id, vec![b.id])]);
+        w.tried = vec![a.id, b.id];
+        let p = plan(
+            Strategy::AllAtOnce,
+            &[a.clone(), b.clone()],
+            &[w.clone()],
+            t(1),
+        );
+        assert_eq!(p.offer, vec![(w.id, vec![a.id, b.id])]);
     }
 
     #[test]

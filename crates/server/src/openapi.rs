@@ -21,6 +21,7 @@ use utoipa::{
         (name = "channels", description = "Connected channel accounts"),
         (name = "conversations", description = "Conversations, their messages and replies"),
         (name = "audit", description = "Who changed what"),
+        (name = "stats", description = "The supervisor's figures"),
     )
 )]
 pub(crate) struct ApiDoc;

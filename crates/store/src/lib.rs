@@ -27,6 +27,7 @@ mod outbox;
 mod routing;
 mod scenarios;
 mod schedules;
+mod stats;
 pub mod testing;
 mod timers;
 mod tokens;
@@ -45,6 +46,7 @@ pub use operators::{Credentials, NewOperator, OperatorUpdate};
 pub use outbox::{Finish, OutboxItem};
 pub use routing::{TransferTarget, ANSWER_TIMEOUT, HOLD};
 pub use schedules::ScheduleInput;
+pub use stats::{LoadNow, QueueNow};
 pub use timers::{ActionFor, Closed, DueTimer, AUTO_CLOSE};
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 

@@ -700,6 +700,71 @@ async fn state(
     })
 }
 
+/// Moves a conversation on from operators who let their offer go (timed out or declined):
+/// back to the queue for the next operator, to the fallback group after `max_offers`, or
+/// flagged for a supervisor.
+#[allow(clippy::too_many_arguments)]
+async fn pass_on(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    conversation: ConversationId,
+    current: &State,
+    rules: &Rules,
+    group: GroupId,
+    missed: &[OperatorId],
+    actor: Option<OperatorId>,
+    now: Timestamp,
+) -> Result<Vec<ConversationId>, StoreError> {
+    let d = &rules.distribution;
+    drop_timer(&mut *conn, ANSWER_TIMEOUT, conversation).await?;
+    let offers_made = current.offers_made + 1;
+    let mut tried = current.tried.clone();
+    tried.extend(missed.iter().filter(|o| !current.tried.contains(o)));
+    let decision = routing::unanswered(offers_made, d.max_offers, d.fallback_group_id);
+    let (group_after, offers_after, tried_after, flag) = match decision {
+        Unanswered::Requeue => (group, offers_made, tried.clone(), false),
+        Unanswered::Fallback(fallback) => (fallback, 0, Vec::new(), false),
+        Unanswered::Flag => (group, offers_made, tried.clone(), true),
+    };
+    sqlx::query(
+        "UPDATE conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL, answered = 0,
+             queued_at = COALESCE(queued_at, opened_at), group_id = $2, offers_made = $3, tried = $4,
+             needs_attention = $5, wanted_operator_id = NULL
+         WHERE id = $1",
+    )
+    .bind(conversation.to_string())
+    .bind(group_after.to_string())
+    .bind(i64::from(offers_after))
+    .bind(tried_to(&tried_after))
+    .bind(i64::from(flag))
+    .execute(&mut *conn)
+    .await?;
+    drop_offers(&mut *conn, conversation).await?;
+    let outcome = match decision {
+        Unanswered::Requeue => "requeued",
+        Unanswered::Fallback(_) => "fallback",
+        Unanswered::Flag => "needs_attention",
+    };
+    audit::record(
+        &mut *conn,
+        NewAuditEntry::new(account, actor, "conversation.unanswered", "conversation", conversation)
+            .details(serde_json::json!({
+                "operator_ids": missed, "offers_made": offers_made, "max_offers": d.max_offers,
+                "outcome": outcome, "group_id": group_after, "assigned_at": current.assigned_at.map(millis),
+            })),
+    )
+    .await?;
+    let mut changed = vec![conversation];
+    changed.extend(distribute_group(&mut *conn, account, group_after, now).await?);
+    if current.status == ConversationStatus::Assigned {
+        changed.extend(released(&mut *conn, account, current.assignee_id, None, now).await?);
+    }
+    if group_after != group {
+        changed.extend(distribute_group(&mut *conn, account, group, now).await?);
+    }
+    Ok(changed)
+}
+
 fn refused(code: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Refused {
         code,
@@ -979,52 +1044,118 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
-        let offers_made = current.offers_made + 1;
-        let mut tried = current.tried.clone();
-        tried.extend(missed.iter().filter(|o| !current.tried.contains(o)));
-        let decision = routing::unanswered(offers_made, d.max_offers, d.fallback_group_id);
-        let (group_after, offers_after, tried_after, flag) = match decision {
-            Unanswered::Requeue => (group, offers_made, tried.clone(), false),
-            Unanswered::Fallback(fallback) => (fallback, 0, Vec::new(), false),
-            Unanswered::Flag => (group, offers_made, tried.clone(), true),
-        };
-        sqlx::query(
-            "UPDATE conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL, answered = 0,
-                 queued_at = COALESCE(queued_at, opened_at), group_id = $2, offers_made = $3, tried = $4,
-                 needs_attention = $5, wanted_operator_id = NULL
-             WHERE id = $1",
-        )
-        .bind(conversation.to_string())
-        .bind(group_after.to_string())
-        .bind(i64::from(offers_after))
-        .bind(tried_to(&tried_after))
-        .bind(i64::from(flag))
-        .execute(&mut *tx)
-        .await?;
-        drop_offers(&mut tx, conversation).await?;
-        let outcome = match decision {
-            Unanswered::Requeue => "requeued",
-            Unanswered::Fallback(_) => "fallback",
-            Unanswered::Flag => "needs_attention",
-        };
-        audit::record(
+        let changed = pass_on(
             &mut tx,
-            NewAuditEntry::new(account, None, "conversation.unanswered", "conversation", conversation)
-                .details(serde_json::json!({
-                    "operator_ids": missed, "offers_made": offers_made, "max_offers": d.max_offers,
-                    "outcome": outcome, "group_id": group_after, "assigned_at": current.assigned_at.map(millis),
-                })),
+            account,
+            conversation,
+            &current,
+            &rules,
+            group,
+            &missed,
+            None,
+            now,
         )
         .await?;
-        let mut changed = vec![conversation];
-        changed.extend(distribute_group(&mut tx, account, group_after, now).await?);
-        if current.status == ConversationStatus::Assigned {
-            changed.extend(released(&mut tx, account, current.assignee_id, None, now).await?);
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// An operator declines what they were offered: the conversation assigned to them that
+    /// they have not answered, or their part of an `all_at_once` offer. It counts as an
+    /// unanswered offer: on to the next operator, or the fallback group after `max_offers`.
+    pub async fn decline_conversation(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        operator: OperatorId,
+        now: Timestamp,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        lock(&mut tx, self.dialect, account).await?;
+        let current = state(&mut tx, account, conversation).await?;
+        let offered: Vec<OperatorId> =
+            sqlx::query("SELECT operator_id FROM offers WHERE conversation_id = $1")
+                .bind(conversation.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.parse("operator_id"))
+                .collect::<Result<_, _>>()?;
+        let holds = current.status == ConversationStatus::Assigned
+            && current.assignee_id == Some(operator)
+            && !current.answered;
+        let is_offered =
+            current.status == ConversationStatus::Queued && offered.contains(&operator);
+        if !holds && !is_offered {
+            return Err(refused(
+                "not_offered",
+                "only a conversation offered to you, or assigned to you and not yet answered, can be declined",
+            ));
         }
-        if group_after != group {
-            changed.extend(distribute_group(&mut tx, account, group, now).await?);
-        }
+        let rules = match current.group_id {
+            Some(g) => rules(&mut tx, account, g).await?,
+            None => None,
+        };
+        let (Some(rules), Some(group)) = (rules, current.group_id) else {
+            // Aimed at this operator alone: nobody else to pass it to.
+            return Err(refused(
+                "not_offered",
+                "this conversation waits for you alone; transfer it instead",
+            ));
+        };
+        let changed = if is_offered && offered.len() > 1 {
+            // Others still hold the offer: only this operator steps out of the round.
+            let mut tried = current.tried.clone();
+            if !tried.contains(&operator) {
+                tried.push(operator);
+            }
+            sqlx::query("DELETE FROM offers WHERE conversation_id = $1 AND operator_id = $2")
+                .bind(conversation.to_string())
+                .bind(operator.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE conversations SET tried = $2 WHERE id = $1")
+                .bind(conversation.to_string())
+                .bind(tried_to(&tried))
+                .execute(&mut *tx)
+                .await?;
+            audit::record(
+                &mut tx,
+                NewAuditEntry::new(
+                    account,
+                    Some(operator),
+                    "conversation.declined",
+                    "conversation",
+                    conversation,
+                ),
+            )
+            .await?;
+            vec![conversation]
+        } else {
+            audit::record(
+                &mut tx,
+                NewAuditEntry::new(
+                    account,
+                    Some(operator),
+                    "conversation.declined",
+                    "conversation",
+                    conversation,
+                ),
+            )
+            .await?;
+            pass_on(
+                &mut tx,
+                account,
+                conversation,
+                &current,
+                &rules,
+                group,
+                &[operator],
+                Some(operator),
+                now,
+            )
+            .await?
+        };
         tx.commit().await?;
         Ok(changed)
     }

@@ -204,13 +204,15 @@ struct Row_ {
     wanted: Option<String>,
     attention: bool,
     offers: Vec<String>,
+    /// Who let it go already (declined, or let an offer run out).
+    tried: Vec<String>,
 }
 
 async fn snapshot(store: &Store, account: AccountId) -> Snapshot {
     let pool = store.raw_pool();
     let mut snap = Snapshot::default();
     let rows = sqlx::query(
-        "SELECT id, status, assignee_id, group_id, wanted_operator_id, needs_attention FROM conversations WHERE account_id = $1",
+        "SELECT id, status, assignee_id, group_id, wanted_operator_id, needs_attention, tried FROM conversations WHERE account_id = $1",
     )
     .bind(account.to_string())
     .fetch_all(pool)
@@ -226,6 +228,7 @@ async fn snapshot(store: &Store, account: AccountId) -> Snapshot {
                 wanted: r.get("wanted_operator_id"),
                 attention: r.get::<i64, _>("needs_attention") != 0,
                 offers: Vec::new(),
+                tried: serde_json::from_str(&r.get::<String, _>("tried")).unwrap(),
             },
         );
     }
@@ -343,7 +346,15 @@ fn check(
             for c in waiting.iter().filter(|c| !c.offers.is_empty()) {
                 let mut offers = c.offers.clone();
                 offers.sort();
-                let mut expected: Vec<String> = free.iter().map(|m| m.to_string()).collect();
+                // Everyone available, but who let it go already while anyone else is free.
+                let mut expected: Vec<String> = free
+                    .iter()
+                    .filter(|m| !c.tried.contains(m))
+                    .map(|m| m.to_string())
+                    .collect();
+                if expected.is_empty() {
+                    expected = free.iter().map(|m| m.to_string()).collect();
+                }
                 expected.sort();
                 if offers != expected {
                     return Err(format!(

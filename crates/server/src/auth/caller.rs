@@ -61,9 +61,13 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// A cookie's value from the `Cookie` headers.
-fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    cookie_in(&parts.headers, name)
+}
+
+/// A cookie's value from these headers.
+pub(crate) fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -2,7 +2,7 @@
 //! throttling. Authorization (who may do what) is checked in each handler through
 //! [`Caller`]'s role helpers, on the server, never only in the UI.
 
-mod caller;
+pub(crate) mod caller;
 pub mod password;
 pub mod secret;
 pub mod throttle;

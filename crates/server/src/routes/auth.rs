@@ -31,6 +31,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(session))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(csrf))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(delete_token))
 }
@@ -191,6 +192,34 @@ async fn logout(
         [(axum::http::header::SET_COOKIE, expired)],
     )
         .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CsrfReply {
+    pub csrf_token: String,
+}
+
+/// The CSRF token of the browser session in the cookie, for a page loaded again: the
+/// token from `POST /auth/session` lives only as long as the page that received it.
+#[utoipa::path(get, path = "/auth/csrf", tag = "auth",
+    responses((status = 200, body = CsrfReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn csrf(
+    _caller: Caller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<CsrfReply>, ApiError> {
+    let token = crate::auth::caller::cookie_in(&headers, crate::auth::SESSION_COOKIE)
+        .filter(|_| !headers.contains_key(axum::http::header::AUTHORIZATION))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_session_cookie",
+                "only a browser session (the cookie from POST /auth/session) has a CSRF token",
+            )
+        })?;
+    Ok(axum::Json(CsrfReply {
+        csrf_token: crate::auth::csrf_token(&state, &token),
+    }))
 }
 
 /// The operator the token belongs to.

@@ -27,6 +27,7 @@ use crate::{
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(verify))
         .routes(routes!(get, update, delete))
 }
 
@@ -206,6 +207,62 @@ fn check_rate_limits(limits: &Option<Option<RateLimits>>) -> Result<(), ApiError
         }
     }
     Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyChannel {
+    pub kind: ChannelKind,
+    #[schema(value_type = Object)]
+    pub credentials: Value,
+    pub api_base_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    /// The bot or page name the channel reported.
+    pub account_name: String,
+}
+
+/// Asks the channel whether these credentials work, saving nothing: the channel form shows
+/// the bot's name (or "Bot not found") as soon as the token is typed.
+#[utoipa::path(post, path = "/channels/verify", tag = "channels", request_body = VerifyChannel,
+    responses((status = 200, body = Verified), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn verify(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<VerifyChannel>,
+) -> Result<axum::Json<Verified>, ApiError> {
+    caller.require(caller.role().manages_operators(), "connect channels")?;
+    let connector = registry::connector(body.kind).ok_or_else(|| {
+        ApiError::validation(
+            "kind",
+            format!("kind: {} channels are not available yet", body.kind),
+        )
+    })?;
+    if !body.credentials.is_object() {
+        return Err(ApiError::validation(
+            "credentials",
+            "credentials: must be an object",
+        ));
+    }
+    let api = ApiContext {
+        http: state.http.clone(),
+        api_base_url: body
+            .api_base_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| check_url("api_base_url", u))
+            .transpose()?,
+        send_key: None,
+    };
+    let account = connector
+        .verify(&api, &body.credentials)
+        .await
+        .map_err(connect_error)?;
+    Ok(axum::Json(Verified {
+        account_name: account.name,
+    }))
 }
 
 /// The connections of the caller's account.

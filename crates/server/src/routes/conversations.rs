@@ -32,6 +32,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages, reply))
         .routes(routes!(retry))
         .routes(routes!(assign))
+        .routes(routes!(decline))
         .routes(routes!(transfer))
         .routes(routes!(close))
         .routes(routes!(notes, add_note))
@@ -428,6 +429,27 @@ async fn assign(
             caller.id(),
             jiff::Timestamp::now(),
         )
+        .await?;
+    state.conversations_changed(&changed);
+    Ok(axum::Json(
+        state.store.get_conversation(caller.account(), id).await?,
+    ))
+}
+
+/// Declines what was offered to the caller: a conversation assigned to them and not yet
+/// answered, or their part of an `all_at_once` offer. It goes on as if the answer timeout had
+/// run out: to the next operator, or the fallback group after `max_offers`.
+#[utoipa::path(post, path = "/conversations/{id}/decline", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not_offered")))]
+async fn decline(
+    caller: Caller,
+    State(state): State<AppState>,
+    Id(id): Id<ConversationId>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let changed = state
+        .store
+        .decline_conversation(caller.account(), id, caller.id(), jiff::Timestamp::now())
         .await?;
     state.conversations_changed(&changed);
     Ok(axum::Json(

@@ -1,10 +1,10 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers),
-//! `/metrics` (Prometheus), `/api/openapi.json`, and a small landing page at `/`.
+//! `/metrics` (Prometheus), `/api/openapi.json`.
 
 use axum::{
     extract::State,
     http::{header, StatusCode},
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
     Json, Router,
 };
@@ -13,15 +13,10 @@ use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -8,12 +8,15 @@ mod audit;
 mod auth;
 mod channels;
 mod conversations;
+mod events;
 mod groups;
 mod health;
 mod hooks;
 mod operators;
 mod scenarios;
 mod schedules;
+mod stats;
+mod ui;
 mod vk_oauth;
 mod webchat;
 
@@ -36,7 +39,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(vk_oauth::api_router())
         .merge(conversations::router())
         .merge(attachments::router())
-        .merge(audit::router());
+        .merge(audit::router())
+        .merge(stats::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -47,4 +51,6 @@ pub(crate) fn service_router() -> Router<AppState> {
         .merge(vk_oauth::service_router())
         .merge(attachments::link_router())
         .merge(webchat::router())
+        .merge(ui::router())
+        .merge(events::router())
 }

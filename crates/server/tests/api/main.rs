@@ -16,3 +16,4 @@ mod telegram;
 mod viber;
 mod vk;
 mod webchat;
+mod workspace;

@@ -31,18 +31,23 @@ backends!(
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Center {
-    fake: FakeTelegram,
-    channel: String,
-    secret: String,
-    group: String,
+pub(crate) struct Center {
+    pub(crate) fake: FakeTelegram,
+    pub(crate) channel: String,
+    pub(crate) secret: String,
+    pub(crate) group: String,
     /// (id, token) of each operator, in the group's priority order.
-    ops: Vec<(String, String)>,
-    next_update: i64,
+    pub(crate) ops: Vec<(String, String)>,
+    pub(crate) next_update: i64,
 }
 
 /// A Telegram bot routed to a group of `n` operators with `distribution`.
-async fn center(app: &TestApp, n: usize, distribution: Value, channel_extra: Value) -> Center {
+pub(crate) async fn center(
+    app: &TestApp,
+    n: usize,
+    distribution: Value,
+    channel_extra: Value,
+) -> Center {
     let mut ops = Vec::new();
     for i in 0..n {
         let email = format!("op{i}-{}@shop.ru", uuid::Uuid::new_v4().simple());
@@ -91,15 +96,15 @@ fn next_bot() -> u32 {
 }
 
 impl Center {
-    fn op(&self, i: usize) -> &str {
+    pub(crate) fn op(&self, i: usize) -> &str {
         &self.ops[i].0
     }
 
-    fn token(&self, i: usize) -> &str {
+    pub(crate) fn token(&self, i: usize) -> &str {
         &self.ops[i].1
     }
 
-    async fn status(&self, app: &TestApp, i: usize, status: &str) {
+    pub(crate) async fn status(&self, app: &TestApp, i: usize, status: &str) {
         let r = app
             .post(
                 &format!("/api/v1/operators/{}/status", self.op(i)),
@@ -111,7 +116,7 @@ impl Center {
     }
 
     /// Customer `chat` writes; returns their open conversation.
-    async fn write(&mut self, app: &TestApp, chat: i64, text: &str) -> Value {
+    pub(crate) async fn write(&mut self, app: &TestApp, chat: i64, text: &str) -> Value {
         let update = self.next_update;
         self.next_update += 1;
         let r = deliver(
