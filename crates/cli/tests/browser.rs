@@ -23,6 +23,9 @@ fn ready() -> bool {
     false
 }
 
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "browser-test-password";
+
 /// Runs one script against `base`; screenshots go to `target/browser-artifacts/`.
 fn run(script: &str, base: &str) {
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -33,6 +36,8 @@ fn run(script: &str, base: &str) {
         .arg(format!("../../tests/browser/{script}"))
         .arg(base)
         .arg(&artifacts)
+        .env("SB_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SB_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .unwrap();
     assert!(
@@ -50,4 +55,40 @@ fn the_demo_chat_works_in_a_real_browser() {
     }
     let (_server, base, _) = start(&["--demo"], &[]);
     run("demo.mjs", &base);
+}
+
+/// The workspace server: the demo, with a known admin login.
+fn workspace() -> (common::Server, String) {
+    let (server, base, _) = start(
+        &["--demo"],
+        &[
+            ("SWITCHBOARD_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    (server, base)
+}
+
+/// Login, the language switch, operators and groups, the channel form against a fake Bot
+/// API (bot name, "Bot not found", auto-close 0 refused, webhook URL, disable), the scenario
+/// editor's errors at their lines and its preview.
+#[test]
+fn admins_set_up_the_center_in_a_real_browser() {
+    if !ready() {
+        return;
+    }
+    let (_server, base) = workspace();
+    run("admin.mjs", &base);
+}
+
+/// A Telegram message appears live in the inbox; the reply reaches the fake API; accept,
+/// decline, transfer, close, notes, attachments, a failed send retried, markup shown as text;
+/// the supervisor view; screenshots of both.
+#[test]
+fn operators_answer_live_in_a_real_browser() {
+    if !ready() {
+        return;
+    }
+    let (_server, base) = workspace();
+    run("inbox.mjs", &base);
 }

@@ -78,7 +78,7 @@ pub struct Conversation {
     pub wanted_operator_id: Option<OperatorId>,
     /// `all_at_once`: the operators it is offered to now; the first to accept takes it.
     pub offered_to: Vec<OperatorId>,
-    /// Whether the assignee has written since they got it.
+    /// Whether the assignee has written, or accepted it, since they got it.
     pub answered: bool,
     /// Ran out of offers with no fallback group: a supervisor should assign it.
     pub needs_attention: bool,

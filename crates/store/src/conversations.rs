@@ -5,7 +5,9 @@ use sqlx::any::AnyRow;
 use switchboard_core::{
     audit::NewAuditEntry,
     conversation::{ContactSummary, Conversation, ConversationStatus},
-    ids::{AccountId, ConnectionId, ConversationId, GroupId, MessageId, NoteId, OperatorId},
+    ids::{
+        AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, NoteId, OperatorId,
+    },
     message::{AuthorKind, Content, DeliveryStatus, Direction, Message, Note},
 };
 
@@ -27,6 +29,8 @@ pub struct ConversationFilter {
     pub needs_attention: Option<bool>,
     /// Only conversations offered to this operator now.
     pub offered_to: Option<OperatorId>,
+    /// Only this contact's conversations (their history across channels).
+    pub contact_id: Option<ContactId>,
     pub limit: u32,
 }
 
@@ -120,6 +124,7 @@ impl Store {
                AND ($4 IS NULL OR v.assignee_id = $4) AND ($5 IS NULL OR v.group_id = $5)
                AND ($6 IS NULL OR v.needs_attention = $6)
                AND ($7 IS NULL OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $7))
+               AND ($9 IS NULL OR v.contact_id = $9)
              ORDER BY v.last_message_at DESC, v.id DESC LIMIT $8"
         );
         let rows = sqlx::query(&sql)
@@ -131,6 +136,7 @@ impl Store {
             .bind(filter.needs_attention.map(i64::from))
             .bind(filter.offered_to.map(|o| o.to_string()))
             .bind(i64::from(filter.limit.max(1)))
+            .bind(filter.contact_id.map(|c| c.to_string()))
             .fetch_all(&self.read)
             .await?;
         let mut list = rows

@@ -32,7 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "timers", include_str!("../migrations/0005_timers.sql")),
     (6, "routing", include_str!("../migrations/0006_routing.sql")),
     (7, "bot", include_str!("../migrations/0007_bot.sql")),
-    (8, "stats", include_str!("../migrations/0008_stats.sql")),
+    (
+        8,
+        "workspace",
+        include_str!("../migrations/0008_workspace.sql"),
+    ),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

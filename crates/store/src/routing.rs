@@ -274,14 +274,17 @@ async fn assign_row(
     now: Timestamp,
     how: Assignment<'_>,
 ) -> Result<bool, StoreError> {
+    // An operator who accepts it has it in hand: no answer timeout runs against them.
+    let accepted = how.by == "accept";
     let done = sqlx::query(
-        "UPDATE conversations SET status = 'assigned', assignee_id = $2, assigned_at = $3, answered = 0,
+        "UPDATE conversations SET status = 'assigned', assignee_id = $2, assigned_at = $3, answered = $4,
              wanted_operator_id = NULL, held_until = NULL, needs_attention = 0
          WHERE id = $1 AND status IN ('queued', 'bot')",
     )
     .bind(conversation.to_string())
     .bind(operator.to_string())
     .bind(millis(now))
+    .bind(i64::from(accepted))
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
@@ -294,7 +297,7 @@ async fn assign_row(
         .await?;
     drop_offers(&mut *conn, conversation).await?;
     match rules {
-        Some(rules) => {
+        Some(rules) if !accepted => {
             set_timer(
                 conn,
                 ANSWER_TIMEOUT,
@@ -303,7 +306,7 @@ async fn assign_row(
             )
             .await?
         }
-        None => drop_timer(conn, ANSWER_TIMEOUT, conversation).await?,
+        _ => drop_timer(conn, ANSWER_TIMEOUT, conversation).await?,
     }
     audit::record(
         conn,
@@ -805,7 +808,29 @@ impl Store {
                 return Err(refused("conversation_closed", "the conversation is closed"))
             }
             (ConversationStatus::Assigned, Some(holder)) if holder == operator => {
-                return Ok(Vec::new())
+                if current.answered || actor != operator {
+                    return Ok(Vec::new());
+                }
+                // Accepting what distribution gave them: the operator has it in hand, so the
+                // answer timeout no longer applies and going offline does not take it away.
+                sqlx::query("UPDATE conversations SET answered = 1 WHERE id = $1")
+                    .bind(conversation.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
+                audit::record(
+                    &mut tx,
+                    NewAuditEntry::new(
+                        account,
+                        Some(actor),
+                        "conversation.accepted",
+                        "conversation",
+                        conversation,
+                    ),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(vec![conversation]);
             }
             (ConversationStatus::Assigned, _) => {
                 return Err(refused(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_channels::{registry, ApiContext, ConnectError};
 use switchboard_core::{
-    capabilities::CapabilityOverrides,
+    capabilities::{Capabilities, CapabilityOverrides},
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
     ids::{AccountId, ConnectionId, OperatorId, ScheduleId},
     routing::OutOfHours,
@@ -134,6 +134,10 @@ pub struct Channel {
     pub connection: ChannelConnection,
     /// Where the channel delivers its webhooks.
     pub webhook_url: String,
+    /// What this connection can show (its kind's profile with the overrides applied): the
+    /// longest text, buttons or none, lists, media, the messaging window in seconds.
+    #[schema(value_type = Object)]
+    pub limits: Capabilities,
     /// Older connections of the same channel account that this one replaced.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub displaced: Vec<ConnectionId>,
@@ -145,9 +149,11 @@ fn shown(
     displaced: Vec<ChannelConnection>,
 ) -> Channel {
     let webhook_url = webhook_url(&state.public_url, connection.id);
+    let limits = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
     Channel {
         connection,
         webhook_url,
+        limits,
         displaced: displaced.into_iter().map(|c| c.id).collect(),
     }
 }

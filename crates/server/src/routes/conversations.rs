@@ -10,7 +10,7 @@ use switchboard_channels::{registry, Keyboard, Outbound, OutboundFile, OutboundM
 use switchboard_core::{
     audit::AuditEntry,
     conversation::{Conversation, ConversationStatus},
-    ids::{ConnectionId, ConversationId, GroupId, MessageId, OperatorId},
+    ids::{ConnectionId, ContactId, ConversationId, GroupId, MessageId, OperatorId},
     message::{Attachment, AttachmentKind, Choice, Content, Message, Note},
     render::{compose, menu, Menu, MenuWords},
 };
@@ -51,6 +51,8 @@ pub struct Filter {
     pub needs_attention: Option<bool>,
     /// Only conversations offered to this operator now (`all_at_once`).
     pub offered_to: Option<OperatorId>,
+    /// Only this contact's conversations: their history across channels.
+    pub contact_id: Option<ContactId>,
     /// At most this many, newest activity first (default 100, at most 1000).
     pub limit: Option<u32>,
 }
@@ -173,6 +175,7 @@ async fn list(
         group_id: filter.group_id,
         needs_attention: filter.needs_attention,
         offered_to: filter.offered_to,
+        contact_id: filter.contact_id,
         limit: filter.limit.unwrap_or(100).clamp(1, 1000),
     };
     Ok(axum::Json(

@@ -23,6 +23,8 @@ backends!(
     the_event_feed_streams_the_accounts_changes,
     a_token_is_checked_without_saving_anything,
     declining_passes_the_conversation_on,
+    accepting_stops_the_answer_timeout,
+    a_contacts_history_and_a_channels_limits_are_listed,
     the_supervisor_sees_queues_loads_and_todays_figures,
 );
 
@@ -391,5 +393,108 @@ async fn the_supervisor_sees_queues_loads_and_todays_figures(backend: Backend) {
     assert_eq!(
         (bad.status, bad.field()),
         (StatusCode::UNPROCESSABLE_ENTITY, "since")
+    );
+}
+
+async fn accepting_stops_the_answer_timeout(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut c = center(
+        &app,
+        2,
+        json!({"strategy": "in_order", "capacity": 5, "answer_timeout": "1s"}),
+        json!({}),
+    )
+    .await;
+    c.status(&app, 0, "online").await;
+    c.status(&app, 1, "online").await;
+    let conv = c.write(&app, 700, "Примите").await;
+    assert_eq!(
+        (conv["assignee_id"].as_str(), conv["answered"].as_bool()),
+        (Some(c.op(0)), Some(false))
+    );
+    let id = conv["id"].as_str().unwrap();
+    let accepted = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{id}/assign"),
+            Some(c.token(0)),
+            None,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{accepted:?}");
+    assert_eq!(accepted.body["answered"], true);
+    // Well past the answer timeout, it is still theirs.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let now = app
+        .get(&format!("/api/v1/conversations/{id}"), &app.admin_token)
+        .await
+        .body;
+    assert_eq!(now["assignee_id"], c.op(0), "{now}");
+    let declined = app
+        .post(
+            &format!("/api/v1/conversations/{id}/decline"),
+            c.token(0),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        declined.code(),
+        "not_offered",
+        "accepted is no longer declinable"
+    );
+}
+
+async fn a_contacts_history_and_a_channels_limits_are_listed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut c = center(&app, 1, json!({}), json!({})).await;
+    let first = c.write(&app, 800, "Первый").await;
+    let other = c.write(&app, 801, "Другой клиент").await;
+    let contact = first["contact_id"].as_str().unwrap();
+    let listed = app
+        .get(
+            &format!("/api/v1/conversations?contact_id={contact}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![first["id"].as_str().unwrap()]);
+    assert!(!ids.contains(&other["id"].as_str().unwrap()));
+
+    let channel = app
+        .get(&format!("/api/v1/channels/{}", c.channel), &app.admin_token)
+        .await
+        .body;
+    assert_eq!(channel["limits"]["max_text"], 4096, "{channel}");
+    assert_eq!(channel["limits"]["text_unit"], "utf16");
+    assert!(
+        channel["limits"]["buttons"]["max_buttons"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let r = app
+        .patch(
+            &format!("/api/v1/channels/{}", c.channel),
+            &app.admin_token,
+            json!({"capabilities": {"buttons": false}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        r.body["limits"]["buttons"],
+        Value::Null,
+        "a numbered menu there: {}",
+        r.body
     );
 }

@@ -3,10 +3,10 @@
 // the composer (text, choices, attachments, notes) fitted to the channel's limits, and
 // the right-hand details: contact, channel and what it can show, routing history.
 import { api, query, attachmentUrl } from "./api.js";
-import { h, label, tx, fill, clear, initials, toast, throttle } from "./dom.js";
+import { h, label, tx, fill, clear, initials, toast, throttle, relabel } from "./dom.js";
 import { t } from "./i18n.js";
 import { session, managesRouting, cached, list, channelOf, operatorName, groupName } from "./state.js";
-import { conversations, needsAccept, markAccepted, inMyQueues, upsert } from "./live.js";
+import { conversations, needsAccept, inMyQueues, upsert } from "./live.js";
 import { forChannel, textLength } from "./caps.js";
 import { when, fullTime, bytes } from "./format.js";
 import { confirmDialog, modal } from "./dialog.js";
@@ -144,7 +144,6 @@ export function createConversationPane(center, side) {
         choices = [];
         files = [];
         drafts.delete(id);
-        if (conv) markAccepted(conv.id);
       }
       textarea.value = "";
       paintChoices();
@@ -267,7 +266,6 @@ export function createConversationPane(center, side) {
 
   async function accept() {
     const c = await api.post(`/conversations/${id}/assign`);
-    markAccepted(id);
     upsert(c);
   }
 
@@ -280,7 +278,6 @@ export function createConversationPane(center, side) {
 
   async function take() {
     const c = await api.post(`/conversations/${id}/assign`);
-    markAccepted(id);
     upsert(c);
   }
 
@@ -569,9 +566,9 @@ export function createConversationPane(center, side) {
 
   async function loadRelated(c) {
     try {
-      const all = await api.get(`/conversations${query({ limit: 500 })}`);
+      const all = await api.get(`/conversations${query({ contact_id: c.contact_id, limit: 100 })}`);
       if (!conv || conv.id !== c.id) return;
-      related = (all || []).filter((x) => x.contact_id === c.contact_id);
+      related = all || [];
       paintSide();
     } catch {
       related = [];
@@ -599,12 +596,15 @@ export function createConversationPane(center, side) {
     if (!id) {
       conv = null;
       fill(center, placeholder);
+      relabel(placeholder);
       clear(sideBody);
       side.classList.remove("filled");
       return;
     }
     conv = conversations.get(id) || null;
     fill(center, body);
+    // Built once, possibly in the other language while detached: relabel on attach.
+    relabel(body);
     side.classList.add("filled");
     mode = "reply";
     modeReply.setAttribute("aria-pressed", "true");
@@ -641,6 +641,8 @@ export function createConversationPane(center, side) {
       reloadSoon();
     },
     relabel() {
+      relabel(placeholder);
+      relabel(body);
       if (!conv) return;
       paintAll();
       paintTimeline(false);

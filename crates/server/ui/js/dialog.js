@@ -50,7 +50,7 @@ export function modal({ title, content, submit = "common.save", onSubmit, danger
     label(ok, submit);
     const cancel = h("button", { type: "button", class: "btn", "data-role": "cancel" });
     label(cancel, "common.cancel");
-    const form = h("form", { class: "dialog-form", method: "dialog" },
+    const form = h("form", { class: "dialog-form", method: "dialog", novalidate: true },
       h("h2", { class: "dialog-title" }, tx(...(Array.isArray(title) ? title : [title]))),
       content, error,
       h("div", { class: "dialog-actions" }, cancel, ok));

@@ -175,5 +175,6 @@ export function toast(message, kind = "info") {
   if (!box) return;
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status", text: message });
   box.append(el);
-  setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
+  while (box.children.length > 3) box.firstElementChild.remove();
+  setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }

@@ -20,7 +20,7 @@ export function mount(root, params, ctx) {
   const center = h("section", { class: "conv-pane" });
   const side = h("aside", { class: "conv-side" });
   const layout = h("div", { class: "inbox" },
-    h("section", { class: "inbox-list" }, tabs, h("div", { class: "list-tools" }, search), listEl, empty),
+    h("section", { class: "inbox-list" }, tabs, h("div", { class: "list-tools" }, search), h("div", { class: "list-scroll" }, listEl, empty)),
     center, side);
   fill(root, layout);
 

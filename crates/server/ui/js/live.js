@@ -11,7 +11,6 @@ export const conversations = new Map();
 const unread = new Map();
 const listeners = new Set();
 let openId = null;
-let accepted = new Set();
 let unsubscribe = null;
 let loaded = false;
 
@@ -39,11 +38,11 @@ export function myGroupIds() {
   return cached("groups").filter((g) => (g.operator_ids || []).includes(me())).map((g) => g.id);
 }
 
-/** Offered to me now (all_at_once), or given to me and not yet answered nor accepted. */
+/** Offered to me now (all_at_once), or given to me and not yet answered nor accepted (the server keeps both in `answered`). */
 export function needsAccept(c) {
   if (!c || c.status === "closed") return false;
   if ((c.offered_to || []).includes(me())) return true;
-  return c.status === "assigned" && c.assignee_id === me() && !c.answered && !accepted.has(c.id);
+  return c.status === "assigned" && c.assignee_id === me() && !c.answered;
 }
 
 export function isMine(c) {
@@ -58,16 +57,6 @@ export function inMyQueues(c) {
 /** Whether the operator should be told about this conversation. */
 function forMe(c) {
   return c.status !== "closed" && (isMine(c) || inMyQueues(c));
-}
-
-export function markAccepted(id) {
-  accepted.add(id);
-  try {
-    sessionStorage.setItem("switchboard.accepted", JSON.stringify([...accepted]));
-  } catch {
-    // Kept in memory only.
-  }
-  emit(id);
 }
 
 export function unreadCount(id) {
@@ -114,7 +103,6 @@ export function upsert(c, { fromEvent = false } = {}) {
       }
     }
   }
-  if (c.answered) accepted.delete(c.id);
   emit(c.id);
 }
 
@@ -147,14 +135,9 @@ export async function fetchOne(id) {
 }
 
 export function startLive() {
-  try {
-    accepted = new Set(JSON.parse(sessionStorage.getItem("switchboard.accepted") || "[]"));
-  } catch {
-    accepted = new Set();
-  }
   unsubscribe = onEvent((frame) => {
     if (frame.type === "conversation" && frame.conversation) upsert(frame.conversation, { fromEvent: true });
-    else if (frame.type === "reconnected") loadAll().catch(() => {});
+    else if (frame.type === "reconnected" || frame.type === "resync") loadAll().catch(() => {});
   });
   return loadAll();
 }

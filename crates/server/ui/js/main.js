@@ -5,7 +5,7 @@ import { api, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { h, label, tx, fill, relabel, toast, initials } from "./dom.js";
 import { lang, setLang, onLangChange, t, LANGS } from "./i18n.js";
 import { session, isAdmin, managesRouting, resetCaches, list } from "./state.js";
-import { startEvents, stopEvents, onConnection } from "./ws.js";
+import { startEvents, stopEvents, onConnection, onEvent } from "./ws.js";
 import { startLive, stopLive, onLive, totalUnread, conversations, needsAccept } from "./live.js";
 import { armSound, askNotifications, notificationsSupported, notificationsAllowed } from "./notify.js";
 import { errorText } from "./forms.js";
@@ -284,6 +284,10 @@ async function boot() {
     }
   });
   window.addEventListener("hashchange", route);
+  // The server ends the feed when the session is gone (logout elsewhere, expiry).
+  onEvent((frame) => {
+    if (frame.type === "logged_out" && session.me) showLogin("login.expired");
+  });
   try {
     const { csrf_token } = await api.get("/auth/csrf", { quiet401: true });
     setCsrf(csrf_token);

@@ -204,6 +204,7 @@ export const STRINGS = {
     "audit.conversation.close": "Closed",
     "audit.conversation.note": "Note added",
     "audit.conversation.declined": "Declined",
+    "audit.conversation.accepted": "Accepted",
     "audit.conversation.release": "Released: working hours began",
 
     "channels.intro": "Connected messenger accounts and who receives their conversations.",
@@ -638,6 +639,7 @@ export const STRINGS = {
     "audit.conversation.close": "Закрыто",
     "audit.conversation.note": "Добавлена заметка",
     "audit.conversation.declined": "Отклонено",
+    "audit.conversation.accepted": "Принято",
     "audit.conversation.release": "Начался рабочий день",
 
     "channels.intro": "Подключённые аккаунты мессенджеров и кто принимает их обращения.",

@@ -55,8 +55,8 @@ function hourlyChart(stats) {
   const max = Math.max(1, ...totals);
   const step = max <= 5 ? 1 : Math.ceil(max / 5);
   const top = Math.ceil(max / step) * step;
-  const W = 760;
-  const H = 260;
+  const W = 1100;
+  const H = 230;
   const left = 36;
   const right = 10;
   const topPad = 12;
@@ -151,10 +151,10 @@ export function mount(root) {
     const figureHeads = ["supervisor.name", "supervisor.conversations", "supervisor.firstResponse", "supervisor.resolution", "supervisor.autoClosed"];
     fill(body,
       kpis,
+      h("section", { class: "card" }, h("h3", { class: "card-title", i18n: "supervisor.chart" }), hourlyChart(stats)),
       h("div", { class: "grid-2 gap" },
         h("section", { class: "card" }, h("h3", { class: "card-title", i18n: "supervisor.queues" }), table(["supervisor.group", "supervisor.waitingCol", "supervisor.longest"], queueRows, "supervisor.noQueues")),
         h("section", { class: "card" }, h("h3", { class: "card-title", i18n: "supervisor.operators" }), table(["supervisor.operator", "supervisor.status", "supervisor.load"], opRows, "supervisor.noOperators"))),
-      h("section", { class: "card" }, h("h3", { class: "card-title", i18n: "supervisor.chart" }), hourlyChart(stats)),
       h("div", { class: "grid-2 gap" },
         h("section", { class: "card" }, h("h3", { class: "card-title", i18n: "supervisor.byChannel" }),
           table(figureHeads, chans.map((c) => figureRow(c.name, h("span", { class: `kind k-${c.kind}`, text: c.kind }), c)), "supervisor.noData")),
@@ -179,7 +179,7 @@ export function mount(root) {
 
   const soon = throttle(load, 3000);
   const off = onEvent((frame) => {
-    if (frame.type === "conversation" || frame.type === "reconnected") soon();
+    if (frame.type === "conversation" || frame.type === "reconnected" || frame.type === "resync") soon();
   });
   const timer = setInterval(load, 15000);
   load();

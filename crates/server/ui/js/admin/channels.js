@@ -397,6 +397,7 @@ function channelForm(root, id) {
     oohRouting.set(null);
     fill(form,
       editing ? statusLine : null,
+      editing ? webhookBox : null,
       legend("channels.sectionAccount"),
       field("channels.name", name, { name: "name" }),
       field("channels.kind", kind, { name: "kind" }),
@@ -411,7 +412,6 @@ function channelForm(root, id) {
       legend("channels.sectionAutoClose"),
       field("channels.autoClose", autoClose.el, { name: "auto_close_after", hint: "channels.autoCloseHint" }),
       field("channels.autoCloseMessage", autoCloseMessage, { name: "auto_close_message" }),
-      webhookBox,
       error,
       h("div", { class: "form-actions" }, save, cancel, h("span", { class: "grow" }), editing ? toggle : null));
     if (editing) {
