@@ -208,7 +208,11 @@ fn start_server(database_url: &str, dir: &std::path::Path) -> anyhow::Result<(Se
         .args(["--database-url", database_url])
         .env("SWITCHBOARD_ADMIN_EMAIL", "bench@localhost")
         .env("SWITCHBOARD_ADMIN_PASSWORD", PASSWORD)
-        .env("SWITCHBOARD_LOG_LEVEL", "error")
+        // `SWITCHBOARD_BENCH_SERVER_LOG=sqlx::query=debug` lists every statement the path runs.
+        .env(
+            "SWITCHBOARD_LOG_LEVEL",
+            std::env::var("SWITCHBOARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -120,6 +120,7 @@ impl Application {
             demo_chat,
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
+            connections: Arc::new(crate::channels::ConnectionCache::default()),
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,

@@ -89,3 +89,66 @@ pub fn open(
 pub fn webhook_url(public_url: &str, id: ConnectionId) -> String {
     format!("{}/hooks/{id}", public_url.trim_end_matches('/'))
 }
+
+/// How long an opened connection is used before it is read again. Changes made through
+/// this node drop it at once; changes made through another node show within this.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opened connections kept for a moment. Every webhook, bot turn and send needs its
+/// connection with the credentials unsealed; reading and unsealing them each time cost more
+/// than the rest of handling a webhook.
+#[derive(Default)]
+pub struct ConnectionCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<ConnectionId, (std::time::Instant, Arc<Opened>)>,
+    >,
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum CachedError {
+    #[error(transparent)]
+    Store(#[from] switchboard_store::StoreError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+impl ConnectionCache {
+    /// The connection (enabled or not), opened; `None` when there is no such connection.
+    pub async fn get(
+        &self,
+        store: &switchboard_store::Store,
+        sealer: &Sealer,
+        http: &reqwest::Client,
+        id: ConnectionId,
+    ) -> Result<Option<Arc<Opened>>, CachedError> {
+        let now = std::time::Instant::now();
+        if let Ok(entries) = self.entries.lock() {
+            if let Some((at, opened)) = entries.get(&id) {
+                if now.duration_since(*at) < FRESH {
+                    return Ok(Some(opened.clone()));
+                }
+            }
+        }
+        let Some(record) = store.connection_record(id).await? else {
+            self.forget(id);
+            return Ok(None);
+        };
+        let opened = Arc::new(open(record, sealer, http)?);
+        if let Ok(mut entries) = self.entries.lock() {
+            // Connections come and go rarely; a sweep of the stale keeps the map small.
+            if entries.len() > 10_000 {
+                entries.retain(|_, (at, _)| now.duration_since(*at) < FRESH);
+            }
+            entries.insert(id, (now, opened.clone()));
+        }
+        Ok(Some(opened))
+    }
+
+    /// Drops what is kept of a connection this node just changed.
+    pub fn forget(&self, id: ConnectionId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&id);
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// The VK app for connecting communities by OAuth, when one is configured.
     pub vk_app: Option<crate::config::VkApp>,
+    /// Connections opened for webhooks, bot turns and sends, kept for a moment.
+    pub connections: Arc<crate::channels::ConnectionCache>,
     /// The bot's HTTP client and parsed scenarios.
     pub bots: Arc<crate::bot::Bots>,
     /// The web chat connection of `--demo`, shown at `/demo`.
@@ -46,6 +48,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A connection with its credentials unsealed (from the cache while fresh).
+    pub async fn opened(
+        &self,
+        id: ConnectionId,
+    ) -> Result<Option<Arc<crate::channels::Opened>>, crate::channels::CachedError> {
+        self.connections
+            .get(&self.store, &self.sealer, &self.http, id)
+            .await
+    }
+
     /// Tells every session that these conversations changed (each once).
     pub fn conversations_changed(&self, ids: &[ConversationId]) {
         let mut seen = std::collections::HashSet::new();

@@ -71,8 +71,14 @@ enum Pending {
 /// The bot's shared parts: the guarded HTTP client and parsed scenarios.
 pub struct Bots {
     http: BotHttp,
-    parsed: Mutex<HashMap<ScenarioId, (i64, Arc<Scenario>)>>,
+    /// Parsed scenarios by id: the version parsed, when that version was last confirmed
+    /// current, the scenario.
+    parsed: Mutex<HashMap<ScenarioId, (i64, std::time::Instant, Arc<Scenario>)>>,
 }
+
+/// How long a parsed scenario is used before its version is checked again: an edit saved
+/// through this node applies at once, one saved through another node within this.
+const SCENARIO_FRESH: Duration = Duration::from_secs(1);
 
 /// Why a turn did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +104,13 @@ impl Bots {
         }
     }
 
+    /// Drops the parsed copy of a scenario this node just changed.
+    pub fn forget(&self, id: ScenarioId) {
+        if let Ok(mut p) = self.parsed.lock() {
+            p.remove(&id);
+        }
+    }
+
     /// The parsed scenario, from cache while its version is current.
     async fn scenario(
         &self,
@@ -105,13 +118,19 @@ impl Bots {
         account: AccountId,
         id: ScenarioId,
     ) -> Result<Result<Arc<Scenario>, String>, StoreError> {
+        let cached = self.parsed.lock().ok().and_then(|p| p.get(&id).cloned());
+        if let Some((_, checked, s)) = &cached {
+            if checked.elapsed() < SCENARIO_FRESH {
+                return Ok(Ok(s.clone()));
+            }
+        }
         let version = state.store.scenario_version(id).await?;
-        if let Some(version) = version {
-            let cached = self.parsed.lock().ok().and_then(|p| p.get(&id).cloned());
-            if let Some((v, s)) = cached {
-                if v == version {
-                    return Ok(Ok(s));
+        if let (Some(version), Some((v, _, s))) = (version, cached) {
+            if v == version {
+                if let Ok(mut p) = self.parsed.lock() {
+                    p.insert(id, (v, std::time::Instant::now(), s.clone()));
                 }
+                return Ok(Ok(s));
             }
         }
         let record = match state.store.get_scenario(account, id).await {
@@ -123,7 +142,10 @@ impl Bots {
             Ok(scenario) => {
                 let scenario = Arc::new(scenario);
                 if let Ok(mut p) = self.parsed.lock() {
-                    p.insert(id, (record.version, scenario.clone()));
+                    p.insert(
+                        id,
+                        (record.version, std::time::Instant::now(), scenario.clone()),
+                    );
                 }
                 Ok(Ok(scenario))
             }
@@ -354,10 +376,18 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         }
         None => None,
     };
-    let connection = state
-        .store
-        .get_connection(load.account_id, load.connection_id)
-        .await?;
+    let connection = match state.opened(load.connection_id).await {
+        Ok(Some(opened)) => opened.connection.clone(),
+        Ok(None) => return Err(StoreError::NotFound.into()),
+        Err(crate::channels::CachedError::Store(e)) => return Err(e.into()),
+        // Unsealing is not needed to render: read the connection itself.
+        Err(crate::channels::CachedError::Open(_)) => {
+            state
+                .store
+                .get_connection(load.account_id, load.connection_id)
+                .await?
+        }
+    };
     let caps = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
     let scenario = match state
         .bots

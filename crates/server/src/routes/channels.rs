@@ -386,6 +386,9 @@ pub(crate) async fn connect(
         capabilities: body.capabilities,
     };
     let (connection, displaced) = state.store.create_connection(&new, Some(actor)).await?;
+    for old in &displaced {
+        state.connections.forget(old.id);
+    }
     if connection.enabled {
         let url = webhook_url(&state.public_url, id);
         // A polled channel must have no webhook: Telegram refuses getUpdates while one is set.
@@ -508,6 +511,7 @@ async fn update(
         .store
         .update_connection(caller.account(), id, &update, Some(caller.id()))
         .await?;
+    state.connections.forget(id);
     let mut displaced = Vec::new();
     if let Some(enabled) = body.enabled.filter(|e| *e != connection.enabled) {
         if enabled {
@@ -517,6 +521,10 @@ async fn update(
             .store
             .set_connection_enabled(caller.account(), id, enabled, Some(caller.id()))
             .await?;
+        state.connections.forget(id);
+        for old in &displaced {
+            state.connections.forget(old.id);
+        }
         if !enabled {
             sync_webhook(&state, id, false).await?;
         }
@@ -538,6 +546,7 @@ async fn delete(
         .store
         .set_connection_enabled(caller.account(), id, false, Some(caller.id()))
         .await?;
+    state.connections.forget(id);
     sync_webhook(&state, id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

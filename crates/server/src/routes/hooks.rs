@@ -14,7 +14,7 @@ use axum::{
 use switchboard_channels::{HookKeys, InboundError, WebhookRequest};
 use switchboard_core::ids::ConnectionId;
 
-use crate::{channels, error::ApiError, ingest, state::AppState};
+use crate::{channels::CachedError, error::ApiError, ingest, state::AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/hooks/{id}", post(receive))
@@ -27,22 +27,22 @@ async fn receive(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id: ConnectionId = raw.parse().map_err(|_| ApiError::not_found())?;
-    let record = state
-        .store
-        .connection_record(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if !record.connection.enabled {
+    let opened = match state.opened(id).await {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Err(ApiError::not_found()),
+        Err(CachedError::Store(e)) => return Err(e.into()),
+        Err(CachedError::Open(e)) => {
+            tracing::error!(error = %e, connection = %id, "cannot open the connection");
+            return Err(ApiError::internal());
+        }
+    };
+    if !opened.connection.enabled {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "this connection is disabled",
         ));
     }
-    let opened = channels::open(record, &state.sealer, &state.http).map_err(|e| {
-        tracing::error!(error = %e, connection = %id, "cannot open the connection");
-        ApiError::internal()
-    })?;
     let headers: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| {

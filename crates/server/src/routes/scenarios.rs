@@ -167,18 +167,18 @@ async fn update(
     if let Some(source) = &body.source {
         check(&state, &caller, source).await?;
     }
-    Ok(axum::Json(
-        state
-            .store
-            .update_scenario(
-                caller.account(),
-                id,
-                name.as_deref(),
-                body.source.as_deref(),
-                Some(caller.id()),
-            )
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_scenario(
+            caller.account(),
+            id,
+            name.as_deref(),
+            body.source.as_deref(),
+            Some(caller.id()),
+        )
+        .await?;
+    state.bots.forget(id);
+    Ok(axum::Json(updated))
 }
 
 /// Deletes a scenario no channel routes to (admins).
@@ -195,6 +195,7 @@ async fn delete(
         .store
         .delete_scenario(caller.account(), id, Some(caller.id()))
         .await?;
+    state.bots.forget(id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use switchboard_store::{Dialect, Finish, OutboxItem};
 use tokio::{sync::watch, task::JoinSet};
 
 use super::limiter::Limiter;
-use crate::{channels, state::AppState};
+use crate::{channels::CachedError, state::AppState};
 
 const BATCH: u32 = 64;
 /// How often to look for due rows when nobody wakes us.
@@ -39,21 +39,18 @@ fn fail(reason: impl Into<String>) -> Finish {
 }
 
 async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Finish {
-    let record = match state.store.connection_record(item.connection_id).await {
-        Ok(Some(record)) => record,
+    let opened = match state.opened(item.connection_id).await {
+        Ok(Some(opened)) => opened,
         Ok(None) => return fail("the connection was removed"),
         // The database is unwell: try again later rather than failing the message.
-        Err(e) => {
+        Err(CachedError::Store(e)) => {
             return Finish {
                 step: Step::RetryIn(Duration::from_secs(5)),
                 external_id: None,
                 error: Some(e.to_string()),
             }
         }
-    };
-    let opened = match channels::open(record, &state.sealer, &state.http) {
-        Ok(opened) => opened,
-        Err(e) => return fail(format!("the connection cannot be used: {e}")),
+        Err(CachedError::Open(e)) => return fail(format!("the connection cannot be used: {e}")),
     };
     if !opened.connection.enabled {
         return fail("the connection is disabled");
@@ -127,12 +124,14 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
             {
                 tracing::error!(error = %e, "cannot mark the connection broken");
             }
+            state.connections.forget(item.connection_id);
         }
         (Ok(_), _) if opened.connection.broken_reason.is_some() => {
             let _ = state
                 .store
                 .set_connection_broken(item.connection_id, None)
                 .await;
+            state.connections.forget(item.connection_id);
         }
         _ => {}
     }

@@ -76,6 +76,7 @@ async fn poll_connection(
                         }
                         if opened.connection.broken_reason.is_some() {
                             let _ = state.store.set_connection_broken(id, None).await;
+                            state.connections.forget(id);
                         }
                         Duration::ZERO
                     }
@@ -91,6 +92,7 @@ async fn poll_connection(
             Err(SendError::ConnectionBroken(reason)) => {
                 tracing::error!(connection = %id, %reason, "the channel refused the connection's credentials");
                 let _ = state.store.set_connection_broken(id, Some(&reason)).await;
+                state.connections.forget(id);
                 Duration::from_secs(60)
             }
             Err(e) => {
