@@ -73,8 +73,11 @@ pub struct Bots {
     http: BotHttp,
     /// Parsed scenarios by id: the version parsed, when that version was last confirmed
     /// current, the scenario.
-    parsed: Mutex<HashMap<ScenarioId, (i64, std::time::Instant, Arc<Scenario>)>>,
+    parsed: Mutex<HashMap<ScenarioId, Parsed>>,
 }
+
+/// A parsed scenario: its version, when that version was last confirmed current, the tree.
+type Parsed = (i64, std::time::Instant, Arc<Scenario>);
 
 /// How long a parsed scenario is used before its version is checked again: an edit saved
 /// through this node applies at once, one saved through another node within this.
