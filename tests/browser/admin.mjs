@@ -47,6 +47,54 @@ await run("admin.mjs", async (browser) => {
     await page.locator(".topbar .lang[data-lang=en]").click();
     await page.locator(".nav-link[data-route=inbox]", { hasText: "Inbox" }).waitFor({ timeout: T });
 
+    step("the DOM helpers refuse inline handlers, styles, markup and javascript: URLs");
+    const refused = await page.evaluate(async () => {
+      const { h, svg, safeHref } = await import("/ui/js/dom.js");
+      const { api } = await import("/ui/js/api.js");
+      const out = [];
+      const hrefOf = (url) => h("a", { href: url }).getAttribute("href");
+      for (const bad of ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)", "\x01javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)"]) {
+        if (hrefOf(bad) !== null) out.push(`href kept: ${JSON.stringify(bad)}`);
+        if (svg("a", { href: bad }).getAttribute("href") !== null) out.push(`svg href kept: ${JSON.stringify(bad)}`);
+        if (h("img", { src: bad }).getAttribute("src") !== null) out.push(`src kept: ${JSON.stringify(bad)}`);
+      }
+      if (hrefOf("/api/v1/attachments/abc") !== "/api/v1/attachments/abc") out.push("a same-origin path was changed");
+      if (hrefOf("#/inbox") !== "#/inbox") out.push("a #/ route was changed");
+      if (hrefOf("https://example.com/a?b=1") !== "https://example.com/a?b=1") out.push("an https link was dropped");
+      if ((safeHref("/\\evil.example/") || "").startsWith("/")) out.push("/\\host was kept as a same-origin path");
+      const blank = h("a", { href: "https://example.com/", target: "_blank" });
+      if (!/noopener/.test(blank.rel) || !/noreferrer/.test(blank.rel)) out.push(`target=_blank without rel=noopener: ${blank.rel}`);
+      for (const [tag, props] of [["div", { onclick: "alert(1)" }], ["div", { ONMOUSEOVER: "alert(1)" }], ["div", { style: "color:red" }],
+        ["div", { innerHTML: "<b>x</b>" }], ["iframe", { srcdoc: "<script>alert(1)</script>" }], ["form", { action: "javascript:alert(1)" }]]) {
+        try {
+          h(tag, props);
+          out.push(`not refused: ${tag} ${JSON.stringify(props)}`);
+        } catch {
+          // Refused, as it should be.
+        }
+      }
+      try {
+        svg("svg", { onload: "alert(1)" });
+        out.push("not refused: svg onload");
+      } catch {
+        // Refused.
+      }
+      if (h("p", null, "<b>x</b>").children.length !== 0) out.push("a string child became markup");
+      // An id smuggling "../" into an API path never reaches another endpoint.
+      for (const path of ["/conversations/../operators", "/conversations/%2e%2e/operators", "/channels/.%2E/operators"]) {
+        const e = await api.get(path).then(() => null, (err) => err);
+        if (!e || e.code !== "bad_path") out.push(`path not refused: ${path}`);
+      }
+      return out;
+    });
+    check(refused.length === 0, `unsafe DOM or API helpers: ${refused.join("; ")}`);
+
+    step("a crafted #/ link with \"../\" in the id is refused");
+    await page.goto(`${base}/#/admin/channels/..%2Foperators`);
+    await page.waitForURL(/#\/admin\/channels$/, { timeout: T });
+    await page.locator(".toast", { hasText: "Not found" }).waitFor({ timeout: T });
+
     step("an operator is added on the Operators page");
     const tag = suffix();
     const olga = `olga-${tag}@example.com`;
@@ -204,6 +252,16 @@ await run("admin.mjs", async (browser) => {
     check((await page.locator(".nav-link[data-route=supervisor]").count()) === 0, "an operator sees the supervisor view in the navigation");
     await page.goto(`${base}/#/admin/channels`);
     await page.getByText("No access").waitFor({ timeout: T });
+
+    step("a session ended elsewhere: the next request returns to the login form");
+    await page.evaluate(async () => {
+      const { csrf_token } = await (await fetch("/api/v1/auth/csrf")).json();
+      const r = await fetch("/api/v1/auth/logout", { method: "POST", headers: { "X-CSRF-Token": csrf_token } });
+      if (r.status !== 204) throw new Error(`logout answered ${r.status}`);
+    });
+    await page.goto(`${base}/#/inbox/00000000-0000-4000-8000-000000000000`);
+    await page.locator("#login-email").waitFor({ timeout: T });
+    await page.getByText("Your session has ended").waitFor({ timeout: T });
   } finally {
     await fake.close();
   }

@@ -18,7 +18,8 @@ const XSS = "<img src=x onerror=alert(1)>";
 const IVAN_CHAT = 100000000 + Math.floor(Math.random() * 800000000);
 const MARIA_CHAT = IVAN_CHAT + 1;
 const IVAN = { chatId: IVAN_CHAT, firstName: "Иван", lastName: `Петров ${tag}`, username: `ivan_${tag}` };
-const MARIA = { chatId: MARIA_CHAT, firstName: `Мария ${tag}` };
+// A customer's name is text too, wherever it is shown (list, header, side panel, notifications).
+const MARIA = { chatId: MARIA_CHAT, firstName: `Мария ${tag}`, lastName: "<img src=x onerror=alert(2)>" };
 
 await run("inbox.mjs", async (browser) => {
   const fake = await startFakeTelegram({ token: TOKEN });
@@ -94,6 +95,33 @@ await run("inbox.mjs", async (browser) => {
     await page.locator(".timeline .msg.in .msg-text", { hasText: XSS }).waitFor({ timeout: T });
     check((await page.locator('img[src="x"]').count()) === 0, "customer text became markup");
 
+    step("a long unbroken text wraps inside the timeline instead of widening it");
+    const long = `https://example.com/${"x".repeat(600)}`;
+    await fake.sendUpdate({ ...IVAN, text: long });
+    await page.locator(".timeline .msg.in .msg-text", { hasText: "xxxxxxxxxx" }).waitFor({ timeout: T });
+    const overflow = await page.evaluate(() => {
+      const tl = document.querySelector(".timeline");
+      const list = document.querySelector(".list-scroll");
+      return { timeline: tl.scrollWidth - tl.clientWidth, list: list.scrollWidth - list.clientWidth };
+    });
+    check(overflow.timeline <= 1 && overflow.list <= 1, `long text overflows: ${JSON.stringify(overflow)}`);
+
+    step("a double click on Send, or Ctrl+Enter twice, sends the reply once");
+    await composer.fill("Проверяем двойной клик");
+    await page.locator(".composer button[type=submit]").dblclick();
+    await fake.waitFor("sendMessage", (b) => b.text === "Проверяем двойной клик");
+    await composer.fill("Проверяем двойной Ctrl+Enter");
+    await composer.press("Control+Enter");
+    await composer.press("Control+Enter");
+    await fake.waitFor("sendMessage", (b) => b.text === "Проверяем двойной Ctrl+Enter");
+    await page.locator(".timeline .msg.out", { hasText: "Проверяем двойной Ctrl+Enter" }).locator(".delivery.d-sent").waitFor({ timeout: T });
+    await page.waitForTimeout(1000);
+    for (const text of ["Проверяем двойной клик", "Проверяем двойной Ctrl+Enter"]) {
+      const n = fake.callsOf("sendMessage").filter((c) => c.body.text === text).length;
+      check(n === 1, `"${text}" was sent ${n} times`);
+      check((await page.locator(".timeline .msg.out", { hasText: text }).count()) === 1, `"${text}" shows more than once`);
+    }
+
     step("a failed delivery shows why and can be retried");
     fake.failNext("sendMessage", 400, "Bad Request: message is too long");
     await composer.fill("Уточните, пожалуйста, номер заказа");
@@ -168,6 +196,8 @@ await run("inbox.mjs", async (browser) => {
     const maria = page.locator(".conv-item", { hasText: `Мария ${tag}` });
     await maria.waitFor({ timeout: T });
     await maria.click();
+    await page.locator(".conv-title", { hasText: "<img src=x" }).waitFor({ timeout: T });
+    check((await page.locator('img[src="x"]').count()) === 0, "a customer's name became markup");
     const mariaId = await eventually(async () => {
       const id = page.url().split("/").pop();
       return id && id.length === 36 ? id : null;

@@ -92,3 +92,25 @@ fn operators_answer_live_in_a_real_browser() {
     let (_server, base) = workspace();
     run("inbox.mjs", &base);
 }
+
+/// Every interface string exists in Russian and English with the same placeholders, and
+/// every key the code names is there (node only, no browser).
+#[test]
+fn the_interface_speaks_russian_and_english_throughout() {
+    let node = Command::new("node").arg("--version").output().is_ok();
+    if !node {
+        assert!(std::env::var_os("CI").is_none(), "node is needed");
+        eprintln!("skipped: node is missing");
+        return;
+    }
+    let out = Command::new("node")
+        .arg("../../tests/browser/i18n.mjs")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "i18n.mjs failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -134,6 +134,7 @@ pub async fn store_events(
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
     let routed = routed(state, connection, Timestamp::now()).await?;
+    let answer = crate::bot::answerer(state, connection);
     let mut queued = false;
     for event in events {
         let follow_ups: Vec<FollowUp> = event
@@ -167,15 +168,17 @@ pub async fn store_events(
             out_of_hours,
             follow_ups,
         };
-        match state.store.ingest(&ingest).await? {
+        match state.store.ingest_answering(&ingest, Some(&answer)).await? {
             Ingested::Duplicate => {
                 tracing::debug!(connection = %connection.id, event = %ingest.external_event_id, "duplicate delivery")
             }
             Ingested::Stored {
                 conversation_id,
                 bot,
+                answered,
                 ..
             } => {
+                queued |= answered;
                 if let Some(conversation) = conversation_id {
                     state.conversations_changed(&[conversation]);
                     if bot {

@@ -10,6 +10,7 @@
 //! leaves a due timer and nothing is lost: the next runner reads the message again.
 
 use jiff::Timestamp;
+use sqlx::AnyConnection;
 use switchboard_core::{
     audit::NewAuditEntry,
     conversation::ClosedReason,
@@ -94,6 +95,10 @@ pub struct BotApply {
     pub next: BotNext,
 }
 
+/// Decides the bot's turn from a state loaded inside the ingest transaction, with no I/O;
+/// `None` leaves the turn to the runner.
+pub type Answer<'a> = &'a (dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync);
+
 /// What applying did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -110,71 +115,8 @@ impl Store {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<BotLoad>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.account_id, c.connection_id, c.contact_id, c.status, t.name AS contact_name,
-                    i.external_id, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
-             FROM conversations c
-             JOIN contacts t ON t.id = c.contact_id
-             JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
-             LEFT JOIN bot_states b ON b.conversation_id = c.id
-             WHERE c.id = $1",
-        )
-        .bind(conversation.to_string())
-        .fetch_optional(&self.write)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let status = row.text("status")?;
-        let scenario: Option<ScenarioId> = row.opt_parse("scenario_id")?;
-        let (Some(scenario_id), "bot") = (scenario, status.as_str()) else {
-            sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
-                .bind(BOT)
-                .bind(conversation.to_string())
-                .execute(&self.write)
-                .await?;
-            return Ok(None);
-        };
-        let read_at = row.int("read_at")?;
-        let read_id = row.text("read_id")?;
-        let messages = sqlx::query(
-            "SELECT id, created_at, content FROM messages
-             WHERE conversation_id = $1 AND direction = 'inbound' AND (created_at > $2 OR (created_at = $2 AND id > $3))
-             ORDER BY created_at, id LIMIT $4",
-        )
-        .bind(conversation.to_string())
-        .bind(read_at)
-        .bind(&read_id)
-        .bind(READ_BATCH)
-        .fetch_all(&self.write)
-        .await?;
-        let unread = messages
-            .iter()
-            .map(|m| {
-                Ok(Unread {
-                    id: m.parse("id")?,
-                    created_at: m.int("created_at")?,
-                    content: m.json("content")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let state = row.text("state")?;
-        Ok(Some(BotLoad {
-            account_id: row.parse("account_id")?,
-            conversation_id: conversation,
-            connection_id: row.parse("connection_id")?,
-            contact_id: row.parse("contact_id")?,
-            contact_name: row.text("contact_name")?,
-            chat_id: row.text("external_id")?,
-            scenario_id,
-            state: (state != "null").then_some(state),
-            version: row.int("version")?,
-            pending: row.opt_text("pending")?,
-            wake_at: row.opt_int("wake_at")?,
-            read_at,
-            read_id,
-            unread,
-        }))
+        let mut conn = self.write.acquire().await?;
+        load_in(&mut conn, conversation).await
     }
 
     /// Claims the bot timer of one conversation for `lease`, when it is due and free. The
@@ -239,106 +181,7 @@ impl Store {
         if !fresh {
             return Ok(Applied::Stale);
         }
-        let mut ids = Vec::with_capacity(apply.messages.len());
-        for (i, message) in apply.messages.iter().enumerate() {
-            let id = MessageId::new();
-            // One millisecond apart, so they list in the order they were said.
-            let at = now + i as i64;
-            sqlx::query(
-                "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(id.to_string())
-            .bind(load.account_id.to_string())
-            .bind(&conversation)
-            .bind(Direction::Outbound.as_str())
-            .bind(AuthorKind::Bot.as_str())
-            .bind(to_json(&message.content))
-            .bind(DeliveryStatus::Pending.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            let item = NewOutbound {
-                account_id: load.account_id,
-                connection_id: load.connection_id,
-                conversation_id: Some(load.conversation_id),
-                message_id: Some(id),
-                chat_id: Some(load.chat_id.clone()),
-                action: message.action.clone(),
-            };
-            enqueue(&mut tx, &item, at).await?;
-            ids.push(id);
-        }
-        if !ids.is_empty() {
-            sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
-                .bind(&conversation)
-                .bind(now + ids.len() as i64 - 1)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let (read_at, read_id) = match &apply.read {
-            Some((at, id)) => (Some(*at), Some(id.to_string())),
-            None => (None, None),
-        };
-        let pending = match &apply.next {
-            BotNext::Effect(effect) => Some(effect.as_str()),
-            _ => None,
-        };
-        sqlx::query(
-            "UPDATE bot_states SET state = $2, version = version + 1, read_at = COALESCE($3, read_at),
-                 read_id = COALESCE($4, read_id), pending = $5, wake_at = $6, updated_at = $7
-             WHERE conversation_id = $1",
-        )
-        .bind(&conversation)
-        .bind(&apply.state)
-        .bind(read_at)
-        .bind(read_id)
-        .bind(pending)
-        .bind(apply.wake_at.map(millis))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let due = match &apply.next {
-            BotNext::At(at) => Some(millis(*at)),
-            BotNext::Effect(_) => Some(now),
-            BotNext::Idle => {
-                // Messages that came in meanwhile (or past this turn's batch) keep it due.
-                let (after_at, after_id) = match &apply.read {
-                    Some((at, id)) => (*at, id.to_string()),
-                    None => (load.read_at, load.read_id.clone()),
-                };
-                let more = sqlx::query(
-                    "SELECT 1 AS one FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
-                     AND (created_at > $2 OR (created_at = $2 AND id > $3)) LIMIT 1",
-                )
-                .bind(&conversation)
-                .bind(after_at)
-                .bind(after_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                more.map(|_| now)
-            }
-        };
-        match due {
-            Some(due) => {
-                sqlx::query(
-                    "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = $3, lease_until = NULL",
-                )
-                .bind(BOT)
-                .bind(&conversation)
-                .bind(due)
-                .execute(&mut *tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
-                    .bind(BOT)
-                    .bind(&conversation)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        let ids = apply_in(&mut tx, load, apply, now).await?;
         tx.commit().await?;
         Ok(Applied::Done { messages: ids })
     }
@@ -463,4 +306,190 @@ impl Store {
         tx.commit().await?;
         Ok(moved.rows_affected() == 1)
     }
+}
+
+/// Loads a conversation's bot for a turn on `conn` (inside the caller's transaction, or
+/// not); `None` when the conversation is not with the bot (any more), after dropping its
+/// stale timer.
+pub(crate) async fn load_in(
+    conn: &mut AnyConnection,
+    conversation: ConversationId,
+) -> Result<Option<BotLoad>, StoreError> {
+    let row = sqlx::query(
+        "SELECT c.account_id, c.connection_id, c.contact_id, c.status, t.name AS contact_name,
+                i.external_id, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
+         FROM conversations c
+         JOIN contacts t ON t.id = c.contact_id
+         JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
+         LEFT JOIN bot_states b ON b.conversation_id = c.id
+         WHERE c.id = $1",
+    )
+    .bind(conversation.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let status = row.text("status")?;
+    let scenario: Option<ScenarioId> = row.opt_parse("scenario_id")?;
+    let (Some(scenario_id), "bot") = (scenario, status.as_str()) else {
+        sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+            .bind(BOT)
+            .bind(conversation.to_string())
+            .execute(&mut *conn)
+            .await?;
+        return Ok(None);
+    };
+    let read_at = row.int("read_at")?;
+    let read_id = row.text("read_id")?;
+    let messages = sqlx::query(
+        "SELECT id, created_at, content FROM messages
+         WHERE conversation_id = $1 AND direction = 'inbound' AND (created_at > $2 OR (created_at = $2 AND id > $3))
+         ORDER BY created_at, id LIMIT $4",
+    )
+    .bind(conversation.to_string())
+    .bind(read_at)
+    .bind(&read_id)
+    .bind(READ_BATCH)
+    .fetch_all(&mut *conn)
+    .await?;
+    let unread = messages
+        .iter()
+        .map(|m| {
+            Ok(Unread {
+                id: m.parse("id")?,
+                created_at: m.int("created_at")?,
+                content: m.json("content")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let state = row.text("state")?;
+    Ok(Some(BotLoad {
+        account_id: row.parse("account_id")?,
+        conversation_id: conversation,
+        connection_id: row.parse("connection_id")?,
+        contact_id: row.parse("contact_id")?,
+        contact_name: row.text("contact_name")?,
+        chat_id: row.text("external_id")?,
+        scenario_id,
+        state: (state != "null").then_some(state),
+        version: row.int("version")?,
+        pending: row.opt_text("pending")?,
+        wake_at: row.opt_int("wake_at")?,
+        read_at,
+        read_id,
+        unread,
+    }))
+}
+
+/// Writes a turn on `conn`, inside the caller's transaction: the bot's messages with their
+/// outbox rows, the new state (version + 1), the read cursor and the bot timer.
+pub(crate) async fn apply_in(
+    conn: &mut AnyConnection,
+    load: &BotLoad,
+    apply: &BotApply,
+    now: i64,
+) -> Result<Vec<MessageId>, StoreError> {
+    let conversation = load.conversation_id.to_string();
+    let mut ids = Vec::with_capacity(apply.messages.len());
+    for (i, message) in apply.messages.iter().enumerate() {
+        let id = MessageId::new();
+        // One millisecond apart, so they list in the order they were said.
+        let at = now + i as i64;
+        sqlx::query(
+            "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id.to_string())
+        .bind(load.account_id.to_string())
+        .bind(&conversation)
+        .bind(Direction::Outbound.as_str())
+        .bind(AuthorKind::Bot.as_str())
+        .bind(to_json(&message.content))
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+        let item = NewOutbound {
+            account_id: load.account_id,
+            connection_id: load.connection_id,
+            conversation_id: Some(load.conversation_id),
+            message_id: Some(id),
+            chat_id: Some(load.chat_id.clone()),
+            action: message.action.clone(),
+        };
+        enqueue(&mut *conn, &item, at).await?;
+        ids.push(id);
+    }
+    if !ids.is_empty() {
+        sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+            .bind(&conversation)
+            .bind(now + ids.len() as i64 - 1)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (read_at, read_id) = match &apply.read {
+        Some((at, id)) => (Some(*at), Some(id.to_string())),
+        None => (None, None),
+    };
+    let pending = match &apply.next {
+        BotNext::Effect(effect) => Some(effect.as_str()),
+        _ => None,
+    };
+    sqlx::query(
+        "UPDATE bot_states SET state = $2, version = version + 1, read_at = COALESCE($3, read_at),
+             read_id = COALESCE($4, read_id), pending = $5, wake_at = $6, updated_at = $7
+         WHERE conversation_id = $1",
+    )
+    .bind(&conversation)
+    .bind(&apply.state)
+    .bind(read_at)
+    .bind(read_id)
+    .bind(pending)
+    .bind(apply.wake_at.map(millis))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let due = match &apply.next {
+        BotNext::At(at) => Some(millis(*at)),
+        BotNext::Effect(_) => Some(now),
+        BotNext::Idle => {
+            // Messages that came in meanwhile (or past this turn's batch) keep it due.
+            let (after_at, after_id) = match &apply.read {
+                Some((at, id)) => (*at, id.to_string()),
+                None => (load.read_at, load.read_id.clone()),
+            };
+            let more = sqlx::query(
+                "SELECT 1 AS one FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
+                 AND (created_at > $2 OR (created_at = $2 AND id > $3)) LIMIT 1",
+            )
+            .bind(&conversation)
+            .bind(after_at)
+            .bind(after_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            more.map(|_| now)
+        }
+    };
+    match due {
+        Some(due) => {
+            sqlx::query(
+                "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = $3, lease_until = NULL",
+            )
+            .bind(BOT)
+            .bind(&conversation)
+            .bind(due)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
+                .bind(BOT)
+                .bind(&conversation)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(ids)
 }

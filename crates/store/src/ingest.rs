@@ -14,6 +14,7 @@ use switchboard_core::{
 
 use crate::{
     audit,
+    bot::{apply_in, load_in, Answer, BotNext},
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
     routing::{self, HOLD},
@@ -93,8 +94,10 @@ pub enum Ingested {
         conversation_id: Option<ConversationId>,
         message_id: Option<MessageId>,
         opened: bool,
-        /// The conversation is with the bot, which now has a message to read.
+        /// The bot has work to do now (a message to read, an effect to perform): run it.
         bot: bool,
+        /// The bot answered in the same transaction: its messages are queued.
+        answered: bool,
     },
 }
 
@@ -105,7 +108,7 @@ async fn upsert_contact(
     external_id: &str,
     name: &str,
     now: i64,
-) -> Result<ContactId, StoreError> {
+) -> Result<(ContactId, bool), StoreError> {
     let find =
         "SELECT contact_id FROM contact_identities WHERE connection_id = $1 AND external_id = $2";
     if let Some(row) = sqlx::query(find)
@@ -114,7 +117,7 @@ async fn upsert_contact(
         .fetch_optional(&mut *conn)
         .await?
     {
-        return row.parse("contact_id");
+        return Ok((row.parse("contact_id")?, false));
     }
     let contact = ContactId::new();
     sqlx::query("INSERT INTO contacts (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)")
@@ -133,7 +136,7 @@ async fn upsert_contact(
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 1 {
-        return Ok(contact);
+        return Ok((contact, true));
     }
     // Another node stored this identity first: use its contact, drop ours.
     sqlx::query("DELETE FROM contacts WHERE id = $1")
@@ -145,7 +148,7 @@ async fn upsert_contact(
         .bind(external_id)
         .fetch_one(&mut *conn)
         .await?;
-    row.parse("contact_id")
+    Ok((row.parse("contact_id")?, false))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,30 +157,37 @@ async fn open_or_continue(
     dialect: Dialect,
     account: AccountId,
     connection: ConnectionId,
-    contact: ContactId,
+    (contact, new_contact): (ContactId, bool),
     start: Start,
     now: i64,
-) -> Result<(ConversationId, bool), StoreError> {
-    let find = "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 AND closed_at IS NULL";
-    if let Some(row) = sqlx::query(find)
+) -> Result<(ConversationId, bool, ConversationStatus), StoreError> {
+    let find = "SELECT id, status FROM conversations WHERE connection_id = $1 AND contact_id = $2 AND closed_at IS NULL";
+    // A contact stored in this transaction has no conversations yet.
+    if !new_contact {
+        if let Some(row) = sqlx::query(find)
+            .bind(connection.to_string())
+            .bind(contact.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            return Ok((row.parse("id")?, false, row.parse("status")?));
+        }
+    }
+    // Opening routes the conversation; routing happens under the account's lock.
+    routing::lock(conn, dialect, account).await?;
+    let previous = if new_contact {
+        None
+    } else {
+        sqlx::query(
+            "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 ORDER BY opened_at DESC, id DESC LIMIT 1",
+        )
         .bind(connection.to_string())
         .bind(contact.to_string())
         .fetch_optional(&mut *conn)
         .await?
-    {
-        return Ok((row.parse("id")?, false));
-    }
-    // Opening routes the conversation; routing happens under the account's lock.
-    routing::lock(conn, dialect, account).await?;
-    let previous = sqlx::query(
-        "SELECT id FROM conversations WHERE connection_id = $1 AND contact_id = $2 ORDER BY opened_at DESC, id DESC LIMIT 1",
-    )
-    .bind(connection.to_string())
-    .bind(contact.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| row.text("id"))
-    .transpose()?;
+        .map(|row| row.text("id"))
+        .transpose()?
+    };
     let id = ConversationId::new();
     let inserted = sqlx::query(
         "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, wanted_operator_id,
@@ -230,7 +240,7 @@ async fn open_or_continue(
             .bind(contact.to_string())
             .fetch_one(&mut *conn)
             .await?;
-        return Ok((row.parse("id")?, false));
+        return Ok((row.parse("id")?, false, row.parse("status")?));
     }
     audit::record(
         conn,
@@ -257,7 +267,43 @@ async fn open_or_continue(
         }
         None => {}
     }
-    Ok((id, true))
+    Ok((id, true, start.status))
+}
+
+/// A customer message reached a conversation with the bot: the bot answers now, in this
+/// transaction, when `answer` can decide the turn without I/O; otherwise the bot timer is
+/// set due (a `wait` further away is pulled forward; the bot re-arms it) for the runner.
+/// Returns (the runner has work now, the bot answered here).
+async fn bot_reads(
+    conn: &mut AnyConnection,
+    conversation: ConversationId,
+    answer: Option<Answer<'_>>,
+    now: i64,
+) -> Result<(bool, bool), StoreError> {
+    if let Some(answer) = answer {
+        // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
+        if let Some(load) = load_in(conn, conversation)
+            .await?
+            .filter(|l| l.pending.is_none())
+        {
+            if let Some(apply) = answer(&load) {
+                // After the customer's message, in the listing's order.
+                apply_in(conn, &load, &apply, now + 1).await?;
+                return Ok((matches!(apply.next, BotNext::Effect(_)), true));
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($3, $1, $2)
+         ON CONFLICT (kind, conversation_id) DO UPDATE
+         SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
+    )
+    .bind(conversation.to_string())
+    .bind(now)
+    .bind(crate::bot::BOT)
+    .execute(&mut *conn)
+    .await?;
+    Ok((true, false))
 }
 
 /// Stores a system message and queues it in the conversation's order.
@@ -303,14 +349,29 @@ pub(crate) async fn send_notice(
 impl Store {
     /// Stores one inbound event; see the module documentation.
     pub async fn ingest(&self, input: &Ingest) -> Result<Ingested, StoreError> {
+        self.ingest_answering(input, None).await
+    }
+
+    /// Stores one inbound event and, for a customer message to the bot, lets `answer`
+    /// decide the bot's turn (pure, from the state loaded in the same transaction): the
+    /// customer's message, the bot's reply and its outbox rows commit together. Without an
+    /// answer (no scenario at hand, work pending), the bot timer is set due for the runner.
+    pub async fn ingest_answering(
+        &self,
+        input: &Ingest,
+        answer: Option<Answer<'_>>,
+    ) -> Result<Ingested, StoreError> {
         let now = now_millis();
         let mut tx = self.write.begin().await?;
+        // A message's id is known up front, so the event row carries it from the start.
+        let message = matches!(input.event, IngestEvent::Message { .. }).then(MessageId::new);
         let fresh = sqlx::query(
-            "INSERT INTO inbound_events (connection_id, external_event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(input.connection_id.to_string())
         .bind(&input.external_event_id)
         .bind(now)
+        .bind(message.map(|m| m.to_string()))
         .execute(&mut *tx)
         .await?;
         if fresh.rows_affected() == 0 {
@@ -323,6 +384,7 @@ impl Store {
                 message_id: None,
                 opened: false,
                 bot: false,
+                answered: false,
             },
             IngestEvent::Reachability {
                 contact_external_id,
@@ -349,6 +411,7 @@ impl Store {
                     message_id: None,
                     opened: false,
                     bot: false,
+                    answered: false,
                 }
             }
             IngestEvent::Started {
@@ -365,7 +428,7 @@ impl Store {
                 )
                 .await?;
                 if input.start.status == ConversationStatus::Bot {
-                    let (conversation, opened) = open_or_continue(
+                    let (conversation, opened, _) = open_or_continue(
                         &mut tx,
                         self.dialect,
                         input.account_id,
@@ -390,6 +453,7 @@ impl Store {
                         message_id: None,
                         opened,
                         bot: opened,
+                        answered: false,
                     }
                 } else {
                     Ingested::Stored {
@@ -397,6 +461,7 @@ impl Store {
                         message_id: None,
                         opened: false,
                         bot: false,
+                        answered: false,
                     }
                 }
             }
@@ -434,6 +499,7 @@ impl Store {
                     message_id: None,
                     opened: false,
                     bot: false,
+                    answered: false,
                 }
             }
             IngestEvent::Message {
@@ -451,13 +517,15 @@ impl Store {
                     now,
                 )
                 .await?;
-                // A customer who writes is reachable again.
-                sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
-                    .bind(input.connection_id.to_string())
-                    .bind(contact_external_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let (conversation, opened) = open_or_continue(
+                if !contact.1 {
+                    // A customer who writes is reachable again.
+                    sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
+                        .bind(input.connection_id.to_string())
+                        .bind(contact_external_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let (conversation, opened, status) = open_or_continue(
                     &mut tx,
                     self.dialect,
                     input.account_id,
@@ -467,7 +535,7 @@ impl Store {
                     now,
                 )
                 .await?;
-                let message = MessageId::new();
+                let message = message.unwrap_or_else(MessageId::new);
                 sqlx::query(
                     "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
                          delivery_status, created_at)
@@ -484,32 +552,19 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
-                    .bind(conversation.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE inbound_events SET message_id = $3 WHERE connection_id = $1 AND external_event_id = $2")
-                    .bind(input.connection_id.to_string())
-                    .bind(&input.external_event_id)
-                    .bind(message.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                // A conversation with the bot: the bot has a message to read, now. A `wait`
-                // timer further away is pulled forward; the bot re-arms it.
-                let bot = sqlx::query(
-                    "INSERT INTO timers (kind, conversation_id, due_at)
-                     SELECT $3, id, $2 FROM conversations WHERE id = $1 AND status = 'bot'
-                     ON CONFLICT (kind, conversation_id) DO UPDATE
-                     SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
-                )
-                .bind(conversation.to_string())
-                .bind(now)
-                .bind(crate::bot::BOT)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0;
+                if !opened {
+                    // Opening set it already.
+                    sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+                        .bind(conversation.to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let (bot, answered) = if status == ConversationStatus::Bot {
+                    bot_reads(&mut tx, conversation, answer, now).await?
+                } else {
+                    (false, false)
+                };
                 if let Some(notice) = &input.out_of_hours {
                     let first = sqlx::query(
                         "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
@@ -534,6 +589,7 @@ impl Store {
                     message_id: Some(message),
                     opened,
                     bot,
+                    answered,
                 }
             }
         };

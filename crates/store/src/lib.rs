@@ -34,7 +34,7 @@ mod tokens;
 
 pub use accounts::NewAccount;
 pub use attachments::StoredAttachment;
-pub use bot::{Applied, BotApply, BotLoad, BotMessage, BotNext, Unread, BOT};
+pub use bot::{Answer, Applied, BotApply, BotLoad, BotMessage, BotNext, Unread, BOT};
 pub use connect::{Dialect, StoreConfig, Synchronous};
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};

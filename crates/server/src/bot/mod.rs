@@ -107,6 +107,14 @@ impl Bots {
         }
     }
 
+    /// The parsed scenario when its version was confirmed lately, without asking the
+    /// database: for the bot's answer inside the ingest transaction.
+    fn fresh(&self, id: ScenarioId) -> Option<Arc<Scenario>> {
+        let parsed = self.parsed.lock().ok()?;
+        let (_, checked, scenario) = parsed.get(&id)?;
+        (checked.elapsed() < SCENARIO_FRESH).then(|| scenario.clone())
+    }
+
     /// Drops the parsed copy of a scenario this node just changed.
     pub fn forget(&self, id: ScenarioId) {
         if let Ok(mut p) = self.parsed.lock() {
@@ -158,6 +166,31 @@ impl Bots {
                 d.report("scenario").trim_end()
             ))),
         }
+    }
+}
+
+/// The bot's answer to a customer message inside the transaction that stores it, when the
+/// scenario is at hand: the message and the reply commit together, with no runner, timer
+/// claim or second load. Anything else (no fresh scenario, a pending HTTP call or handoff)
+/// is left to the runner.
+pub fn answerer(
+    state: &AppState,
+    connection: &switchboard_core::channel::ChannelConnection,
+) -> impl Fn(&BotLoad) -> Option<BotApply> + Send + Sync {
+    let bots = state.bots.clone();
+    let caps = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
+    let kind = connection.kind;
+    let name = connection.name.clone();
+    move |load: &BotLoad| {
+        let scenario = bots.fresh(load.scenario_id)?;
+        decide(
+            load,
+            &scenario,
+            &caps,
+            (kind.as_str(), &name),
+            None,
+            Timestamp::now(),
+        )
     }
 }
 
@@ -351,6 +384,116 @@ async fn perform(state: &AppState, load: &BotLoad, pending: Pending) -> Result<(
     Ok(())
 }
 
+/// The bot's turn, decided without I/O: from the loaded state, the customer messages after
+/// the cursor and (after an HTTP step) the call's result, what it says and where it stops.
+/// `None` when there is nothing to decide (no state and nothing to start).
+fn decide(
+    load: &BotLoad,
+    scenario: &Scenario,
+    caps: &Capabilities,
+    channel: (&str, &str),
+    http_result: Option<Result<switchboard_bot::HttpReply, String>>,
+    now: Timestamp,
+) -> Option<BotApply> {
+    let env = env_for(load, caps, channel.0, channel.1);
+    let mut said: Vec<Said> = Vec::new();
+    let mut stop = Stop::Answer;
+    let mut bot: Option<BotState> = load
+        .state
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let mut wake_at = load
+        .wake_at
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok());
+    let mut read = None;
+    let mut absorb = |turn: switchboard_bot::Turn, bot: &mut Option<BotState>, stop: &mut Stop| {
+        said.extend(turn.said);
+        *bot = Some(turn.state);
+        *stop = turn.stop;
+    };
+    match (bot.clone(), http_result) {
+        (Some(current), Some(result)) => {
+            absorb(
+                advance(scenario, &env, current, Input::Http(result)),
+                &mut bot,
+                &mut stop,
+            );
+        }
+        (None, _) => {
+            absorb(start(scenario, &env), &mut bot, &mut stop);
+            // The messages that opened the conversation started the bot; they answer
+            // nothing it asked.
+            if let Some(last) = load.unread.last() {
+                read = Some((last.created_at, last.id));
+            }
+        }
+        (Some(current), None) => {
+            if current.waiting == switchboard_bot::runtime::Waiting::Timer {
+                if wake_at.is_some_and(|at| at <= now) {
+                    absorb(
+                        advance(scenario, &env, current, Input::Timer),
+                        &mut bot,
+                        &mut stop,
+                    );
+                } else {
+                    stop = Stop::Pending;
+                }
+            }
+        }
+    }
+    if let Stop::Wait(d) = stop {
+        wake_at = Some(now + d);
+    }
+    // Customer messages, in order, while the bot is waiting for them.
+    let unread = if read.is_some() {
+        &[][..]
+    } else {
+        &load.unread[..]
+    };
+    for message in unread {
+        if pending_for(&stop).is_some() {
+            break;
+        }
+        let Some(current) = bot.clone() else { break };
+        let turn = advance(
+            scenario,
+            &env,
+            current,
+            Input::Message {
+                text: &message.content.text,
+                pressed: message.content.pressed.as_deref(),
+            },
+        );
+        read = Some((message.created_at, message.id));
+        if turn.stop == Stop::Pending {
+            continue;
+        }
+        absorb(turn, &mut bot, &mut stop);
+        if let Stop::Wait(d) = stop {
+            wake_at = Some(now + d);
+        }
+    }
+    let bot = bot?;
+    let next = match pending_for(&stop) {
+        Some(p) => BotNext::Effect(serde_json::to_string(&p).unwrap_or_default()),
+        None if bot.waiting == switchboard_bot::runtime::Waiting::Timer => {
+            BotNext::At(wake_at.unwrap_or(now))
+        }
+        None => BotNext::Idle,
+    };
+    let apply = BotApply {
+        state: serde_json::to_string(&bot).unwrap_or_else(|_| "null".into()),
+        read,
+        messages: said
+            .iter()
+            .map(|s| message(caps, &load.chat_id, s, scenario))
+            .collect(),
+        wake_at: wake_at.filter(|_| bot.waiting == switchboard_bot::runtime::Waiting::Timer),
+        next,
+    };
+    Some(apply)
+}
+
 async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome, TurnError> {
     let Some(load) = state.store.bot_load(conversation).await? else {
         return Ok(Outcome::Done);
@@ -403,110 +546,27 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
             return Ok(Outcome::Done);
         }
     };
-    let env = env_for(&load, &caps, connection.kind.as_str(), &connection.name);
-    let now = Timestamp::now();
-
-    let mut said: Vec<Said> = Vec::new();
-    let mut stop = Stop::Answer;
-    let mut bot: Option<BotState> = load
-        .state
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
-    let mut wake_at = load
-        .wake_at
-        .and_then(|ms| Timestamp::from_millisecond(ms).ok());
-    let mut read = None;
-    let mut absorb = |turn: switchboard_bot::Turn, bot: &mut Option<BotState>, stop: &mut Stop| {
-        said.extend(turn.said);
-        *bot = Some(turn.state);
-        *stop = turn.stop;
-    };
-    match (bot.clone(), http_request) {
-        (Some(current), Some(request)) => {
+    let http_result = match http_request {
+        Some(request) => {
             let result = state.bots.http.call(&request).await;
             if let Err(e) = &result {
                 tracing::info!(%conversation, url = %request.url, error = %e, "a scenario's HTTP call failed");
             }
-            absorb(
-                advance(&scenario, &env, current, Input::Http(result)),
-                &mut bot,
-                &mut stop,
-            );
+            Some(result)
         }
-        (None, _) => {
-            absorb(start(&scenario, &env), &mut bot, &mut stop);
-            // The messages that opened the conversation started the bot; they answer
-            // nothing it asked.
-            if let Some(last) = load.unread.last() {
-                read = Some((last.created_at, last.id));
-            }
-        }
-        (Some(current), None) => {
-            if current.waiting == switchboard_bot::runtime::Waiting::Timer {
-                if wake_at.is_some_and(|at| at <= now) {
-                    absorb(
-                        advance(&scenario, &env, current, Input::Timer),
-                        &mut bot,
-                        &mut stop,
-                    );
-                } else {
-                    stop = Stop::Pending;
-                }
-            }
-        }
-    }
-    if let Stop::Wait(d) = stop {
-        wake_at = Some(now + d);
-    }
-    // Customer messages, in order, while the bot is waiting for them.
-    let unread = if read.is_some() {
-        &[][..]
-    } else {
-        &load.unread[..]
+        None => None,
     };
-    for message in unread {
-        if pending_for(&stop).is_some() {
-            break;
-        }
-        let Some(current) = bot.clone() else { break };
-        let turn = advance(
-            &scenario,
-            &env,
-            current,
-            Input::Message {
-                text: &message.content.text,
-                pressed: message.content.pressed.as_deref(),
-            },
-        );
-        read = Some((message.created_at, message.id));
-        if turn.stop == Stop::Pending {
-            continue;
-        }
-        absorb(turn, &mut bot, &mut stop);
-        if let Stop::Wait(d) = stop {
-            wake_at = Some(Timestamp::now() + d);
-        }
-    }
-    let Some(bot) = bot else {
+    let Some(apply) = decide(
+        &load,
+        &scenario,
+        &caps,
+        (connection.kind.as_str(), &connection.name),
+        http_result,
+        Timestamp::now(),
+    ) else {
         return Ok(Outcome::Done);
     };
-    let next = match pending_for(&stop) {
-        Some(p) => BotNext::Effect(serde_json::to_string(&p).unwrap_or_default()),
-        None if bot.waiting == switchboard_bot::runtime::Waiting::Timer => {
-            BotNext::At(wake_at.unwrap_or(now))
-        }
-        None => BotNext::Idle,
-    };
-    let apply = BotApply {
-        state: serde_json::to_string(&bot).unwrap_or_else(|_| "null".into()),
-        read,
-        messages: said
-            .iter()
-            .map(|s| message(&caps, &load.chat_id, s, &scenario))
-            .collect(),
-        wake_at: wake_at.filter(|_| bot.waiting == switchboard_bot::runtime::Waiting::Timer),
-        next: next.clone(),
-    };
+    let next = apply.next.clone();
     match state.store.bot_apply(&load, &apply).await? {
         Applied::Stale => Ok(Outcome::Stale),
         Applied::Done { messages } => {

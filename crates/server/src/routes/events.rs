@@ -2,8 +2,9 @@
 //! `hello`, every change of a conversation of the caller's account (a message either way,
 //! an offer, an assignment, a transfer, a close) arrives as `{"type": "conversation",
 //! "conversation": {...}}`, the same JSON as `GET /conversations/{id}`; `resync` says
-//! changes were missed and lists should be read again. The session is checked again every
-//! minute, so a logout or an expired session ends the feed.
+//! changes were missed and lists should be read again; `ping` every half minute lets the
+//! page notice a connection that died silently. The session is checked again every minute,
+//! so a logout or an expired session ends the feed.
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use crate::{
 };
 
 const RECHECK: Duration = Duration::from_secs(60);
+const PING: Duration = Duration::from_secs(30);
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/events", get(events))
@@ -90,6 +92,8 @@ async fn run(state: AppState, caller: Caller, token_hash: String, mut ws: WebSoc
     }
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
+    let mut ping = tokio::time::interval(PING);
+    ping.tick().await;
     loop {
         tokio::select! {
             frame = ws.recv() => match frame {
@@ -97,6 +101,11 @@ async fn run(state: AppState, caller: Caller, token_hash: String, mut ws: WebSoc
                 // Nothing to say to the server here; pings are answered by the library.
                 Some(Ok(_)) => {}
             },
+            _ = ping.tick() => {
+                if !send(&mut ws, &serde_json::json!({"type": "ping"})).await {
+                    return;
+                }
+            }
             _ = recheck.tick() => {
                 let valid = state
                     .store

@@ -26,9 +26,34 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-async function request(method, path, { body, raw, headers = {}, quiet401 = false } = {}) {
+/** Asks the server for the session's CSRF token again (after a reload, or when it was refused). */
+export async function refreshCsrf() {
+  const reply = await request("GET", "/auth/csrf");
+  setCsrf(reply && reply.csrf_token);
+  return csrfToken;
+}
+
+/**
+ * A path built from ids must stay the endpoint it names: an id like `../operators/X` (from
+ * a crafted #/... link) must not turn a request into one on another endpoint.
+ */
+function checkPath(path) {
+  const pathname = path.split("?")[0];
+  if (pathname.split("/").some((seg) => /^(\.|%2e){1,2}$/i.test(seg)) || /[#\\]/.test(pathname)) {
+    throw new ApiError(400, { error: { code: "bad_path", message: "invalid address" } });
+  }
+}
+
+async function request(method, path, { body, raw, headers = {}, quiet401 = false, csrfRetried = false } = {}) {
+  checkPath(path);
+  const changes = method !== "GET" && method !== "HEAD";
+  // Every request that changes something carries the session's CSRF token; fetch it first
+  // when this page has none yet (the login itself needs none).
+  if (changes && !csrfToken && path !== "/auth/session") {
+    await refreshCsrf().catch(() => {});
+  }
   const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
-  if (method !== "GET" && method !== "HEAD" && csrfToken) init.headers["X-CSRF-Token"] = csrfToken;
+  if (changes && csrfToken) init.headers["X-CSRF-Token"] = csrfToken;
   if (raw !== undefined) {
     init.body = raw;
   } else if (body !== undefined) {
@@ -52,6 +77,11 @@ async function request(method, path, { body, raw, headers = {}, quiet401 = false
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
+    // A stale token (the page outlived a server restart with a new key): fetch it and try once more.
+    if (response.status === 403 && error.code === "csrf_failed" && changes && !csrfRetried) {
+      const fresh = await refreshCsrf().catch(() => null);
+      if (fresh) return request(method, path, { body, raw, headers, quiet401, csrfRetried: true });
+    }
     if (response.status === 401 && !quiet401) onUnauthorized(error);
     throw error;
   }

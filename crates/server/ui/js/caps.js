@@ -9,7 +9,7 @@ export const KINDS = [
 ];
 
 /**
- * A connection's profile: {max_text, unit, buttons: null | {max, label}, media, window_hours}.
+ * A connection's profile: {max_text, unit, buttons: null | {max, label, max_text}, list, media, window_hours}.
  * Null when the channel is unknown or the server sent no limits.
  */
 export function forChannel(channel) {
@@ -18,7 +18,7 @@ export function forChannel(channel) {
   return {
     max_text: l.max_text,
     unit: l.text_unit || "chars",
-    buttons: l.buttons ? { max: l.buttons.max_buttons, label: l.buttons.max_label } : null,
+    buttons: l.buttons ? { max: l.buttons.max_buttons, label: l.buttons.max_label, max_text: l.buttons.max_text || null } : null,
     list: l.list ? { max: l.list.max_rows } : null,
     media: Array.isArray(l.media) ? [...l.media] : [],
     window_hours: l.window ? l.window / 3600 : null,

@@ -10,7 +10,7 @@ import { conversations, needsAccept, inMyQueues, upsert } from "./live.js";
 import { forChannel, textLength } from "./caps.js";
 import { when, fullTime, bytes } from "./format.js";
 import { confirmDialog, modal } from "./dialog.js";
-import { errorText } from "./forms.js";
+import { errorText, localError } from "./forms.js";
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -30,7 +30,22 @@ export function createConversationPane(center, side) {
   let choices = [];
   let files = [];
   let uploading = 0;
+  /** A request in flight from the composer: Send stays disabled whatever repaints meanwhile. */
+  let sending = false;
+  /**
+   * The Idempotency-Key of the reply being composed: the same for every attempt to send the
+   * same reply (a retry after a timeout is answered with the first reply, never sent
+   * twice), new once it was sent or its content changed.
+   */
+  let replyKey = null;
   const drafts = new Map();
+  const MAX_DRAFTS = 50;
+  const saveDraft = () => {
+    if (!id || mode !== "reply") return;
+    drafts.delete(id);
+    if (textarea.value) drafts.set(id, textarea.value);
+    while (drafts.size > MAX_DRAFTS) drafts.delete(drafts.keys().next().value);
+  };
 
   /* ----- static structure ----- */
   const headName = h("h2", { class: "conv-title" });
@@ -71,7 +86,7 @@ export function createConversationPane(center, side) {
 
   /* ----- composer behaviour ----- */
   function setMode(next) {
-    if (mode === "reply") drafts.set(id, textarea.value);
+    saveDraft();
     mode = next;
     modeReply.setAttribute("aria-pressed", String(mode === "reply"));
     modeNote.setAttribute("aria-pressed", String(mode === "note"));
@@ -82,7 +97,10 @@ export function createConversationPane(center, side) {
   }
   modeReply.addEventListener("click", () => setMode("reply"));
   modeNote.addEventListener("click", () => setMode("note"));
-  textarea.addEventListener("input", paintCounter);
+  textarea.addEventListener("input", () => {
+    replyKey = null;
+    paintCounter();
+  });
   textarea.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
@@ -93,6 +111,7 @@ export function createConversationPane(center, side) {
     const text = choiceInput.value.trim();
     if (!text) return;
     choices.push(text);
+    replyKey = null;
     choiceInput.value = "";
     paintChoices();
     choiceInput.focus();
@@ -107,13 +126,18 @@ export function createConversationPane(center, side) {
   attach.addEventListener("click", () => fileInput.click());
   fileInput.addEventListener("change", async () => {
     const picked = [...fileInput.files];
+    const target = id;
     fileInput.value = "";
     for (const file of picked) {
+      if (id !== target) break;
       uploading += 1;
       paintComposer();
       try {
         const up = await api.upload(file);
+        // Another conversation opened meanwhile: the file is not for it.
+        if (id !== target) continue;
         files.push({ sha256: up.sha256, file_name: up.file_name || file.name, mime_type: up.mime_type || file.type || null, size: up.size });
+        replyKey = null;
       } catch (err) {
         showComposerError(err);
       } finally {
@@ -125,33 +149,43 @@ export function createConversationPane(center, side) {
   });
   composer.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!id || send.disabled) return;
+    if (!id || sending || send.disabled) return;
     composerError.hidden = true;
     const text = textarea.value;
+    const target = id;
+    const sentMode = mode;
+    if (mode === "note" ? !text.trim() : !text.trim() && !choices.length && !files.length) return;
+    sending = true;
     send.disabled = true;
     try {
-      if (mode === "note") {
-        if (!text.trim()) return;
-        await api.post(`/conversations/${id}/notes`, { text });
+      if (sentMode === "note") {
+        await api.post(`/conversations/${target}/notes`, { text });
       } else {
-        if (!text.trim() && !choices.length && !files.length) return;
         const body = {
           text,
           choices: choices.map((label, i) => ({ label, payload: `choice_${i + 1}` })),
           attachments: files.map((f) => ({ sha256: f.sha256, file_name: f.file_name || null, mime_type: f.mime_type || null })),
         };
-        await api.post(`/conversations/${id}/messages`, body, { headers: { "Idempotency-Key": uuid() } });
-        choices = [];
-        files = [];
-        drafts.delete(id);
+        if (!replyKey) replyKey = uuid();
+        await api.post(`/conversations/${target}/messages`, body, { headers: { "Idempotency-Key": replyKey } });
+        replyKey = null;
+        drafts.delete(target);
+        if (id === target) {
+          choices = [];
+          files = [];
+        }
       }
-      textarea.value = "";
-      paintChoices();
-      paintFiles();
+      if (id === target && mode === sentMode) {
+        textarea.value = "";
+        paintChoices();
+        paintFiles();
+      }
       await reload();
     } catch (err) {
-      showComposerError(err);
+      if (id === target) showComposerError(err);
+      else toast(errorText(err), "error");
     } finally {
+      sending = false;
       paintComposer();
     }
   });
@@ -170,6 +204,7 @@ export function createConversationPane(center, side) {
       const x = h("button", { type: "button", class: "chip-x", i18nTitle: "common.remove", text: "×" });
       x.addEventListener("click", () => {
         choices.splice(i, 1);
+        replyKey = null;
         paintChoices();
       });
       return h("span", { class: "chip choice" }, h("span", { class: "chip-num", text: `${i + 1}.` }), h("span", { text: c }), x);
@@ -183,6 +218,7 @@ export function createConversationPane(center, side) {
       const x = h("button", { type: "button", class: "chip-x", i18nTitle: "common.remove", text: "×" });
       x.addEventListener("click", () => {
         files.splice(i, 1);
+        replyKey = null;
         paintFiles();
       });
       return h("span", { class: "chip file" }, h("span", { class: "file-icon", "aria-hidden": "true" }), h("span", { text: f.file_name || f.sha256.slice(0, 12) }), h("span", { class: "muted", text: bytes(f.size) }), x);
@@ -198,8 +234,9 @@ export function createConversationPane(center, side) {
       return;
     }
     const n = textLength(c, textarea.value);
-    counter.textContent = `${n} / ${c.max_text}`;
-    counter.classList.toggle("over", n > c.max_text);
+    const max = choices.length && c.buttons?.max_text ? Math.min(c.max_text, c.buttons.max_text) : c.max_text;
+    counter.textContent = `${n} / ${max}`;
+    counter.classList.toggle("over", n > max);
   }
 
   function paintLimits() {
@@ -243,7 +280,7 @@ export function createConversationPane(center, side) {
     attach.disabled = disabled || !canFiles;
     if (!canFiles && c) attach.setAttribute("title", t("composer.noFiles"));
     else attach.removeAttribute("title");
-    send.disabled = disabled || uploading > 0;
+    send.disabled = disabled || uploading > 0 || sending;
     label(send, mode === "note" ? "composer.addNote" : "composer.send");
     paintLimits();
   }
@@ -296,8 +333,9 @@ export function createConversationPane(center, side) {
     const opSel = h("select", { class: "input", name: "operator_id" }, cached("operators").filter((o) => o.id !== conv.assignee_id).map((o) =>
       h("option", { value: o.id, text: `${o.name} — ${t(`status.${o.status}`)}` })));
     const reason = h("textarea", { class: "input", rows: "2", name: "reason", maxlength: "1000" });
-    const groupField = h("div", { class: "field" }, h("label", { class: "field-label", i18n: "transfer.group" }), groupSel);
-    const opField = h("div", { class: "field", hidden: true }, h("label", { class: "field-label", i18n: "transfer.operator" }), opSel);
+    const fieldError = () => h("p", { class: "field-error", role: "alert", hidden: true });
+    const groupField = h("div", { class: "field", "data-field": "group_id" }, h("label", { class: "field-label", i18n: "transfer.group" }), groupSel, fieldError());
+    const opField = h("div", { class: "field", "data-field": "operator_id", hidden: true }, h("label", { class: "field-label", i18n: "transfer.operator" }), opSel, fieldError());
     kind.addEventListener("change", () => {
       groupField.hidden = kind.value !== "group";
       opField.hidden = kind.value !== "operator";
@@ -305,21 +343,18 @@ export function createConversationPane(center, side) {
     const content = h("div", { class: "stack" },
       h("div", { class: "field" }, h("label", { class: "field-label", i18n: "transfer.to" }), kind),
       groupField, opField,
-      h("div", { class: "field" }, h("label", { class: "field-label", i18n: "transfer.reason" }), reason));
+      h("div", { class: "field", "data-field": "reason" }, h("label", { class: "field-label", i18n: "transfer.reason" }), reason, fieldError()));
     const result = await modal({
       title: "transfer.title",
       content,
       submit: "transfer.submit",
       onSubmit: async () => {
         const body = kind.value === "group" ? { group_id: groupSel.value } : { operator_id: opSel.value };
-        if (!groupSel.value && kind.value === "group") throw new Error(t("transfer.pick"));
-        if (!opSel.value && kind.value === "operator") throw new Error(t("transfer.pick"));
+        if (!groupSel.value && kind.value === "group") throw localError("group_id", "transfer.pick");
+        if (!opSel.value && kind.value === "operator") throw localError("operator_id", "transfer.pick");
         if (reason.value.trim()) body.reason = reason.value.trim();
-        try {
-          return await api.post(`/conversations/${id}/transfer`, body);
-        } catch (err) {
-          throw new Error(errorText(err));
-        }
+        // API errors go next to their field (or above the buttons), translated by showError.
+        return api.post(`/conversations/${id}/transfer`, body);
       },
     });
     if (result && result.id) {
@@ -495,7 +530,7 @@ export function createConversationPane(center, side) {
         channel.account_name ? row("side.account", h("span", { text: channel.account_name })) : null,
         row("side.buttons", c.buttons ? tx("side.buttonsYes", { n: c.buttons.max, label: c.buttons.label }) : tx("side.buttonsNo")),
         row("side.maxText", h("span", { text: String(c.max_text) })),
-        row("side.files", c.media.length ? h("span", { text: c.media.join(", ") }) : tx("side.noFiles")),
+        row("side.files", c.media.length ? h("span", { text: c.media.map((k) => t(`attachment.${k}`)).join(", ") }) : tx("side.noFiles")),
         c.window_hours ? row("side.window", tx("side.windowHours", { n: c.window_hours })) : null));
       if (!c.buttons) channelSec.append(h("p", { class: "side-note", i18n: "side.numberedNote" }));
     } else {
@@ -559,7 +594,16 @@ export function createConversationPane(center, side) {
     if (m.status === "fulfilled") messages = m.value || [];
     if (n.status === "fulfilled") notes = n.value || [];
     if (hst.status === "fulfilled") history = hst.value || [];
-    paintTimeline(false);
+    const failed = [m, n, hst].find((r) => r.status === "rejected");
+    if (m.status === "rejected" && !messages.length && !notes.length) {
+      // Nothing to show: say why, with a way to try again.
+      const again = h("button", { type: "button", class: "btn small", i18n: "conv.retry" });
+      again.addEventListener("click", () => reload().catch(() => {}));
+      fill(timeline, h("div", { class: "list-empty", role: "alert" }, h("p", { class: "form-error", text: errorText(m.reason) }), again));
+    } else {
+      paintTimeline(false);
+      if (failed && failed.reason?.status !== 401) toast(errorText(failed.reason), "error");
+    }
     if (conv) paintSide();
   }
   const reloadSoon = throttle(() => reload().catch(() => {}), 400);
@@ -570,8 +614,9 @@ export function createConversationPane(center, side) {
       if (!conv || conv.id !== c.id) return;
       related = all || [];
       paintSide();
-    } catch {
+    } catch (err) {
       related = [];
+      if (err.status !== 401) toast(errorText(err), "error");
     }
   }
 
@@ -583,8 +628,9 @@ export function createConversationPane(center, side) {
   }
 
   async function show(nextId) {
-    if (id && mode === "reply") drafts.set(id, textarea.value);
+    saveDraft();
     id = nextId;
+    replyKey = null;
     seq += 1;
     messages = [];
     notes = [];
@@ -614,20 +660,26 @@ export function createConversationPane(center, side) {
     paintChoices();
     paintFiles();
     fill(timeline, h("p", { class: "list-empty", i18n: "common.loading" }));
+    const shown = id;
     if (!conv) {
       try {
-        conv = await api.get(`/conversations/${id}`);
+        const c = await api.get(`/conversations/${shown}`);
+        if (id !== shown) return;
+        conv = c;
         upsert(conv);
       } catch (err) {
-        fill(center, h("div", { class: "empty-state" }, h("p", { text: errorText(err) })));
+        if (id !== shown) return;
+        fill(center, h("div", { class: "empty-state" }, h("p", { class: "form-error", text: errorText(err) })));
+        clear(sideBody);
         return;
       }
     }
     if (!channelOf(conv.channel_id)) await list("channels", { fresh: true }).catch(() => {});
+    if (id !== shown) return;
     paintAll();
-    const mySeq = seq;
     await reload().catch(() => {});
-    if (mySeq === seq) paintTimeline(true);
+    if (id !== shown) return;
+    if (messages.length || notes.length) paintTimeline(true);
     loadRelated(conv);
   }
 

@@ -7,12 +7,45 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 /** Properties set as DOM properties rather than attributes. */
 const PROPS = new Set(["value", "checked", "disabled", "hidden", "selected", "multiple", "readOnly", "required", "open"]);
 
+/** Never set from code that builds elements: markup, inline styles and inline handlers. */
+const REFUSED = new Set(["style", "innerhtml", "outerhtml", "srcdoc", "srcset", "formaction", "action"]);
+
+/** Attributes holding a URL: only http(s) or same-origin relative links are allowed. */
+const URL_ATTRS = new Set(["href", "src", "xlink:href", "poster", "cite", "data", "background", "ping"]);
+
+/**
+ * Sets one attribute, refusing inline event handlers (`onclick="..."`), inline styles and
+ * markup, and URLs other than http(s) / same-origin ones (a `javascript:` link from data is
+ * dropped, never set). Links opening a new window always get rel=noopener noreferrer.
+ */
+function setAttr(el, key, value) {
+  const name = String(key).toLowerCase();
+  if (name.startsWith("on")) throw new Error(`refusing to set the ${key} attribute; pass a function`);
+  if (REFUSED.has(name)) throw new Error(`refusing to set ${key}`);
+  let text = value === true ? "" : String(value);
+  if (URL_ATTRS.has(name)) {
+    const safe = name === "src" ? safeSrc(text) : safeHref(text);
+    if (safe === null) {
+      console.warn(`dropped an unsafe ${key}`);
+      return;
+    }
+    text = safe;
+  }
+  el.setAttribute(key, text);
+  if (name === "target" && text !== "_self") {
+    const rel = new Set((el.getAttribute("rel") || "").split(/\s+/).filter(Boolean));
+    rel.add("noopener");
+    rel.add("noreferrer");
+    el.setAttribute("rel", [...rel].join(" "));
+  }
+}
+
 function applyProps(el, props) {
   if (!props) return;
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") {
-      el.setAttribute("class", Array.isArray(value) ? value.filter(Boolean).join(" ") : value);
+      el.setAttribute("class", Array.isArray(value) ? value.filter(Boolean).join(" ") : String(value));
     } else if (key === "text") {
       el.textContent = String(value);
     } else if (key === "i18n") {
@@ -24,16 +57,21 @@ function applyProps(el, props) {
       el.dataset.i18nTitle = value;
       el.setAttribute("title", t(value));
       el.setAttribute("aria-label", t(value));
+    } else if (key === "i18nLabel") {
+      el.dataset.i18nLabel = value;
+      el.setAttribute("aria-label", t(value));
     } else if (key === "dataset") {
-      Object.assign(el.dataset, value);
-    } else if (key.startsWith("on") && typeof value === "function") {
+      for (const [k, v] of Object.entries(value)) el.dataset[k] = String(v);
+    } else if (/^on/i.test(key)) {
+      if (typeof value !== "function") throw new Error(`refusing to set the ${key} attribute; pass a function`);
       el.addEventListener(key.slice(2).toLowerCase(), value);
-    } else if (key === "style" || key === "innerHTML" || key === "outerHTML") {
-      throw new Error(`refusing to set ${key}`);
     } else if (PROPS.has(key)) {
       el[key] = value;
+    } else if (key === "rel" && el.getAttribute("rel")) {
+      // Keep noopener/noreferrer added for a target set earlier.
+      el.setAttribute("rel", `${el.getAttribute("rel")} ${value}`);
     } else {
-      el.setAttribute(key, value === true ? "" : String(value));
+      setAttr(el, key, value);
     }
   }
 }
@@ -59,8 +97,8 @@ export function svg(tag, attrs, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null) continue;
     if (key === "text") el.textContent = String(value);
-    else if (key === "class") el.setAttribute("class", value);
-    else el.setAttribute(key, String(value));
+    else if (key === "class") el.setAttribute("class", String(value));
+    else setAttr(el, key, value);
   }
   append(el, children);
   return el;
@@ -97,6 +135,9 @@ export function relabel(root = document) {
     el.setAttribute("title", t(el.dataset.i18nTitle));
     el.setAttribute("aria-label", t(el.dataset.i18nTitle));
   }
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
 }
 
 export function clear(el) {
@@ -120,16 +161,34 @@ export function option(value, { text, i18n, params, selected } = {}) {
   return o;
 }
 
-/** A link only to our own paths or http(s) URLs; anything else is shown as text. */
+/**
+ * A link target that cannot run script: an http(s) URL, or a same-origin relative one
+ * (`/api/...`, `#/inbox/...`) kept as written; anything else (`javascript:`, `data:`,
+ * `vbscript:`, obfuscated with spaces or control characters) is null.
+ */
 export function safeHref(url) {
   if (typeof url !== "string") return null;
-  if (url.startsWith("/") && !url.startsWith("//")) return url;
+  const s = url.trim();
+  if (!s) return null;
+  let u;
   try {
-    const u = new URL(url);
-    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+    u = new URL(s, location.href);
   } catch {
     return null;
   }
+  if (u.protocol !== "http:" && u.protocol !== "https:") return null;
+  // Relative and on this origin: as written. "//host" and "/\\host" resolve elsewhere: absolute.
+  if (u.origin === location.origin && !/^[a-z][a-z\d+.-]*:/i.test(s) && !/^[\\/]{2}/.test(s)) return s;
+  return u.href;
+}
+
+/** An image / media source: as safeHref, plus blob: URLs and raster data: images. */
+export function safeSrc(url) {
+  if (typeof url !== "string") return null;
+  const s = url.trim();
+  if (/^blob:/i.test(s)) return s;
+  if (/^data:image\/(png|jpeg|gif|webp);base64,[a-z0-9+/=]+$/i.test(s)) return s;
+  return safeHref(s);
 }
 
 /** Calls `fn` at most once per `ms`, the last call winning. */

@@ -53,9 +53,10 @@ export function since(iso) {
 
 export function bytes(n) {
   if (n === null || n === undefined) return "";
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const one = (x) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(x);
+  if (n < 1024) return t("unit.bytes", { n });
+  if (n < 1024 * 1024) return t("unit.kb", { n: one(n / 1024) });
+  return t("unit.mb", { n: one(n / 1024 / 1024) });
 }
 
 export function number(n) {

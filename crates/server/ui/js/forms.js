@@ -1,6 +1,6 @@
 // Form building blocks shared by the admin pages: labelled fields, number + unit durations,
 // and showing the API's field errors next to the field they name.
-import { h, label, option, tx } from "./dom.js";
+import { h, label, option, tx, toast } from "./dom.js";
 import { t } from "./i18n.js";
 
 /**
@@ -99,8 +99,13 @@ export function fieldError(root, name, message) {
       if (!best || n.length > best.dataset.field.length) best = f;
     }
   }
-  if (!best) return false;
+  // A field that is hidden now (another channel kind's credentials) cannot show it.
+  if (!best || best.closest("[hidden]")) return false;
   const p = best.querySelector(":scope > .field-error");
+  if (!p) return false;
+  // Inside a folded "Advanced" section: unfold it, or the message would stay unseen.
+  const details = best.closest("details");
+  if (details) details.open = true;
   p.textContent = message;
   p.hidden = false;
   best.classList.add("invalid");
@@ -110,7 +115,9 @@ export function fieldError(root, name, message) {
 /** Shows a failed request: at its field when the API named one, else above the buttons. */
 export function showError(root, err) {
   const message = errorText(err);
-  if (err && err.field && fieldError(root, err.field, message)) {
+  // "email is already taken" next to the e-mail field reads simply "Already taken".
+  const atField = err && err.code === "conflict" ? t("error.taken") : message;
+  if (err && err.field && fieldError(root, err.field, atField)) {
     const f = root.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
     if (f) f.focus();
     return;
@@ -119,22 +126,48 @@ export function showError(root, err) {
   if (general) {
     general.textContent = message;
     general.hidden = false;
+    general.scrollIntoView({ block: "nearest" });
+  } else {
+    toast(message, "error");
   }
 }
+
+/** API error codes shown in the interface language (others show the server's message). */
+const KNOWN_ERRORS = {
+  forbidden: "error.forbidden",
+  network: "error.network",
+  bot_not_found: "channels.botNotFound",
+  csrf_failed: "error.csrf",
+  internal: "error.internal",
+  too_many_attempts: "error.tooManyAttempts",
+  not_found: "error.notFound",
+  bad_path: "error.notFound",
+  conversation_closed: "error.conversationClosed",
+  contact_unreachable: "composer.unreachable",
+  already_assigned: "error.alreadyAssigned",
+  operator_not_online: "error.operatorNotOnline",
+  at_capacity: "error.atCapacity",
+  not_offered: "error.notOffered",
+  not_retryable: "error.notRetryable",
+  last_admin: "error.lastAdmin",
+  group_in_use: "error.groupInUse",
+  scenario_in_use: "error.scenarioInUse",
+  payload_too_large: "error.tooLarge",
+  http_413: "error.tooLarge",
+  unsupported_media_type: "error.badFile",
+  channel_unavailable: "error.channelUnavailable",
+  vk_oauth_unavailable: "channels.vkUnavailable",
+  http_502: "error.unavailable",
+  http_503: "error.unavailable",
+  http_504: "error.unavailable",
+};
 
 /** The text shown for a failed request, translated where the code is known. */
 export function errorText(err) {
   if (!err) return "";
-  const known = {
-    forbidden: "error.forbidden",
-    network: "error.network",
-    bot_not_found: "channels.botNotFound",
-    csrf_failed: "error.csrf",
-    too_many_attempts: null,
-    internal: "error.internal",
-  };
-  const key = known[err.code];
+  const key = KNOWN_ERRORS[err.code];
   if (key) return t(key);
+  if (typeof err.status === "number" && err.status >= 500 && !err.message) return t("error.internal");
   return err.message || String(err);
 }
 

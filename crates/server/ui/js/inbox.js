@@ -9,7 +9,14 @@ import { createConversationPane } from "./conversation.js";
 const TAB_KEY = "switchboard.inboxTab";
 
 export function mount(root, params, ctx) {
-  let tab = sessionStorage.getItem(TAB_KEY) || "mine";
+  const stored = (fn) => {
+    try {
+      return fn();
+    } catch {
+      return null; // Storage disabled: the tab is simply not remembered.
+    }
+  };
+  let tab = stored(() => sessionStorage.getItem(TAB_KEY)) || "mine";
   let filter = "";
   let openId = null;
 
@@ -64,7 +71,7 @@ export function mount(root, params, ctx) {
       if (unread) b.append(h("span", { class: "badge", text: String(unread) }));
       b.addEventListener("click", () => {
         tab = d.id;
-        sessionStorage.setItem(TAB_KEY, tab);
+        stored(() => sessionStorage.setItem(TAB_KEY, tab));
         renderList();
       });
       tabs.append(b);

@@ -5,7 +5,7 @@ import { api, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { h, label, tx, fill, relabel, toast, initials } from "./dom.js";
 import { lang, setLang, onLangChange, t, LANGS } from "./i18n.js";
 import { session, isAdmin, managesRouting, resetCaches, list } from "./state.js";
-import { startEvents, stopEvents, onConnection, onEvent } from "./ws.js";
+import { startEvents, stopEvents, onConnection, onEvent, setProbe } from "./ws.js";
 import { startLive, stopLive, onLive, totalUnread, conversations, needsAccept } from "./live.js";
 import { armSound, askNotifications, notificationsSupported, notificationsAllowed } from "./notify.js";
 import { errorText } from "./forms.js";
@@ -54,6 +54,15 @@ function showLogin(message) {
   stopEvents();
   stopLive();
   teardownView();
+  // A dialog left open (the session ended while editing) must not cover the login form.
+  for (const dlg of document.querySelectorAll("dialog")) {
+    try {
+      dlg.close();
+    } catch {
+      // Already closed.
+    }
+    dlg.remove();
+  }
   shell = null;
   session.me = null;
   setCsrf(null);
@@ -215,11 +224,21 @@ function buildShell() {
 
 /* ---------- routing ---------- */
 
+/** Parameters of #/... routes: an object's id (a UUID) or "new"; anything else is refused. */
+const PARAM = /^(new|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
-  const parts = raw.split("/").filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === "admin") return { name: `admin/${parts[1] || "channels"}`, params: parts.slice(2) };
-  return { name: parts[0] || "inbox", params: parts.slice(1) };
+  let parts;
+  try {
+    parts = raw.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { name: null, params: [] };
+  }
+  const route = parts[0] === "admin" ? { name: `admin/${parts[1] || "channels"}`, params: parts.slice(2) } : { name: parts[0] || "inbox", params: parts.slice(1) };
+  // Ids end up in API paths: a crafted link must not smuggle "../" or "?" into them.
+  if (!route.params.every((p) => PARAM.test(p))) return { name: route.name, params: [], bad: true };
+  return route;
 }
 
 function teardownView() {
@@ -235,10 +254,15 @@ function teardownView() {
 
 function route() {
   if (!shell || !session.me) return;
-  const { name, params } = parseHash();
+  const { name, params, bad } = parseHash();
   const def = ROUTES[name];
   if (!def) {
     location.hash = "#/inbox";
+    return;
+  }
+  if (bad) {
+    toast(t("error.notFound"), "error");
+    location.hash = name === "inbox" ? "#/inbox" : `#/${name}`;
     return;
   }
   for (const a of shell.nav.querySelectorAll(".nav-link")) a.classList.toggle("active", a.dataset.route === name);
@@ -265,8 +289,10 @@ async function startApp() {
   cleanups = [];
   shell = buildShell();
   startEvents();
-  await Promise.allSettled([list("operators"), list("groups"), list("channels")]);
-  startLive().catch(() => {});
+  const lists = await Promise.allSettled([list("operators"), list("groups"), list("channels")]);
+  const failed = lists.find((r) => r.status === "rejected" && r.reason?.status !== 401);
+  if (failed) toast(errorText(failed.reason), "error");
+  startLive().catch((err) => toast(errorText(err), "error"));
   route();
 }
 
@@ -275,6 +301,10 @@ async function boot() {
   document.documentElement.lang = lang();
   setUnauthorizedHandler(() => {
     if (session.me) showLogin("login.expired");
+  });
+  // The feed closed or could not open: an ended session shows up here as a 401.
+  setProbe(() => {
+    if (session.me) api.get("/auth/me").catch(() => {});
   });
   onLangChange(() => {
     relabel(document);

@@ -103,6 +103,10 @@ export function mount(root) {
   let stats = null;
   let busy = false;
   let failed = null;
+  let updatedAt = null;
+  const paintUpdated = () => {
+    if (updatedAt && !failed) label(updated, "supervisor.updated", { time: hourLabel(updatedAt) });
+  };
 
   function paint() {
     if (!stats) {
@@ -168,9 +172,16 @@ export function mount(root) {
     try {
       stats = await api.get(`/stats${query({ since: midnight().toISOString() })}`);
       failed = null;
-      label(updated, "supervisor.updated", { time: new Date().toLocaleTimeString() });
+      updatedAt = new Date();
+      updated.classList.remove("stale");
+      paintUpdated();
     } catch (err) {
       failed = errorText(err);
+      // The figures on screen are from before: say they are stale, and why.
+      if (stats) {
+        updated.classList.add("stale");
+        label(updated, "supervisor.stale", { error: failed });
+      }
     } finally {
       busy = false;
     }
@@ -184,7 +195,10 @@ export function mount(root) {
   const timer = setInterval(load, 15000);
   load();
   return {
-    relabel: paint,
+    relabel() {
+      paintUpdated();
+      paint();
+    },
     unmount() {
       off();
       soon.cancel();

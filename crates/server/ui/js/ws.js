@@ -10,6 +10,20 @@ let attempt = 0;
 let timer = null;
 let everOpened = false;
 let connected = false;
+let probe = null;
+let lastFrameAt = 0;
+let watchdog = null;
+// The server pings every 30 s: a feed silent for longer than this died without a close.
+const SILENT_MS = 75000;
+
+/**
+ * Called when the feed closes or cannot be opened: the server refuses the upgrade of an
+ * ended session with a plain 401 that the page cannot see, so `fn` asks the API (whose
+ * 401 handler shows the login form).
+ */
+export function setProbe(fn) {
+  probe = fn;
+}
 
 function emit(frame) {
   for (const fn of [...listeners]) {
@@ -38,24 +52,45 @@ function open() {
   }
   socket = ws;
   ws.addEventListener("open", () => {
-    attempt = 0;
+    if (socket !== ws) return;
+    lastFrameAt = Date.now();
+    clearInterval(watchdog);
+    watchdog = setInterval(() => {
+      if (socket === ws && Date.now() - lastFrameAt > SILENT_MS) ws.close();
+    }, 15000);
     setConnected(true);
     if (everOpened) emit({ type: "reconnected" });
     everOpened = true;
   });
   ws.addEventListener("message", (e) => {
+    if (socket !== ws) return;
+    lastFrameAt = Date.now();
     let frame;
     try {
       frame = JSON.parse(e.data);
     } catch {
       return;
     }
-    if (frame && typeof frame.type === "string") emit(frame);
+    if (!frame || typeof frame.type !== "string") return;
+    // The server greeted us: the backoff starts again from one second next time.
+    if (frame.type === "hello") attempt = 0;
+    if (frame.type === "ping") return;
+    emit(frame);
   });
   ws.addEventListener("close", () => {
-    if (socket === ws) socket = null;
+    if (socket !== ws) return;
+    clearInterval(watchdog);
+    socket = null;
     setConnected(false);
-    if (wanted) schedule();
+    if (!wanted) return;
+    schedule();
+    if (probe) {
+      try {
+        probe();
+      } catch (e) {
+        console.warn("probe failed", e);
+      }
+    }
   });
 }
 
@@ -68,6 +103,17 @@ function schedule() {
   timer = setTimeout(open, delay);
 }
 
+/** Back online, or the tab shown again while disconnected: try at once instead of waiting. */
+function reconnectNow() {
+  if (!wanted || socket) return;
+  attempt = 0;
+  open();
+}
+window.addEventListener("online", reconnectNow);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") reconnectNow();
+});
+
 export function startEvents() {
   if (wanted) return;
   wanted = true;
@@ -79,8 +125,10 @@ export function startEvents() {
 export function stopEvents() {
   wanted = false;
   clearTimeout(timer);
-  if (socket) socket.close();
+  const ws = socket;
   socket = null;
+  if (ws) ws.close();
+  setConnected(false);
 }
 
 /** Subscribes to frames; returns the unsubscribe function. */

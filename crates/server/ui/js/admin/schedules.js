@@ -73,8 +73,8 @@ function overview(root) {
 }
 
 function intervalRow(iv, onRemove) {
-  const start = input({ class: "input time", value: iv?.start || "09:00", placeholder: "09:00", maxlength: "5", "aria-label": t("schedules.start") });
-  const end = input({ class: "input time", value: iv?.end || "18:00", placeholder: "18:00", maxlength: "5", "aria-label": t("schedules.end") });
+  const start = input({ class: "input time", value: iv?.start || "09:00", placeholder: "09:00", maxlength: "5", i18nLabel: "schedules.start" });
+  const end = input({ class: "input time", value: iv?.end || "18:00", placeholder: "18:00", maxlength: "5", i18nLabel: "schedules.end" });
   const rm = h("button", { type: "button", class: "btn tiny", i18nTitle: "common.remove", text: "×" });
   const el = h("span", { class: "interval" }, start, h("span", { class: "dash", text: "–" }), end, rm);
   rm.addEventListener("click", () => {
