@@ -242,6 +242,10 @@ await run("admin.mjs", async (browser) => {
     await page.locator(".preview-body .msg-text", { hasText: "1" }).waitFor({ timeout: T });
     await eventually(async () => (await page.locator(".preview-body .kb-btn").count()) === 0, "Bitrix24 still shows buttons");
     check(/1\D+Order/.test(await page.locator(".preview-body .msg-text").first().innerText()), "the numbered menu does not list the first choice");
+
+    step("the preview follows unsaved edits");
+    await code.fill(good.replace("label: \"Order\"", "label: \"Track my parcel\""));
+    await page.locator(".preview-body .msg-text", { hasText: "Track my parcel" }).waitFor({ timeout: T });
     await page.screenshot({ path: `${artifacts}/scenario-editor.png`, fullPage: true });
 
     step("an operator (not an admin) sees no admin pages");

@@ -93,8 +93,9 @@ fn operators_answer_live_in_a_real_browser() {
     run("inbox.mjs", &base);
 }
 
-/// Every interface string exists in Russian and English with the same placeholders, and
-/// every key the code names is there (node only, no browser).
+/// Every interface string exists in Russian and English with the same placeholders, every
+/// key the code names is there, and the composer's pure helpers (channel limits, messaging
+/// window) hold (node only, no browser).
 #[test]
 fn the_interface_speaks_russian_and_english_throughout() {
     let node = Command::new("node").arg("--version").output().is_ok();
@@ -103,14 +104,16 @@ fn the_interface_speaks_russian_and_english_throughout() {
         eprintln!("skipped: node is missing");
         return;
     }
-    let out = Command::new("node")
-        .arg("../../tests/browser/i18n.mjs")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "i18n.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for script in ["i18n.mjs", "units.mjs"] {
+        let out = Command::new("node")
+            .arg(format!("../../tests/browser/{script}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -94,6 +94,9 @@ pub struct Conversation {
     pub opened_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub last_message_at: Timestamp,
+    /// When the customer last wrote: a channel's messaging window counts from here.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_inbound_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closed_at: Option<Timestamp>,
 }

@@ -59,7 +59,7 @@ pub struct NewReply {
 /// Conversations (`v`) with their contact's name and reachability.
 const CONVERSATION_SELECT: &str =
     "SELECT v.id, v.account_id, v.connection_id, v.contact_id, v.status, v.group_id, v.assignee_id, v.previous_id,
-        v.closed_reason, v.opened_at, v.last_message_at, v.closed_at, v.wanted_operator_id, v.answered,
+        v.closed_reason, v.opened_at, v.last_message_at, v.last_inbound_at, v.closed_at, v.wanted_operator_id, v.answered,
         v.needs_attention, v.held_until, v.queued_at, v.assigned_at, c.name AS contact_name,
         COALESCE(i.reachable, 1) AS contact_reachable
      FROM conversations v JOIN contacts c ON c.id = v.contact_id
@@ -90,6 +90,7 @@ fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreError> {
         assigned_at: row.opt_time("assigned_at")?,
         opened_at: row.time("opened_at")?,
         last_message_at: row.time("last_message_at")?,
+        last_inbound_at: row.opt_time("last_inbound_at")?,
         closed_at: row.opt_time("closed_at")?,
     })
 }

@@ -191,8 +191,8 @@ async fn open_or_continue(
     let id = ConversationId::new();
     let inserted = sqlx::query(
         "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, wanted_operator_id,
-             previous_id, opened_at, last_message_at, queued_at, held_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
+             previous_id, opened_at, last_message_at, last_inbound_at, queued_at, held_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11)
          ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING",
     )
     .bind(id.to_string())
@@ -554,7 +554,7 @@ impl Store {
                 .await?;
                 if !opened {
                     // Opening set it already.
-                    sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+                    sqlx::query("UPDATE conversations SET last_message_at = $2, last_inbound_at = $2 WHERE id = $1")
                         .bind(conversation.to_string())
                         .bind(now)
                         .execute(&mut *tx)

@@ -27,6 +27,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get, update, delete))
         .routes(routes!(validate))
         .routes(routes!(render))
+        .routes(routes!(render_draft))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -243,6 +244,48 @@ async fn render(
     })?;
     let caps = Capabilities::for_kind(kind);
     let shown = preview(&scenario, kind, &caps);
+    Ok(axum::Json(
+        serde_json::to_value(shown).map_err(|_| ApiError::internal())?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenderDraft {
+    /// The YAML as it stands in the editor, saved or not.
+    pub source: String,
+    #[schema(value_type = String)]
+    pub channel: ChannelKind,
+}
+
+/// What every step of an unsaved scenario becomes in one channel (the editor's preview of
+/// what is being typed); 422 `invalid_scenario` with the problems while it does not load.
+#[utoipa::path(post, path = "/scenarios/render", tag = "scenarios", request_body = RenderDraft,
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+async fn render_draft(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<RenderDraft>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if body.source.len() > MAX_SOURCE_BYTES {
+        return Err(ApiError::validation(
+            "source",
+            format!("source: at most {} KB", MAX_SOURCE_BYTES / 1024),
+        ));
+    }
+    let context = context(&state, &caller).await?;
+    let scenario = load(&body.source, &context).map_err(|d| {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_scenario",
+            d.report("source").trim_end().to_string(),
+        )
+        .with_field("source");
+        e.problems = Some(problems(&d));
+        e
+    })?;
+    let caps = Capabilities::for_kind(body.channel);
+    let shown = preview(&scenario, body.channel, &caps);
     Ok(axum::Json(
         serde_json::to_value(shown).map_err(|_| ApiError::internal())?,
     ))

@@ -25,6 +25,7 @@ backends!(
     declining_passes_the_conversation_on,
     accepting_stops_the_answer_timeout,
     a_contacts_history_and_a_channels_limits_are_listed,
+    an_unsaved_scenario_is_previewed,
     the_supervisor_sees_queues_loads_and_todays_figures,
 );
 
@@ -454,6 +455,10 @@ async fn a_contacts_history_and_a_channels_limits_are_listed(backend: Backend) {
     let first = c.write(&app, 800, "Первый").await;
     let other = c.write(&app, 801, "Другой клиент").await;
     let contact = first["contact_id"].as_str().unwrap();
+    assert!(
+        first["last_inbound_at"].as_str().is_some(),
+        "the messaging window counts from the customer's last message: {first}"
+    );
     let listed = app
         .get(
             &format!("/api/v1/conversations?contact_id={contact}"),
@@ -496,5 +501,57 @@ async fn a_contacts_history_and_a_channels_limits_are_listed(backend: Backend) {
         Value::Null,
         "a numbered menu there: {}",
         r.body
+    );
+}
+
+async fn an_unsaved_scenario_is_previewed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let source = "name: Draft\nstart: hi\nsteps:\n  hi:\n    say: \"Choose\"\n    choices:\n      - { label: \"Track my parcel\", goto: bye }\n      - { label: \"Operator\", goto: bye }\n  bye:\n    close: true\n";
+    let telegram = app
+        .post(
+            "/api/v1/scenarios/render",
+            &app.admin_token,
+            json!({"source": source, "channel": "telegram"}),
+        )
+        .await;
+    assert_eq!(telegram.status, StatusCode::OK, "{telegram:?}");
+    assert_eq!(
+        telegram.body["steps"]["hi"][0]["buttons"][0][0]["label"],
+        "Track my parcel"
+    );
+    let bitrix = app
+        .post(
+            "/api/v1/scenarios/render",
+            &app.admin_token,
+            json!({"source": source, "channel": "bitrix24"}),
+        )
+        .await;
+    assert_eq!(bitrix.body["steps"]["hi"][0]["buttons"], Value::Null);
+    assert!(bitrix.body["steps"]["hi"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("1. Track my parcel"));
+    let broken = app
+        .post(
+            "/api/v1/scenarios/render",
+            &app.admin_token,
+            json!({"source": "name: X\nstart: nowhere\nsteps: {}\n", "channel": "telegram"}),
+        )
+        .await;
+    assert_eq!(
+        (broken.status, broken.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_scenario"),
+        "{broken:?}"
+    );
+    assert!(!broken.body["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        app.get("/api/v1/scenarios", &app.admin_token).await.body,
+        json!([]),
+        "nothing saved"
     );
 }

@@ -31,3 +31,10 @@ export function textLength(caps, text) {
   if (caps.unit === "bytes") return new TextEncoder().encode(text).length;
   return [...text].length;
 }
+
+/** Whether the channel's messaging window closed: the customer last wrote too long ago. */
+export function windowClosed(caps, conv, now = Date.now()) {
+  if (!caps || !caps.window_hours || !conv || !conv.last_inbound_at) return false;
+  const last = Date.parse(conv.last_inbound_at);
+  return Number.isFinite(last) && now - last > caps.window_hours * 3600 * 1000;
+}

@@ -7,7 +7,7 @@ import { h, label, tx, fill, clear, initials, toast, throttle, relabel } from ".
 import { t } from "./i18n.js";
 import { session, managesRouting, cached, list, channelOf, operatorName, groupName } from "./state.js";
 import { conversations, needsAccept, inMyQueues, upsert } from "./live.js";
-import { forChannel, textLength } from "./caps.js";
+import { forChannel, textLength, windowClosed } from "./caps.js";
 import { when, fullTime, bytes } from "./format.js";
 import { confirmDialog, modal } from "./dialog.js";
 import { errorText, localError } from "./forms.js";
@@ -265,6 +265,7 @@ export function createConversationPane(center, side) {
     if (mode === "reply") {
       if (unreachable) reason = "composer.unreachable";
       else if (closed) reason = "composer.closed";
+      else if (windowClosed(c, conv)) reason = ["composer.windowClosed", { n: c.window_hours }];
     }
     blocked.hidden = !reason;
     if (reason) label(blocked, reason);

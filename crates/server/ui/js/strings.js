@@ -169,6 +169,7 @@ export const STRINGS = {
     "composer.tooManyButtons": "More choices than buttons fit: they are sent as a numbered list",
     "composer.labelShortened": "Labels longer than {n} characters are shortened",
     "composer.unreachable": "The customer blocked this channel: messages cannot be delivered.",
+    "composer.windowClosed": "The customer last wrote more than {n} hours ago: this channel delivers nothing outside that window. Wait until they write again.",
     "composer.closed": "The conversation is closed: replies are not possible.",
 
     "caps.buttonsYes": "buttons: yes",
@@ -420,8 +421,6 @@ export const STRINGS = {
     "scenarios.previewChannel": "Channel",
     "scenarios.previewStep": "Step",
     "scenarios.previewHint": "What the customer sees in this channel",
-    "scenarios.previewStale": "The preview shows the saved version; save to see your changes",
-    "scenarios.previewSaveFirst": "Save the scenario to preview it",
     "scenarios.stepSendsNothing": "This step sends nothing",
     "scenarios.numberedNote": "No buttons here: the menu is a numbered list, answered by number or label",
     "scenarios.keyboard.inline": "Buttons under the message",
@@ -625,6 +624,7 @@ export const STRINGS = {
     "composer.tooManyButtons": "Вариантов больше, чем помещается кнопок: они уйдут нумерованным списком",
     "composer.labelShortened": "Подписи длиннее {n} символов будут сокращены",
     "composer.unreachable": "Клиент заблокировал этот канал: сообщения не могут быть доставлены.",
+    "composer.windowClosed": "Клиент писал последний раз больше {n} ч назад: вне этого окна канал сообщения не доставляет. Дождитесь, пока клиент напишет снова.",
     "composer.closed": "Обращение закрыто: ответить нельзя.",
 
     "caps.buttonsYes": "кнопки: есть",
@@ -876,8 +876,6 @@ export const STRINGS = {
     "scenarios.previewChannel": "Канал",
     "scenarios.previewStep": "Шаг",
     "scenarios.previewHint": "Что увидит клиент в этом канале",
-    "scenarios.previewStale": "Показана сохранённая версия; сохраните, чтобы увидеть изменения",
-    "scenarios.previewSaveFirst": "Сохраните сценарий, чтобы увидеть предпросмотр",
     "scenarios.stepSendsNothing": "Этот шаг ничего не отправляет",
     "scenarios.numberedNote": "Кнопок нет: меню — нумерованный список, клиент отвечает номером или текстом",
     "scenarios.keyboard.inline": "Кнопки под сообщением",

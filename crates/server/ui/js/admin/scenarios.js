@@ -1,7 +1,7 @@
 // Admin: bot scenarios (#/admin/scenarios, /new, /ID): a YAML editor with line numbers that
 // is validated as you type (each problem highlighted at its line and listed below), and a
 // preview of what a step becomes in a chosen channel kind (buttons, or a numbered menu).
-import { api, query } from "../api.js";
+import { api } from "../api.js";
 import { h, tx, fill, clear, option, debounce, toast, label } from "../dom.js";
 import { t } from "../i18n.js";
 import { list, invalidate } from "../state.js";
@@ -176,6 +176,8 @@ function editor(root, id) {
       const v = await api.post("/scenarios/validate", { source: code.value });
       if (mySeq !== validateSeq) return;
       showProblems(v.problems || []);
+      // The preview follows the text being typed, saved or not.
+      if (v.valid) loadPreview();
     } catch (err) {
       if (mySeq !== validateSeq) return;
       fill(verdict, h("span", { class: "verify-bad", text: errorText(err) }));
@@ -193,16 +195,11 @@ function editor(root, id) {
       h("h3", { class: "form-section", i18n: "scenarios.preview" }),
       h("div", { class: "grid-2" }, field("scenarios.previewChannel", kindSel), field("scenarios.previewStep", stepSel)),
       previewNote, previewBody);
-    if (!editing) label(previewNote, "scenarios.previewSaveFirst");
   }
   async function loadPreview() {
-    if (!record) {
-      fill(previewBody);
-      return;
-    }
-    label(previewNote, dirty ? "scenarios.previewStale" : "scenarios.previewHint");
+    label(previewNote, "scenarios.previewHint");
     try {
-      rendered = await api.get(`/scenarios/${record.id}/render${query({ channel: kindSel.value })}`);
+      rendered = await api.post("/scenarios/render", { source: code.value, channel: kindSel.value });
     } catch (err) {
       rendered = null;
       fill(previewBody, h("p", { class: "form-error", text: errorText(err) }));
@@ -241,7 +238,6 @@ function editor(root, id) {
     code.area.addEventListener("input", () => {
       dirty = true;
       validateSoon();
-      if (record) label(previewNote, "scenarios.previewStale");
     });
     fill(form,
       field("scenarios.name", name, { name: "name" }),
