@@ -156,6 +156,9 @@ async fn sqlite_pool(
     AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(1)
+        // A local file does not drop connections: pinging before every use only cost a
+        // round trip to SQLite's worker thread per statement or transaction.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
