@@ -121,6 +121,7 @@ impl Application {
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
+            ingest: Arc::new(crate::group_commit::GroupCommit::start(store.clone())),
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,

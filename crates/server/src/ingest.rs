@@ -1,5 +1,6 @@
-//! Storing channel events, however they arrived (webhook or long polling): one transaction
-//! per event (`Store::ingest`), then wake whoever waits on the outbox and on the conversation.
+//! Storing channel events, however they arrived (webhook or long polling): handed to the
+//! group commit (`group_commit.rs`, many events to one transaction), answered after that
+//! commit, then whoever waits on the outbox and on the conversation is woken.
 
 use jiff::Timestamp;
 use switchboard_channels::{
@@ -134,8 +135,11 @@ pub async fn store_events(
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
     let routed = routed(state, connection, Timestamp::now()).await?;
-    let answer = crate::bot::answerer(state, connection);
+    let answer: std::sync::Arc<crate::group_commit::AnswerFn> =
+        std::sync::Arc::new(crate::bot::answerer(state, connection));
     let mut queued = false;
+    // All handed over first, then awaited in order: a polled batch shares commits too.
+    let mut pending = Vec::with_capacity(events.len());
     for event in events {
         let follow_ups: Vec<FollowUp> = event
             .follow_ups
@@ -168,9 +172,16 @@ pub async fn store_events(
             out_of_hours,
             follow_ups,
         };
-        match state.store.ingest_answering(&ingest, Some(&answer)).await? {
+        let event_id = ingest.external_event_id.clone();
+        pending.push((
+            event_id,
+            state.ingest.submit(ingest, Some(answer.clone())).await?,
+        ));
+    }
+    for (event_id, outcome) in pending {
+        match outcome.outcome().await? {
             Ingested::Duplicate => {
-                tracing::debug!(connection = %connection.id, event = %ingest.external_event_id, "duplicate delivery")
+                tracing::debug!(connection = %connection.id, event = %event_id, "duplicate delivery")
             }
             Ingested::Stored {
                 conversation_id,

@@ -15,6 +15,7 @@ mod error;
 mod extract;
 mod fanout;
 mod files;
+mod group_commit;
 mod ingest;
 mod metrics;
 mod openapi;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// The VK app for connecting communities by OAuth, when one is configured.
     pub vk_app: Option<crate::config::VkApp>,
+    /// Ingest's group commit: events handed over, stored many to a transaction.
+    pub ingest: Arc<crate::group_commit::GroupCommit>,
     /// Connections opened for webhooks, bot turns and sends, kept for a moment.
     pub connections: Arc<crate::channels::ConnectionCache>,
     /// The bot's HTTP client and parsed scenarios.

@@ -361,51 +361,145 @@ impl Store {
         input: &Ingest,
         answer: Option<Answer<'_>>,
     ) -> Result<Ingested, StoreError> {
-        let now = now_millis();
         let mut tx = self.write.begin().await?;
-        // A message's id is known up front, so the event row carries it from the start.
-        let message = matches!(input.event, IngestEvent::Message { .. }).then(MessageId::new);
-        let fresh = sqlx::query(
-            "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(input.connection_id.to_string())
-        .bind(&input.external_event_id)
-        .bind(now)
-        .bind(message.map(|m| m.to_string()))
-        .execute(&mut *tx)
-        .await?;
-        if fresh.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(Ingested::Duplicate);
+        let outcome = ingest_in(&mut tx, self.dialect, input, answer).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Stores a batch of inbound events in ONE transaction (group commit): one commit, one
+    /// fsync for all of them, in the order given. If the batch fails, each event is stored
+    /// again on its own, so one bad event costs the others nothing.
+    pub async fn ingest_batch(
+        &self,
+        batch: &[(&Ingest, Option<Answer<'_>>)],
+    ) -> Vec<Result<Ingested, StoreError>> {
+        if batch.len() > 1 {
+            let together = async {
+                let mut tx = self.write.begin().await?;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for (input, answer) in batch {
+                    outcomes.push(ingest_in(&mut tx, self.dialect, input, *answer).await?);
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(outcomes)
+            };
+            match together.await {
+                Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "a batch of ingests failed; storing them one by one")
+                }
+            }
         }
-        let outcome = match &input.event {
-            IngestEvent::Ignored => Ingested::Stored {
+        let mut results = Vec::with_capacity(batch.len());
+        for (input, answer) in batch {
+            results.push(self.ingest_answering(input, *answer).await);
+        }
+        results
+    }
+}
+
+/// Stores one inbound event on `tx`, inside the caller's transaction; see the module
+/// documentation. A duplicate changes nothing.
+async fn ingest_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    input: &Ingest,
+    answer: Option<Answer<'_>>,
+) -> Result<Ingested, StoreError> {
+    let now = now_millis();
+    // A message's id is known up front, so the event row carries it from the start.
+    let message = matches!(input.event, IngestEvent::Message { .. }).then(MessageId::new);
+    let fresh = sqlx::query(
+        "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(input.connection_id.to_string())
+    .bind(&input.external_event_id)
+    .bind(now)
+    .bind(message.map(|m| m.to_string()))
+    .execute(&mut *tx)
+    .await?;
+    if fresh.rows_affected() == 0 {
+        return Ok(Ingested::Duplicate);
+    }
+    let outcome = match &input.event {
+        IngestEvent::Ignored => Ingested::Stored {
+            conversation_id: None,
+            message_id: None,
+            opened: false,
+            bot: false,
+            answered: false,
+        },
+        IngestEvent::Reachability {
+            contact_external_id,
+            contact_name,
+            reachable,
+        } => {
+            upsert_contact(
+                &mut *tx,
+                input.account_id,
+                input.connection_id,
+                contact_external_id,
+                contact_name,
+                now,
+            )
+            .await?;
+            sqlx::query("UPDATE contact_identities SET reachable = $3 WHERE connection_id = $1 AND external_id = $2")
+                .bind(input.connection_id.to_string())
+                .bind(contact_external_id)
+                .bind(i64::from(*reachable))
+                .execute(&mut *tx)
+                .await?;
+            Ingested::Stored {
                 conversation_id: None,
                 message_id: None,
                 opened: false,
                 bot: false,
                 answered: false,
-            },
-            IngestEvent::Reachability {
+            }
+        }
+        IngestEvent::Started {
+            contact_external_id,
+            contact_name,
+        } => {
+            let contact = upsert_contact(
+                &mut *tx,
+                input.account_id,
+                input.connection_id,
                 contact_external_id,
                 contact_name,
-                reachable,
-            } => {
-                upsert_contact(
-                    &mut tx,
+                now,
+            )
+            .await?;
+            if input.start.status == ConversationStatus::Bot {
+                let (conversation, opened, _) = open_or_continue(
+                    &mut *tx,
+                    dialect,
                     input.account_id,
                     input.connection_id,
-                    contact_external_id,
-                    contact_name,
+                    contact,
+                    input.start,
                     now,
                 )
                 .await?;
-                sqlx::query("UPDATE contact_identities SET reachable = $3 WHERE connection_id = $1 AND external_id = $2")
-                    .bind(input.connection_id.to_string())
-                    .bind(contact_external_id)
-                    .bind(i64::from(*reachable))
+                if opened {
+                    sqlx::query(
+                        "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(crate::bot::BOT)
+                    .bind(conversation.to_string())
+                    .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                }
+                Ingested::Stored {
+                    conversation_id: Some(conversation),
+                    message_id: None,
+                    opened,
+                    bot: opened,
+                    answered: false,
+                }
+            } else {
                 Ingested::Stored {
                     conversation_id: None,
                     message_id: None,
@@ -414,205 +508,153 @@ impl Store {
                     answered: false,
                 }
             }
-            IngestEvent::Started {
+        }
+        IngestEvent::Delivery {
+            external_message_id,
+            status,
+            reason,
+        } => {
+            // Reports arrive in any order: a message never goes back from read to
+            // delivered, nor from failed to anything.
+            let earlier: &[&str] = match status {
+                DeliveryStatus::Delivered => &["pending", "sent", "unknown"],
+                DeliveryStatus::Read => &["pending", "sent", "unknown", "delivered"],
+                _ => &["pending", "sent", "unknown", "delivered"],
+            };
+            let list = earlier
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let row = sqlx::query(&format!(
+                "UPDATE messages SET delivery_status = $1, failure_reason = COALESCE($2, failure_reason)
+                 WHERE external_id = $3 AND direction = 'outbound' AND delivery_status IN ({list})
+                   AND conversation_id IN (SELECT id FROM conversations WHERE connection_id = $4)
+                 RETURNING conversation_id"
+            ))
+            .bind(status.as_str())
+            .bind(reason.as_deref())
+            .bind(external_message_id)
+            .bind(input.connection_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ingested::Stored {
+                conversation_id: row.map(|r| r.parse("conversation_id")).transpose()?,
+                message_id: None,
+                opened: false,
+                bot: false,
+                answered: false,
+            }
+        }
+        IngestEvent::Message {
+            contact_external_id,
+            contact_name,
+            external_message_id,
+            content,
+        } => {
+            let contact = upsert_contact(
+                &mut *tx,
+                input.account_id,
+                input.connection_id,
                 contact_external_id,
                 contact_name,
-            } => {
-                let contact = upsert_contact(
-                    &mut tx,
-                    input.account_id,
-                    input.connection_id,
-                    contact_external_id,
-                    contact_name,
-                    now,
-                )
-                .await?;
-                if input.start.status == ConversationStatus::Bot {
-                    let (conversation, opened, _) = open_or_continue(
-                        &mut tx,
-                        self.dialect,
-                        input.account_id,
-                        input.connection_id,
-                        contact,
-                        input.start,
-                        now,
-                    )
-                    .await?;
-                    if opened {
-                        sqlx::query(
-                            "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(crate::bot::BOT)
-                        .bind(conversation.to_string())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Ingested::Stored {
-                        conversation_id: Some(conversation),
-                        message_id: None,
-                        opened,
-                        bot: opened,
-                        answered: false,
-                    }
-                } else {
-                    Ingested::Stored {
-                        conversation_id: None,
-                        message_id: None,
-                        opened: false,
-                        bot: false,
-                        answered: false,
-                    }
-                }
-            }
-            IngestEvent::Delivery {
-                external_message_id,
-                status,
-                reason,
-            } => {
-                // Reports arrive in any order: a message never goes back from read to
-                // delivered, nor from failed to anything.
-                let earlier: &[&str] = match status {
-                    DeliveryStatus::Delivered => &["pending", "sent", "unknown"],
-                    DeliveryStatus::Read => &["pending", "sent", "unknown", "delivered"],
-                    _ => &["pending", "sent", "unknown", "delivered"],
-                };
-                let list = earlier
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let row = sqlx::query(&format!(
-                    "UPDATE messages SET delivery_status = $1, failure_reason = COALESCE($2, failure_reason)
-                     WHERE external_id = $3 AND direction = 'outbound' AND delivery_status IN ({list})
-                       AND conversation_id IN (SELECT id FROM conversations WHERE connection_id = $4)
-                     RETURNING conversation_id"
-                ))
-                .bind(status.as_str())
-                .bind(reason.as_deref())
-                .bind(external_message_id)
-                .bind(input.connection_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-                Ingested::Stored {
-                    conversation_id: row.map(|r| r.parse("conversation_id")).transpose()?,
-                    message_id: None,
-                    opened: false,
-                    bot: false,
-                    answered: false,
-                }
-            }
-            IngestEvent::Message {
-                contact_external_id,
-                contact_name,
-                external_message_id,
-                content,
-            } => {
-                let contact = upsert_contact(
-                    &mut tx,
-                    input.account_id,
-                    input.connection_id,
-                    contact_external_id,
-                    contact_name,
-                    now,
-                )
-                .await?;
-                if !contact.1 {
-                    // A customer who writes is reachable again.
-                    sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
-                        .bind(input.connection_id.to_string())
-                        .bind(contact_external_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let (conversation, opened, status) = open_or_continue(
-                    &mut tx,
-                    self.dialect,
-                    input.account_id,
-                    input.connection_id,
-                    contact,
-                    input.start,
-                    now,
-                )
-                .await?;
-                let message = message.unwrap_or_else(MessageId::new);
-                sqlx::query(
-                    "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
-                         delivery_status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(message.to_string())
-                .bind(input.account_id.to_string())
-                .bind(conversation.to_string())
-                .bind(Direction::Inbound.as_str())
-                .bind(AuthorKind::Contact.as_str())
-                .bind(to_json(content))
-                .bind(external_message_id.as_deref())
-                .bind(DeliveryStatus::Received.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if !opened {
-                    // Opening set it already.
-                    sqlx::query("UPDATE conversations SET last_message_at = $2, last_inbound_at = $2 WHERE id = $1")
-                        .bind(conversation.to_string())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let (bot, answered) = if status == ConversationStatus::Bot {
-                    bot_reads(&mut tx, conversation, answer, now).await?
-                } else {
-                    (false, false)
-                };
-                if let Some(notice) = &input.out_of_hours {
-                    let first = sqlx::query(
-                        "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
-                    )
-                    .bind(conversation.to_string())
+                now,
+            )
+            .await?;
+            if !contact.1 {
+                // A customer who writes is reachable again.
+                sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
+                    .bind(input.connection_id.to_string())
+                    .bind(contact_external_id)
                     .execute(&mut *tx)
                     .await?;
-                    if first.rows_affected() == 1 {
-                        send_notice(
-                            &mut tx,
-                            input.account_id,
-                            input.connection_id,
-                            conversation,
-                            notice,
-                            now + 1,
-                        )
-                        .await?;
-                    }
-                }
-                Ingested::Stored {
-                    conversation_id: Some(conversation),
-                    message_id: Some(message),
-                    opened,
-                    bot,
-                    answered,
+            }
+            let (conversation, opened, status) = open_or_continue(
+                &mut *tx,
+                dialect,
+                input.account_id,
+                input.connection_id,
+                contact,
+                input.start,
+                now,
+            )
+            .await?;
+            let message = message.unwrap_or_else(MessageId::new);
+            sqlx::query(
+                "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
+                     delivery_status, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(message.to_string())
+            .bind(input.account_id.to_string())
+            .bind(conversation.to_string())
+            .bind(Direction::Inbound.as_str())
+            .bind(AuthorKind::Contact.as_str())
+            .bind(to_json(content))
+            .bind(external_message_id.as_deref())
+            .bind(DeliveryStatus::Received.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if !opened {
+                // Opening set it already.
+                sqlx::query("UPDATE conversations SET last_message_at = $2, last_inbound_at = $2 WHERE id = $1")
+                    .bind(conversation.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (bot, answered) = if status == ConversationStatus::Bot {
+                bot_reads(&mut *tx, conversation, answer, now).await?
+            } else {
+                (false, false)
+            };
+            if let Some(notice) = &input.out_of_hours {
+                let first = sqlx::query(
+                    "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
+                )
+                .bind(conversation.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if first.rows_affected() == 1 {
+                    send_notice(
+                        &mut *tx,
+                        input.account_id,
+                        input.connection_id,
+                        conversation,
+                        notice,
+                        now + 1,
+                    )
+                    .await?;
                 }
             }
-        };
-        let (conversation, message) = match &outcome {
             Ingested::Stored {
-                conversation_id,
-                message_id,
-                ..
-            } => (*conversation_id, *message_id),
-            Ingested::Duplicate => (None, None),
-        };
-        for follow_up in &input.follow_ups {
-            let item = NewOutbound {
-                account_id: input.account_id,
-                connection_id: input.connection_id,
-                conversation_id: conversation.filter(|_| follow_up.ordered),
-                message_id: message,
-                chat_id: follow_up.chat_id.clone(),
-                action: follow_up.action.clone(),
-            };
-            enqueue(&mut tx, &item, now).await?;
+                conversation_id: Some(conversation),
+                message_id: Some(message),
+                opened,
+                bot,
+                answered,
+            }
         }
-        tx.commit().await?;
-        Ok(outcome)
+    };
+    let (conversation, message) = match &outcome {
+        Ingested::Stored {
+            conversation_id,
+            message_id,
+            ..
+        } => (*conversation_id, *message_id),
+        Ingested::Duplicate => (None, None),
+    };
+    for follow_up in &input.follow_ups {
+        let item = NewOutbound {
+            account_id: input.account_id,
+            connection_id: input.connection_id,
+            conversation_id: conversation.filter(|_| follow_up.ordered),
+            message_id: message,
+            chat_id: follow_up.chat_id.clone(),
+            action: follow_up.action.clone(),
+        };
+        enqueue(&mut *tx, &item, now).await?;
     }
+    Ok(outcome)
 }

@@ -24,6 +24,7 @@ backends!(
     a_newer_connection_of_the_same_bot_displaces_the_older,
     connections_check_their_references,
     ingest_stores_each_event_once,
+    a_batch_commits_together_and_a_bad_event_costs_the_others_nothing,
     a_message_after_close_opens_a_linked_conversation,
     replies_are_idempotent_and_queued,
     the_outbox_keeps_conversation_order,
@@ -629,4 +630,58 @@ async fn auto_close_fires_once_and_follows_the_last_message(backend: Backend) {
 
 fn no_action(_chat: &str, _text: &str) -> String {
     unreachable!("no closing message is configured")
+}
+
+async fn a_batch_commits_together_and_a_bad_event_costs_the_others_nothing(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "8"), None)
+        .await
+        .unwrap();
+    // One chat twice, another chat, and a redelivery inside the same batch.
+    let a = message(conn.id, account, group, "200", "700", "Первое");
+    let b = message(conn.id, account, group, "201", "700", "Второе");
+    let c = message(conn.id, account, group, "202", "701", "Другой");
+    let again = message(conn.id, account, group, "200", "700", "Первое");
+    let results = store
+        .ingest_batch(&[(&a, None), (&b, None), (&c, None), (&again, None)])
+        .await;
+    let results: Vec<Ingested> = results.into_iter().map(Result::unwrap).collect();
+    let conversation_of = |r: &Ingested| match r {
+        Ingested::Stored {
+            conversation_id: Some(c),
+            ..
+        } => *c,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(results[0], Ingested::Stored { opened: true, .. }));
+    assert!(matches!(results[1], Ingested::Stored { opened: false, .. }));
+    assert_eq!(
+        conversation_of(&results[0]),
+        conversation_of(&results[1]),
+        "one chat, one conversation"
+    );
+    assert_ne!(conversation_of(&results[0]), conversation_of(&results[2]));
+    assert_eq!(results[3], Ingested::Duplicate);
+    let messages = store
+        .list_messages(account, conversation_of(&results[0]))
+        .await
+        .unwrap();
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.text.as_str()).collect();
+    assert_eq!(texts, vec!["Первое", "Второе"], "in the order handed over");
+
+    // An event of a connection that does not exist fails; the rest of its batch is stored.
+    let ghost = message(ConnectionId::new(), account, group, "300", "702", "Призрак");
+    let fine = message(conn.id, account, group, "301", "703", "Настоящий");
+    let results = store.ingest_batch(&[(&ghost, None), (&fine, None)]).await;
+    assert!(results[0].is_err(), "{:?}", results[0]);
+    let stored = results[1].as_ref().expect("the good event is stored");
+    let messages = store
+        .list_messages(account, conversation_of(stored))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].content.text, "Настоящий");
 }

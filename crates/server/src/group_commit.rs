@@ -1,0 +1,183 @@
+//! Group commit for ingest: webhook handlers (and pollers) hand their events to a lane, a
+//! task that takes whatever has queued up while the previous batch was being written and
+//! stores it in ONE transaction (`Store::ingest_batch`). Every handler is answered after the
+//! commit that holds its event, so a webhook is still acknowledged only once its event is
+//! durable; under load, dozens of events share one commit instead of paying one each.
+//!
+//! Events of one chat always go to the same lane, in the order they were handed over. SQLite
+//! has one writer, so one lane; PostgreSQL writes in parallel, so a few.
+
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
+
+use switchboard_store::{
+    BotApply, BotLoad, Dialect, Ingest, IngestEvent, Ingested, Store, StoreError,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// The bot's answer inside the ingest transaction (see `bot::answerer`).
+pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
+
+/// The most events one commit takes.
+const MAX_BATCH: usize = 64;
+/// Events waiting per lane before handing over waits (backpressure on the webhooks).
+const QUEUE: usize = 4096;
+
+struct Job {
+    ingest: Ingest,
+    answer: Option<Arc<AnswerFn>>,
+    reply: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+/// The lanes; cheap to share.
+pub struct GroupCommit {
+    lanes: Vec<mpsc::Sender<Job>>,
+}
+
+/// An event handed over, to be awaited after handing over the rest.
+pub struct Pending(oneshot::Receiver<Result<Ingested, StoreError>>);
+
+impl Pending {
+    /// The outcome, once the transaction holding the event committed (or failed).
+    pub async fn outcome(self) -> Result<Ingested, StoreError> {
+        self.0.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the ingest lane stopped before storing the event".into(),
+            ))
+        })
+    }
+}
+
+impl GroupCommit {
+    /// Starts the lanes on the current runtime.
+    pub fn start(store: Store) -> Self {
+        let count = match store.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => 4,
+        };
+        let lanes = (0..count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(run(store.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { lanes }
+    }
+
+    /// Hands an event over; await [`Pending::outcome`] for its result.
+    pub async fn submit(
+        &self,
+        ingest: Ingest,
+        answer: Option<Arc<AnswerFn>>,
+    ) -> Result<Pending, StoreError> {
+        let lane = &self.lanes[lane_of(&ingest, self.lanes.len())];
+        let (reply, outcome) = oneshot::channel();
+        lane.send(Job {
+            ingest,
+            answer,
+            reply,
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable("the ingest lane stopped".into()))?;
+        Ok(Pending(outcome))
+    }
+}
+
+/// The lane of an event: by its chat, so one chat's events keep their order.
+fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    ingest.connection_id.hash(&mut hasher);
+    match &ingest.event {
+        IngestEvent::Message {
+            contact_external_id,
+            ..
+        }
+        | IngestEvent::Reachability {
+            contact_external_id,
+            ..
+        }
+        | IngestEvent::Started {
+            contact_external_id,
+            ..
+        } => contact_external_id.hash(&mut hasher),
+        _ => ingest.external_event_id.hash(&mut hasher),
+    }
+    (hasher.finish() % lanes as u64) as usize
+}
+
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let batch: Vec<_> = jobs
+            .iter()
+            .map(|j| (&j.ingest, j.answer.as_deref()))
+            .collect();
+        let results = store.ingest_batch(&batch).await;
+        drop(batch);
+        for (job, result) in jobs.into_iter().zip(results) {
+            // A handler that went away (its client hung up) still had its event stored.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::{
+        conversation::ConversationStatus,
+        ids::{AccountId, ConnectionId},
+        message::Content,
+        routing::Start,
+    };
+
+    use super::*;
+
+    fn message(connection: ConnectionId, chat: &str, event: &str) -> Ingest {
+        Ingest {
+            account_id: AccountId::new(),
+            connection_id: connection,
+            external_event_id: event.into(),
+            event: IngestEvent::Message {
+                contact_external_id: chat.into(),
+                contact_name: "Иван".into(),
+                external_message_id: None,
+                content: Content::default(),
+            },
+            start: Start {
+                status: ConversationStatus::Queued,
+                group_id: None,
+                wanted_operator_id: None,
+                held_until: None,
+                scenario_id: None,
+            },
+            out_of_hours: None,
+            follow_ups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_chat_keeps_one_lane() {
+        let c = ConnectionId::new();
+        let lane = lane_of(&message(c, "42", "1"), 4);
+        for event in 2..50 {
+            assert_eq!(lane_of(&message(c, "42", &event.to_string()), 4), lane);
+        }
+        let lanes: std::collections::HashSet<usize> = (0..200)
+            .map(|chat| lane_of(&message(c, &chat.to_string(), "1"), 4))
+            .collect();
+        assert_eq!(lanes.len(), 4, "chats spread over the lanes");
+        assert_eq!(lane_of(&message(c, "42", "1"), 1), 0);
+    }
+}
