@@ -131,46 +131,22 @@ impl Store {
         finish: &Finish,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let now_ms = millis(now);
-        let (status, next) = match finish.step {
-            Step::Sent => ("sent", now_ms),
-            Step::Failed => ("failed", now_ms),
-            Step::Unknown => ("unknown", now_ms),
-            Step::RetryIn(wait) => (
-                "pending",
-                now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-            ),
-        };
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query(
-            "UPDATE outbox SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4, updated_at = $5
-             WHERE id = $1 AND status = 'sending' RETURNING message_id",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(next)
-        .bind(finish.error.as_deref())
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        // A row whose lease expired was already settled as unknown: leave it be.
-        let Some(row) = row else { return Ok(()) };
-        if let Some(message) = row.opt_text("message_id")? {
-            let delivery = match finish.step {
-                Step::Sent => DeliveryStatus::Sent,
-                Step::Failed => DeliveryStatus::Failed,
-                Step::Unknown => DeliveryStatus::Unknown,
-                Step::RetryIn(_) => DeliveryStatus::Pending,
-            };
-            sqlx::query(
-                "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1 AND direction = 'outbound'",
-            )
-            .bind(message)
-            .bind(delivery.as_str())
-            .bind(finish.external_id.as_deref())
-            .bind(finish.error.as_deref())
-            .execute(&mut *tx)
-            .await?;
+        finish_in(&mut tx, id, finish, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records how several claimed rows ended, in one transaction (one commit for a batch
+    /// of sends).
+    pub async fn finish_outbox_batch(
+        &self,
+        finished: &[(i64, Finish)],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for (id, finish) in finished {
+            finish_in(&mut tx, *id, finish, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -251,4 +227,54 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Records how a claimed row ended on `conn`, inside the caller's transaction.
+async fn finish_in(
+    conn: &mut AnyConnection,
+    id: i64,
+    finish: &Finish,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let now_ms = millis(now);
+    let (status, next) = match finish.step {
+        Step::Sent => ("sent", now_ms),
+        Step::Failed => ("failed", now_ms),
+        Step::Unknown => ("unknown", now_ms),
+        Step::RetryIn(wait) => (
+            "pending",
+            now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+        ),
+    };
+    let row = sqlx::query(
+        "UPDATE outbox SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4, updated_at = $5
+         WHERE id = $1 AND status = 'sending' RETURNING message_id",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(next)
+    .bind(finish.error.as_deref())
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // A row whose lease expired was already settled as unknown: leave it be.
+    let Some(row) = row else { return Ok(()) };
+    if let Some(message) = row.opt_text("message_id")? {
+        let delivery = match finish.step {
+            Step::Sent => DeliveryStatus::Sent,
+            Step::Failed => DeliveryStatus::Failed,
+            Step::Unknown => DeliveryStatus::Unknown,
+            Step::RetryIn(_) => DeliveryStatus::Pending,
+        };
+        sqlx::query(
+            "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1 AND direction = 'outbound'",
+        )
+        .bind(message)
+        .bind(delivery.as_str())
+        .bind(finish.external_id.as_deref())
+        .bind(finish.error.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -9,7 +9,10 @@ use jiff::Timestamp;
 use switchboard_channels::{ApiContext, Outbound, SendError, Sent};
 use switchboard_core::delivery::{next_step, Attempt, Step};
 use switchboard_store::{Dialect, Finish, OutboxItem};
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
 
 use super::limiter::Limiter;
 use crate::{channels::CachedError, state::AppState};
@@ -209,6 +212,8 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         ),
         Err(e) => tracing::error!(error = %e, "cannot settle interrupted outbox rows"),
     }
+    let (settled, finished) = mpsc::channel(1024);
+    let settling = tokio::spawn(settle(state.clone(), finished));
     let mut last_expiry = tokio::time::Instant::now();
     while !*stop.borrow() {
         if last_expiry.elapsed() > (state.delivery_lease / 4).min(Duration::from_secs(10)) {
@@ -240,20 +245,84 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         for item in items {
             let state = state.clone();
             let limiter = limiter.clone();
+            let settled = settled.clone();
             sends.spawn(async move {
                 let finish = deliver(&state, &limiter, &item).await;
-                if let Err(e) = state
-                    .store
-                    .finish_outbox(item.id, &finish, Timestamp::now())
-                    .await
-                {
-                    // The lease will expire and the row end `unknown`: never sent twice.
-                    tracing::error!(error = %e, outbox = item.id, "cannot record a send's outcome");
-                } else if let Some(conversation) = item.conversation_id {
-                    state.conversations_changed(&[conversation]);
+                let done = Finished {
+                    id: item.id,
+                    finish,
+                    conversation: item.conversation_id,
+                };
+                if let Err(mpsc::error::SendError(done)) = settled.send(done).await {
+                    // The settling task is gone (shutting down): record it here.
+                    record(&state, vec![done]).await;
                 }
             });
         }
         while sends.join_next().await.is_some() {}
     }
+    drop(settled);
+    let _ = settling.await;
+}
+
+/// A send's outcome, waiting to be recorded.
+struct Finished {
+    id: i64,
+    finish: Finish,
+    conversation: Option<switchboard_core::ids::ConversationId>,
+}
+
+/// The most outcomes one transaction records.
+const SETTLE_BATCH: usize = 64;
+
+/// Records send outcomes as they come, many to a transaction: whatever finished while the
+/// previous batch was being written goes into the next.
+async fn settle(state: AppState, mut finished: mpsc::Receiver<Finished>) {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SETTLE_BATCH {
+            match finished.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(_) => break,
+            }
+        }
+        record(&state, batch).await;
+    }
+}
+
+async fn record(state: &AppState, batch: Vec<Finished>) {
+    let rows: Vec<(i64, Finish)> = batch.iter().map(|f| (f.id, f.finish.clone())).collect();
+    let recorded = match state
+        .store
+        .finish_outbox_batch(&rows, Timestamp::now())
+        .await
+    {
+        Ok(()) => true,
+        Err(e) if rows.len() > 1 => {
+            tracing::warn!(error = %e, "recording a batch of send outcomes failed; one by one");
+            let mut all = true;
+            for (id, finish) in &rows {
+                if let Err(e) = state
+                    .store
+                    .finish_outbox(*id, finish, Timestamp::now())
+                    .await
+                {
+                    // The lease will expire and the row end `unknown`: never sent twice.
+                    tracing::error!(error = %e, outbox = id, "cannot record a send's outcome");
+                    all = false;
+                }
+            }
+            all
+        }
+        Err(e) => {
+            tracing::error!(error = %e, outbox = rows[0].0, "cannot record a send's outcome");
+            false
+        }
+    };
+    if recorded {
+        let changed: Vec<_> = batch.iter().filter_map(|f| f.conversation).collect();
+        state.conversations_changed(&changed);
+    }
+    // The next message of these conversations may leave now.
+    state.outbox_ready.notify_one();
 }
