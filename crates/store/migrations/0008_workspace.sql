@@ -9,3 +9,6 @@ CREATE INDEX conversations_contact ON conversations (contact_id, opened_at);
 ALTER TABLE conversations ADD COLUMN last_inbound_at BIGINT;
 UPDATE conversations SET last_inbound_at = (
     SELECT MAX(m.created_at) FROM messages m WHERE m.conversation_id = conversations.id AND m.direction = 'inbound');
+-- Delivery reports (delivered, read, failed) name the channel's message id: found by index,
+-- not by reading every message ever stored.
+CREATE INDEX messages_external ON messages (external_id) WHERE external_id IS NOT NULL;

@@ -76,7 +76,9 @@ pub struct Finish {
 
 impl Store {
     /// Claims up to `limit` due rows for `lease`; a row is only due once every earlier row of
-    /// its conversation is finished, so a conversation's messages leave in order.
+    /// its conversation is finished, so a conversation's messages leave in order. Ordered by
+    /// due time so the partial index of pending rows serves it: ordered by id alone, SQLite
+    /// walked every row ever sent, and the claim slowed as the outbox grew.
     pub async fn claim_outbox(
         &self,
         now: Timestamp,
@@ -94,7 +96,7 @@ impl Store {
                  WHERE o.status = 'pending' AND o.next_attempt_at <= $2
                    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id
                                    AND p.id < o.id AND p.status IN ('pending', 'sending'))
-                 ORDER BY o.id LIMIT $3 {lock})
+                 ORDER BY o.next_attempt_at, o.id LIMIT $3 {lock})
              RETURNING id, account_id, connection_id, conversation_id, message_id, chat_id, action, attempts"
         );
         let now_ms = millis(now);
