@@ -103,6 +103,7 @@ impl Application {
         } else {
             (None, None)
         };
+        let outbox_ready = Arc::new(Notify::new());
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
@@ -114,14 +115,17 @@ impl Application {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
-            outbox_ready: Arc::new(Notify::new()),
+            outbox_ready: outbox_ready.clone(),
             delivery_lease: config.delivery_lease,
             events: tokio::sync::broadcast::channel(1024).0,
             demo_chat,
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
-            ingest: Arc::new(crate::group_commit::GroupCommit::start(store.clone())),
+            ingest: Arc::new(crate::group_commit::GroupCommit::start(
+                store.clone(),
+                outbox_ready.clone(),
+            )),
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,

@@ -15,7 +15,7 @@ use std::{
 use switchboard_store::{
     BotApply, BotLoad, Dialect, Ingest, IngestEvent, Ingested, Store, StoreError,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
 pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
@@ -51,8 +51,9 @@ impl Pending {
 }
 
 impl GroupCommit {
-    /// Starts the lanes on the current runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the lanes on the current runtime; `outbox_ready` is woken after each commit
+    /// (a handler whose client hung up is not there to do it).
+    pub fn start(store: Store, outbox_ready: Arc<Notify>) -> Self {
         let count = match store.dialect() {
             Dialect::Sqlite => 1,
             Dialect::Postgres => 4,
@@ -60,7 +61,7 @@ impl GroupCommit {
         let lanes = (0..count)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(run(store.clone(), rx));
+                tokio::spawn(run(store.clone(), outbox_ready.clone(), rx));
                 tx
             })
             .collect();
@@ -111,7 +112,7 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
     (hasher.finish() % lanes as u64) as usize
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -126,6 +127,10 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
             .collect();
         let results = store.ingest_batch(&batch).await;
         drop(batch);
+        // Replies, follow-ups and notices may have been queued with the events.
+        if results.iter().any(Result::is_ok) {
+            outbox_ready.notify_one();
+        }
         for (job, result) in jobs.into_iter().zip(results) {
             // A handler that went away (its client hung up) still had its event stored.
             let _ = job.reply.send(result);
