@@ -99,6 +99,13 @@ pub struct BotApply {
 /// `None` leaves the turn to the runner.
 pub type Answer<'a> = &'a (dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync);
 
+/// A turn applied in the transaction that loaded it (the bot's answer inside ingest).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SameTx {
+    /// The conversation was opened in this transaction.
+    pub opened: bool,
+}
+
 /// What applying did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -181,7 +188,7 @@ impl Store {
         if !fresh {
             return Ok(Applied::Stale);
         }
-        let ids = apply_in(&mut tx, load, apply, now).await?;
+        let ids = apply_in(&mut tx, load, apply, now, None).await?;
         tx.commit().await?;
         Ok(Applied::Done { messages: ids })
     }
@@ -389,6 +396,7 @@ pub(crate) async fn apply_in(
     load: &BotLoad,
     apply: &BotApply,
     now: i64,
+    same_tx: Option<SameTx>,
 ) -> Result<Vec<MessageId>, StoreError> {
     let conversation = load.conversation_id.to_string();
     let mut ids = Vec::with_capacity(apply.messages.len());
@@ -453,6 +461,14 @@ pub(crate) async fn apply_in(
     let due = match &apply.next {
         BotNext::At(at) => Some(millis(*at)),
         BotNext::Effect(_) => Some(now),
+        BotNext::Idle
+            if same_tx.is_some()
+                && load.unread.len() < READ_BATCH as usize
+                && apply.read.map(|(_, id)| id) == load.unread.last().map(|u| u.id) =>
+        {
+            // Loaded in this very transaction and all read: nothing can have come since.
+            None
+        }
         BotNext::Idle => {
             // Messages that came in meanwhile (or past this turn's batch) keep it due.
             let (after_at, after_id) = match &apply.read {
@@ -483,6 +499,8 @@ pub(crate) async fn apply_in(
             .execute(&mut *conn)
             .await?;
         }
+        // A conversation opened in this transaction has no bot timer to drop.
+        None if same_tx.is_some_and(|t| t.opened) => {}
         None => {
             sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
                 .bind(BOT)

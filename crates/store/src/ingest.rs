@@ -14,7 +14,7 @@ use switchboard_core::{
 
 use crate::{
     audit,
-    bot::{apply_in, load_in, Answer, BotNext},
+    bot::{apply_in, load_in, Answer, BotNext, SameTx},
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
     routing::{self, HOLD},
@@ -277,6 +277,7 @@ async fn open_or_continue(
 async fn bot_reads(
     conn: &mut AnyConnection,
     conversation: ConversationId,
+    opened: bool,
     answer: Option<Answer<'_>>,
     now: i64,
 ) -> Result<(bool, bool), StoreError> {
@@ -288,7 +289,7 @@ async fn bot_reads(
         {
             if let Some(apply) = answer(&load) {
                 // After the customer's message, in the listing's order.
-                apply_in(conn, &load, &apply, now + 1).await?;
+                apply_in(conn, &load, &apply, now + 1, Some(SameTx { opened })).await?;
                 return Ok((matches!(apply.next, BotNext::Effect(_)), true));
             }
         }
@@ -605,7 +606,7 @@ async fn ingest_in(
                     .await?;
             }
             let (bot, answered) = if status == ConversationStatus::Bot {
-                bot_reads(&mut *tx, conversation, answer, now).await?
+                bot_reads(&mut *tx, conversation, opened, answer, now).await?
             } else {
                 (false, false)
             };
