@@ -121,12 +121,23 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
                 Err(_) => break,
             }
         }
-        let batch: Vec<_> = jobs
-            .iter()
-            .map(|j| (&j.ingest, j.answer.as_deref()))
-            .collect();
-        let results = store.ingest_batch(&batch).await;
-        drop(batch);
+        // In a task of its own: a panic while storing fails this batch's handlers (their
+        // events are redelivered by the channels), not the lane.
+        let writer = store.clone();
+        let written = tokio::spawn(async move {
+            let batch: Vec<_> = jobs
+                .iter()
+                .map(|j| (&j.ingest, j.answer.as_deref()))
+                .collect();
+            let results = writer.ingest_batch(&batch).await;
+            drop(batch);
+            (jobs, results)
+        })
+        .await;
+        let Ok((jobs, results)) = written else {
+            tracing::error!("storing a batch of events panicked; its webhooks get an error");
+            continue;
+        };
         // Replies, follow-ups and notices may have been queued with the events.
         if results.iter().any(Result::is_ok) {
             outbox_ready.notify_one();
