@@ -14,7 +14,7 @@ use switchboard_core::{
 
 use crate::{
     audit,
-    bot::{apply_in, load_in, Answer, BotNext, SameTx},
+    bot::{apply_in, load_in, Answer, BotLoad, BotNext, SameTx, Unread},
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
     routing::{self, HOLD},
@@ -278,15 +278,25 @@ async fn bot_reads(
     conn: &mut AnyConnection,
     conversation: ConversationId,
     opened: bool,
+    known: Option<BotLoad>,
     answer: Option<Answer<'_>>,
     now: i64,
 ) -> Result<(bool, bool), StoreError> {
     if let Some(answer) = answer {
+        let load = match known {
+            Some(load) => {
+                // Tests run debug builds: there the shortcut must equal what is stored.
+                #[cfg(debug_assertions)]
+                {
+                    let stored = load_in(conn, conversation).await?;
+                    assert_eq!(stored.as_ref(), Some(&load), "the known bot load differs");
+                }
+                Some(load)
+            }
+            None => load_in(conn, conversation).await?,
+        };
         // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
-        if let Some(load) = load_in(conn, conversation)
-            .await?
-            .filter(|l| l.pending.is_none())
-        {
+        if let Some(load) = load.filter(|l| l.pending.is_none()) {
             if let Some(apply) = answer(&load) {
                 // After the customer's message, in the listing's order.
                 apply_in(conn, &load, &apply, now + 1, Some(SameTx { opened })).await?;
@@ -605,8 +615,33 @@ async fn ingest_in(
                     .execute(&mut *tx)
                     .await?;
             }
+            // A new contact's new conversation: its bot state is the one just inserted and
+            // this message its only one, so there is nothing to read back.
+            let known = match (opened && contact.1, input.start.scenario_id) {
+                (true, Some(scenario_id)) => Some(BotLoad {
+                    account_id: input.account_id,
+                    conversation_id: conversation,
+                    connection_id: input.connection_id,
+                    contact_id: contact.0,
+                    contact_name: contact_name.clone(),
+                    chat_id: contact_external_id.clone(),
+                    scenario_id,
+                    state: None,
+                    version: 0,
+                    pending: None,
+                    wake_at: None,
+                    read_at: 0,
+                    read_id: String::new(),
+                    unread: vec![Unread {
+                        id: message,
+                        created_at: now,
+                        content: content.clone(),
+                    }],
+                }),
+                _ => None,
+            };
             let (bot, answered) = if status == ConversationStatus::Bot {
-                bot_reads(&mut *tx, conversation, opened, answer, now).await?
+                bot_reads(&mut *tx, conversation, opened, known, answer, now).await?
             } else {
                 (false, false)
             };
