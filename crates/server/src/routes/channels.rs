@@ -4,7 +4,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchboard_channels::{registry, ApiContext, ConnectError};
+use switchboard_channels::{registry, ApiContext, ConnectError, Connector};
 use switchboard_core::{
     capabilities::{Capabilities, CapabilityOverrides},
     channel::{ChannelConnection, ChannelKind, RateLimits, Receive, Routing},
@@ -184,6 +184,27 @@ fn connect_error(e: ConnectError) -> ApiError {
     }
 }
 
+/// The connector of a kind, or 422 naming the kind.
+fn connector_for(kind: ChannelKind) -> Result<std::sync::Arc<dyn Connector>, ApiError> {
+    registry::connector(kind).ok_or_else(|| {
+        ApiError::validation(
+            "kind",
+            format!("kind: {kind} channels are not available yet"),
+        )
+    })
+}
+
+fn check_credentials(credentials: &Value) -> Result<(), ApiError> {
+    if credentials.is_object() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "credentials",
+            "credentials: must be an object",
+        ))
+    }
+}
+
 fn check_url(field: &str, url: &str) -> Result<String, ApiError> {
     let trimmed = url.trim().trim_end_matches('/');
     let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
@@ -240,18 +261,8 @@ async fn verify(
     Json(body): Json<VerifyChannel>,
 ) -> Result<axum::Json<Verified>, ApiError> {
     caller.require(caller.role().manages_operators(), "connect channels")?;
-    let connector = registry::connector(body.kind).ok_or_else(|| {
-        ApiError::validation(
-            "kind",
-            format!("kind: {} channels are not available yet", body.kind),
-        )
-    })?;
-    if !body.credentials.is_object() {
-        return Err(ApiError::validation(
-            "credentials",
-            "credentials: must be an object",
-        ));
-    }
+    let connector = connector_for(body.kind)?;
+    check_credentials(&body.credentials)?;
     let api = ApiContext {
         http: state.http.clone(),
         api_base_url: body
@@ -310,12 +321,7 @@ pub(crate) async fn connect(
     body: CreateChannel,
 ) -> Result<Channel, ApiError> {
     let name = validation::name("name", &body.name, 200)?;
-    let connector = registry::connector(body.kind).ok_or_else(|| {
-        ApiError::validation(
-            "kind",
-            format!("kind: {} channels are not available yet", body.kind),
-        )
-    })?;
+    let connector = connector_for(body.kind)?;
     if body.receive == Receive::Polling && !connector.polls() {
         return Err(ApiError::validation(
             "receive",
@@ -334,12 +340,7 @@ pub(crate) async fn connect(
     if let Some(o) = &body.capabilities {
         o.check(body.kind)?;
     }
-    if !body.credentials.is_object() {
-        return Err(ApiError::validation(
-            "credentials",
-            "credentials: must be an object",
-        ));
-    }
+    check_credentials(&body.credentials)?;
     let api = ApiContext {
         http: state.http.clone(),
         api_base_url: api_base_url.clone(),

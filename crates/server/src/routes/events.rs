@@ -54,13 +54,9 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
 
 /// The token the request authenticated with, to check it again later.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    bearer.or_else(|| crate::auth::caller::cookie_in(headers, crate::auth::SESSION_COOKIE))
+    crate::auth::caller::bearer_in(headers)
+        .map(str::to_string)
+        .or_else(|| crate::auth::caller::cookie_in(headers, crate::auth::SESSION_COOKIE))
 }
 
 async fn events(

@@ -4,7 +4,7 @@
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use switchboard_bot::{load, preview::preview, Context, Diagnostics};
+use switchboard_bot::{load, preview::preview, Context, Diagnostics, Scenario};
 use switchboard_core::{
     capabilities::Capabilities,
     channel::ChannelKind,
@@ -88,6 +88,12 @@ async fn context(state: &AppState, caller: &Caller) -> Result<Context, ApiError>
 
 /// Refuses a scenario with problems: 422 `invalid_scenario`, every problem listed.
 async fn check(state: &AppState, caller: &Caller, source: &str) -> Result<(), ApiError> {
+    loaded(state, caller, source).await.map(|_| ())
+}
+
+/// The scenario parsed and checked against the caller's account, or 422
+/// `invalid_scenario` with every problem listed.
+async fn loaded(state: &AppState, caller: &Caller, source: &str) -> Result<Scenario, ApiError> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(ApiError::validation(
             "source",
@@ -95,19 +101,16 @@ async fn check(state: &AppState, caller: &Caller, source: &str) -> Result<(), Ap
         ));
     }
     let context = context(state, caller).await?;
-    match load(source, &context) {
-        Ok(_) => Ok(()),
-        Err(d) => {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_scenario",
-                d.report("source").trim_end().to_string(),
-            )
-            .with_field("source");
-            e.problems = Some(problems(&d));
-            Err(e)
-        }
-    }
+    load(source, &context).map_err(|d| {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_scenario",
+            d.report("source").trim_end().to_string(),
+        )
+        .with_field("source");
+        e.problems = Some(problems(&d));
+        e
+    })
 }
 
 /// The scenarios of the caller's account.
@@ -267,23 +270,7 @@ async fn render_draft(
     State(state): State<AppState>,
     Json(body): Json<RenderDraft>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    if body.source.len() > MAX_SOURCE_BYTES {
-        return Err(ApiError::validation(
-            "source",
-            format!("source: at most {} KB", MAX_SOURCE_BYTES / 1024),
-        ));
-    }
-    let context = context(&state, &caller).await?;
-    let scenario = load(&body.source, &context).map_err(|d| {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_scenario",
-            d.report("source").trim_end().to_string(),
-        )
-        .with_field("source");
-        e.problems = Some(problems(&d));
-        e
-    })?;
+    let scenario = loaded(&state, &caller, &body.source).await?;
     let caps = Capabilities::for_kind(body.channel);
     let shown = preview(&scenario, body.channel, &caps);
     Ok(axum::Json(
