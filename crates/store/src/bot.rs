@@ -24,8 +24,10 @@ use switchboard_core::{
 use crate::{
     audit,
     codec::{millis, now_millis, to_json, RowExt},
-    outbox::{enqueue, NewOutbound},
-    routing, Dialect, Store, StoreError,
+    outbox::{enqueue_all, NewOutbound},
+    routing,
+    rows::{self, Rows},
+    Dialect, Store, StoreError,
 };
 
 /// The timer kind of the bot's pending work.
@@ -188,9 +190,17 @@ impl Store {
         if !fresh {
             return Ok(Applied::Stale);
         }
-        let ids = apply_in(&mut tx, load, apply, now, None).await?;
+        let turn = Turn {
+            load,
+            apply,
+            same_tx: None,
+            at: now,
+        };
+        let ids = apply_all(&mut tx, &[turn]).await?;
         tx.commit().await?;
-        Ok(Applied::Done { messages: ids })
+        Ok(Applied::Done {
+            messages: ids.into_iter().flatten().collect(),
+        })
     }
 
     /// The group of this name (case aside), for a scenario's handoff.
@@ -389,80 +399,146 @@ pub(crate) async fn load_in(
     }))
 }
 
-/// Writes a turn on `conn`, inside the caller's transaction: the bot's messages with their
-/// outbox rows, the new state (version + 1), the read cursor and the bot timer.
-pub(crate) async fn apply_in(
+/// A turn to write: the state it was decided from and what it decided.
+pub(crate) struct Turn<'a> {
+    pub load: &'a BotLoad,
+    pub apply: &'a BotApply,
+    pub same_tx: Option<SameTx>,
+    /// When it is written: its messages are `at`, `at + 1`, ... so they list in the order
+    /// they were said.
+    pub at: i64,
+}
+
+/// Writes turns on `conn`, inside the caller's transaction, one statement per table for all
+/// of them: the bot's messages with their outbox rows, the new states (version + 1), the
+/// read cursors and the bot timers. Returns each turn's message ids.
+pub(crate) async fn apply_all(
     conn: &mut AnyConnection,
-    load: &BotLoad,
-    apply: &BotApply,
-    now: i64,
-    same_tx: Option<SameTx>,
-) -> Result<Vec<MessageId>, StoreError> {
-    let conversation = load.conversation_id.to_string();
-    let mut ids = Vec::with_capacity(apply.messages.len());
-    for (i, message) in apply.messages.iter().enumerate() {
-        let id = MessageId::new();
-        // One millisecond apart, so they list in the order they were said.
-        let at = now + i as i64;
-        sqlx::query(
-            "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id.to_string())
-        .bind(load.account_id.to_string())
-        .bind(&conversation)
-        .bind(Direction::Outbound.as_str())
-        .bind(AuthorKind::Bot.as_str())
-        .bind(to_json(&message.content))
-        .bind(DeliveryStatus::Pending.as_str())
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-        let item = NewOutbound {
-            account_id: load.account_id,
-            connection_id: load.connection_id,
-            conversation_id: Some(load.conversation_id),
-            message_id: Some(id),
-            chat_id: Some(load.chat_id.clone()),
-            action: message.action.clone(),
+    turns: &[Turn<'_>],
+) -> Result<Vec<Vec<MessageId>>, StoreError> {
+    let mut messages = Rows::new(8);
+    let mut outbound = Vec::new();
+    let mut last_message_at = Rows::new(2);
+    let mut states = Rows::new(7);
+    let mut all_ids = Vec::with_capacity(turns.len());
+    for turn in turns {
+        let (load, apply, now) = (turn.load, turn.apply, turn.at);
+        let conversation = load.conversation_id.to_string();
+        let mut ids = Vec::with_capacity(apply.messages.len());
+        for (i, message) in apply.messages.iter().enumerate() {
+            let id = MessageId::new();
+            let at = now + i as i64;
+            messages.push([
+                id.to_string().into(),
+                load.account_id.to_string().into(),
+                conversation.clone().into(),
+                Direction::Outbound.as_str().into(),
+                AuthorKind::Bot.as_str().into(),
+                to_json(&message.content).into(),
+                DeliveryStatus::Pending.as_str().into(),
+                at.into(),
+            ]);
+            outbound.push((
+                NewOutbound {
+                    account_id: load.account_id,
+                    connection_id: load.connection_id,
+                    conversation_id: Some(load.conversation_id),
+                    message_id: Some(id),
+                    chat_id: Some(load.chat_id.clone()),
+                    action: message.action.clone(),
+                },
+                at,
+            ));
+            ids.push(id);
+        }
+        if !ids.is_empty() {
+            last_message_at.push([
+                conversation.clone().into(),
+                (now + ids.len() as i64 - 1).into(),
+            ]);
+        }
+        let (read_at, read_id) = match &apply.read {
+            Some((at, id)) => (Some(*at), Some(id.to_string())),
+            None => (None, None),
         };
-        enqueue(&mut *conn, &item, at).await?;
-        ids.push(id);
+        let pending = match &apply.next {
+            BotNext::Effect(effect) => Some(effect.clone()),
+            _ => None,
+        };
+        states.push([
+            conversation.into(),
+            apply.state.clone().into(),
+            read_at.into(),
+            read_id.into(),
+            pending.into(),
+            apply.wake_at.map(millis).into(),
+            now.into(),
+        ]);
+        all_ids.push(ids);
     }
-    if !ids.is_empty() {
-        sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
-            .bind(&conversation)
-            .bind(now + ids.len() as i64 - 1)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let (read_at, read_id) = match &apply.read {
-        Some((at, id)) => (Some(*at), Some(id.to_string())),
-        None => (None, None),
-    };
-    let pending = match &apply.next {
-        BotNext::Effect(effect) => Some(effect.as_str()),
-        _ => None,
-    };
-    sqlx::query(
-        "UPDATE bot_states SET state = $2, version = version + 1, read_at = COALESCE($3, read_at),
-             read_id = COALESCE($4, read_id), pending = $5, wake_at = $6, updated_at = $7
-         WHERE conversation_id = $1",
+    rows::execute(
+        conn,
+        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
+         VALUES {rows}",
+        &[],
+        &messages,
     )
-    .bind(&conversation)
-    .bind(&apply.state)
-    .bind(read_at)
-    .bind(read_id)
-    .bind(pending)
-    .bind(apply.wake_at.map(millis))
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
-    let due = match &apply.next {
+    enqueue_all(conn, &outbound).await?;
+    rows::execute(
+        conn,
+        "UPDATE conversations SET last_message_at = v.column2 FROM (VALUES {rows}) AS v
+         WHERE conversations.id = v.column1",
+        &[],
+        &last_message_at,
+    )
+    .await?;
+    rows::execute(
+        conn,
+        "UPDATE bot_states SET state = v.column2, version = version + 1, read_at = COALESCE(v.column3, read_at),
+             read_id = COALESCE(v.column4, read_id), pending = v.column5, wake_at = v.column6, updated_at = v.column7
+         FROM (VALUES {rows}) AS v WHERE bot_states.conversation_id = v.column1",
+        &[],
+        &states,
+    )
+    .await?;
+    let mut due_rows = Rows::new(3);
+    let mut drop_rows = Rows::new(1);
+    for turn in turns {
+        let conversation = turn.load.conversation_id.to_string();
+        match due(conn, turn).await? {
+            Some(due) => due_rows.push([BOT.into(), conversation.into(), due.into()]),
+            // A conversation opened in this transaction has no bot timer to drop.
+            None if turn.same_tx.is_some_and(|t| t.opened) => {}
+            None => drop_rows.push([conversation.into()]),
+        }
+    }
+    rows::execute(
+        conn,
+        "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
+         ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
+        &[],
+        &due_rows,
+    )
+    .await?;
+    rows::execute(
+        conn,
+        "DELETE FROM timers WHERE kind = $1 AND conversation_id IN (VALUES {rows})",
+        &[BOT.into()],
+        &drop_rows,
+    )
+    .await?;
+    Ok(all_ids)
+}
+
+/// When the bot has work again after this turn, if at all.
+async fn due(conn: &mut AnyConnection, turn: &Turn<'_>) -> Result<Option<i64>, StoreError> {
+    let (load, apply, now) = (turn.load, turn.apply, turn.at);
+    Ok(match &apply.next {
         BotNext::At(at) => Some(millis(*at)),
         BotNext::Effect(_) => Some(now),
         BotNext::Idle
-            if same_tx.is_some()
+            if turn.same_tx.is_some()
                 && load.unread.len() < READ_BATCH as usize
                 && apply.read.map(|(_, id)| id) == load.unread.last().map(|u| u.id) =>
         {
@@ -479,35 +555,12 @@ pub(crate) async fn apply_in(
                 "SELECT 1 AS one FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
                  AND (created_at > $2 OR (created_at = $2 AND id > $3)) LIMIT 1",
             )
-            .bind(&conversation)
+            .bind(load.conversation_id.to_string())
             .bind(after_at)
             .bind(after_id)
             .fetch_optional(&mut *conn)
             .await?;
             more.map(|_| now)
         }
-    };
-    match due {
-        Some(due) => {
-            sqlx::query(
-                "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = $3, lease_until = NULL",
-            )
-            .bind(BOT)
-            .bind(&conversation)
-            .bind(due)
-            .execute(&mut *conn)
-            .await?;
-        }
-        // A conversation opened in this transaction has no bot timer to drop.
-        None if same_tx.is_some_and(|t| t.opened) => {}
-        None => {
-            sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
-                .bind(BOT)
-                .bind(&conversation)
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(ids)
+    })
 }

@@ -25,6 +25,7 @@ mod migrate;
 mod operators;
 mod outbox;
 mod routing;
+mod rows;
 mod scenarios;
 mod schedules;
 mod stats;

@@ -13,6 +13,7 @@ use switchboard_core::{
 
 use crate::{
     codec::{millis, now_millis, RowExt},
+    rows::{self, Rows},
     Dialect, Store, StoreError,
 };
 
@@ -62,6 +63,37 @@ pub(crate) async fn enqueue(
     .fetch_one(conn)
     .await?;
     row.int("id")
+}
+
+/// Queues rows, each with its time, in one statement per chunk. Ids rise in the order
+/// given, which is the order a conversation's rows are claimed in.
+pub(crate) async fn enqueue_all(
+    conn: &mut AnyConnection,
+    items: &[(NewOutbound, i64)],
+) -> Result<(), StoreError> {
+    let mut rows = Rows::new(7);
+    for (item, at) in items {
+        rows.push([
+            item.account_id.to_string().into(),
+            item.connection_id.to_string().into(),
+            item.conversation_id.map(|c| c.to_string()).into(),
+            item.message_id.map(|m| m.to_string()).into(),
+            item.action.clone().into(),
+            item.chat_id.clone().into(),
+            (*at).into(),
+        ]);
+    }
+    rows::execute(
+        conn,
+        "INSERT INTO outbox (account_id, connection_id, conversation_id, message_id, action, chat_id, status,
+             next_attempt_at, created_at, updated_at)
+         SELECT column1, column2, column3, column4, column5, column6, 'pending', column7, column7, column7
+         FROM (VALUES {rows}) AS v",
+        &[],
+        &rows,
+    )
+    .await?;
+    Ok(())
 }
 
 /// How an outbox row ended (or when to try it again).

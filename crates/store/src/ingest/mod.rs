@@ -1,6 +1,12 @@
-//! Ingest: one channel event stored in ONE transaction: dedupe on (connection, external event
-//! id), upsert the contact, open or continue the conversation, append the message, queue the
-//! channel's follow-ups. A redelivered event finds its id taken and changes nothing.
+//! Ingest: channel events stored in ONE transaction: dedupe on (connection, external event
+//! id), upsert the contact, open or continue the conversation, append the message, let the
+//! bot answer, queue the channel's follow-ups. A redelivered event finds its id taken and
+//! changes nothing. A batch (group commit) is written set-wise, round by round: customer
+//! messages in [`messages`], the rarer events one by one here.
+
+mod messages;
+
+use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
@@ -14,10 +20,11 @@ use switchboard_core::{
 
 use crate::{
     audit,
-    bot::{apply_in, load_in, Answer, BotLoad, BotNext, SameTx, Unread},
+    bot::Answer,
     codec::{millis, now_millis, to_json, RowExt},
-    outbox::{enqueue, NewOutbound},
+    outbox::{enqueue, enqueue_all, NewOutbound},
     routing::{self, HOLD},
+    rows::{self, Rows},
     Dialect, Store, StoreError,
 };
 
@@ -270,53 +277,6 @@ async fn open_or_continue(
     Ok((id, true, start.status))
 }
 
-/// A customer message reached a conversation with the bot: the bot answers now, in this
-/// transaction, when `answer` can decide the turn without I/O; otherwise the bot timer is
-/// set due (a `wait` further away is pulled forward; the bot re-arms it) for the runner.
-/// Returns (the runner has work now, the bot answered here).
-async fn bot_reads(
-    conn: &mut AnyConnection,
-    conversation: ConversationId,
-    opened: bool,
-    known: Option<BotLoad>,
-    answer: Option<Answer<'_>>,
-    now: i64,
-) -> Result<(bool, bool), StoreError> {
-    if let Some(answer) = answer {
-        let load = match known {
-            Some(load) => {
-                // Tests run debug builds: there the shortcut must equal what is stored.
-                #[cfg(debug_assertions)]
-                {
-                    let stored = load_in(conn, conversation).await?;
-                    assert_eq!(stored.as_ref(), Some(&load), "the known bot load differs");
-                }
-                Some(load)
-            }
-            None => load_in(conn, conversation).await?,
-        };
-        // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
-        if let Some(load) = load.filter(|l| l.pending.is_none()) {
-            if let Some(apply) = answer(&load) {
-                // After the customer's message, in the listing's order.
-                apply_in(conn, &load, &apply, now + 1, Some(SameTx { opened })).await?;
-                return Ok((matches!(apply.next, BotNext::Effect(_)), true));
-            }
-        }
-    }
-    sqlx::query(
-        "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($3, $1, $2)
-         ON CONFLICT (kind, conversation_id) DO UPDATE
-         SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
-    )
-    .bind(conversation.to_string())
-    .bind(now)
-    .bind(crate::bot::BOT)
-    .execute(&mut *conn)
-    .await?;
-    Ok((true, false))
-}
-
 /// Stores a system message and queues it in the conversation's order.
 pub(crate) async fn send_notice(
     conn: &mut AnyConnection,
@@ -373,14 +333,17 @@ impl Store {
         answer: Option<Answer<'_>>,
     ) -> Result<Ingested, StoreError> {
         let mut tx = self.write.begin().await?;
-        let outcome = ingest_in(&mut tx, self.dialect, input, answer).await?;
+        let mut outcomes = ingest_all(&mut tx, self.dialect, &[(input, answer)]).await?;
         tx.commit().await?;
-        Ok(outcome)
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("an ingest without an outcome".into()))
     }
 
     /// Stores a batch of inbound events in ONE transaction (group commit): one commit, one
-    /// fsync for all of them, in the order given. If the batch fails, each event is stored
-    /// again on its own, so one bad event costs the others nothing.
+    /// fsync for all of them, and one statement per table for each round of the batch (see
+    /// [`ingest_all`]). If the batch fails, each event is stored again on its own, so one
+    /// bad event costs the others nothing.
     pub async fn ingest_batch(
         &self,
         batch: &[(&Ingest, Option<Answer<'_>>)],
@@ -388,10 +351,7 @@ impl Store {
         if batch.len() > 1 {
             let together = async {
                 let mut tx = self.write.begin().await?;
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for (input, answer) in batch {
-                    outcomes.push(ingest_in(&mut tx, self.dialect, input, *answer).await?);
-                }
+                let outcomes = ingest_all(&mut tx, self.dialect, batch).await?;
                 tx.commit().await?;
                 Ok::<_, StoreError>(outcomes)
             };
@@ -410,37 +370,194 @@ impl Store {
     }
 }
 
-/// Stores one inbound event on `tx`, inside the caller's transaction; see the module
-/// documentation. A duplicate changes nothing.
-async fn ingest_in(
+/// The chat an event belongs to: its events keep their order.
+fn chat_of(input: &Ingest) -> (ConnectionId, &str) {
+    let key = match &input.event {
+        IngestEvent::Message {
+            contact_external_id,
+            ..
+        }
+        | IngestEvent::Reachability {
+            contact_external_id,
+            ..
+        }
+        | IngestEvent::Started {
+            contact_external_id,
+            ..
+        } => contact_external_id,
+        _ => &input.external_event_id,
+    };
+    (input.connection_id, key.as_str())
+}
+
+/// Splits a batch into rounds, in order: the first event of every chat, then the second,
+/// and so on. A round has at most one event per chat, so its events touch different
+/// contacts and conversations and can be written together; a chat's events stay in order.
+fn rounds(batch: &[(&Ingest, Option<Answer<'_>>)]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<(ConnectionId, &str), usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (index, (input, _)) in batch.iter().enumerate() {
+        let round = seen.entry(chat_of(input)).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        rounds[*round].push(index);
+        *round += 1;
+    }
+    rounds
+}
+
+/// Stores events on `tx`, inside the caller's transaction, round by round; outcomes in the
+/// order given. Within a round every step is one statement for all of its events: dedupe,
+/// contacts, conversations, messages, the bot's turns, the outbox.
+async fn ingest_all(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    batch: &[(&Ingest, Option<Answer<'_>>)],
+) -> Result<Vec<Ingested>, StoreError> {
+    let mut outcomes = vec![Ingested::Duplicate; batch.len()];
+    for round in rounds(batch) {
+        ingest_round(tx, dialect, batch, &round, now_millis(), &mut outcomes).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Stores one round.
+async fn ingest_round(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    batch: &[(&Ingest, Option<Answer<'_>>)],
+    round: &[usize],
+    now: i64,
+    outcomes: &mut [Ingested],
+) -> Result<(), StoreError> {
+    // A message's id is known up front, so the event row carries it from the start.
+    let message_ids: Vec<Option<MessageId>> = round
+        .iter()
+        .map(|&i| matches!(batch[i].0.event, IngestEvent::Message { .. }).then(MessageId::new))
+        .collect();
+    let fresh = claim(tx, batch, round, &message_ids, now).await?;
+    let mut incoming = Vec::new();
+    for ((&index, fresh), message) in round.iter().zip(fresh).zip(message_ids) {
+        if !fresh {
+            continue;
+        }
+        let (input, answer) = batch[index];
+        match (&input.event, message) {
+            (
+                IngestEvent::Message {
+                    contact_external_id,
+                    contact_name,
+                    external_message_id,
+                    content,
+                },
+                Some(message),
+            ) => incoming.push(messages::Incoming {
+                index,
+                input,
+                answer,
+                message,
+                contact_external_id,
+                contact_name,
+                external_message_id: external_message_id.as_deref(),
+                content,
+            }),
+            _ => {
+                outcomes[index] = store_other(tx, dialect, input, now).await?;
+            }
+        }
+    }
+    let stored = messages::store(tx, dialect, &incoming, now).await?;
+    for (item, outcome) in incoming.iter().zip(stored) {
+        outcomes[item.index] = outcome;
+    }
+    // The channel's follow-ups come after everything the event said.
+    let mut follow_ups = Vec::new();
+    for &index in round {
+        let Ingested::Stored {
+            conversation_id,
+            message_id,
+            ..
+        } = &outcomes[index]
+        else {
+            continue;
+        };
+        let input = batch[index].0;
+        for follow_up in &input.follow_ups {
+            let item = NewOutbound {
+                account_id: input.account_id,
+                connection_id: input.connection_id,
+                conversation_id: conversation_id.filter(|_| follow_up.ordered),
+                message_id: *message_id,
+                chat_id: follow_up.chat_id.clone(),
+                action: follow_up.action.clone(),
+            };
+            follow_ups.push((item, now));
+        }
+    }
+    enqueue_all(tx, &follow_ups).await?;
+    Ok(())
+}
+
+/// Records the round's events as seen, one statement for all; `false` for those seen
+/// before (redeliveries, or a repeat later in the same round).
+async fn claim(
+    tx: &mut AnyConnection,
+    batch: &[(&Ingest, Option<Answer<'_>>)],
+    round: &[usize],
+    message_ids: &[Option<MessageId>],
+    now: i64,
+) -> Result<Vec<bool>, StoreError> {
+    let mut rows = Rows::new(4);
+    for (&index, message) in round.iter().zip(message_ids) {
+        let input = batch[index].0;
+        rows.push([
+            input.connection_id.to_string().into(),
+            input.external_event_id.clone().into(),
+            now.into(),
+            message.map(|m| m.to_string()).into(),
+        ]);
+    }
+    let inserted = rows::fetch(
+        tx,
+        "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
+         ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
+        &[],
+        &rows,
+    )
+    .await?;
+    let mut new: HashSet<(String, String)> = inserted
+        .iter()
+        .map(|row| Ok((row.text("connection_id")?, row.text("external_event_id")?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(round
+        .iter()
+        .map(|&index| {
+            let input = batch[index].0;
+            new.remove(&(
+                input.connection_id.to_string(),
+                input.external_event_id.clone(),
+            ))
+        })
+        .collect())
+}
+
+/// Stores a fresh event that is not a customer message, on its own.
+async fn store_other(
     tx: &mut AnyConnection,
     dialect: Dialect,
     input: &Ingest,
-    answer: Option<Answer<'_>>,
+    now: i64,
 ) -> Result<Ingested, StoreError> {
-    let now = now_millis();
-    // A message's id is known up front, so the event row carries it from the start.
-    let message = matches!(input.event, IngestEvent::Message { .. }).then(MessageId::new);
-    let fresh = sqlx::query(
-        "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(input.connection_id.to_string())
-    .bind(&input.external_event_id)
-    .bind(now)
-    .bind(message.map(|m| m.to_string()))
-    .execute(&mut *tx)
-    .await?;
-    if fresh.rows_affected() == 0 {
-        return Ok(Ingested::Duplicate);
-    }
-    let outcome = match &input.event {
-        IngestEvent::Ignored => Ingested::Stored {
-            conversation_id: None,
-            message_id: None,
-            opened: false,
-            bot: false,
-            answered: false,
-        },
+    let nothing = Ingested::Stored {
+        conversation_id: None,
+        message_id: None,
+        opened: false,
+        bot: false,
+        answered: false,
+    };
+    Ok(match &input.event {
+        IngestEvent::Ignored | IngestEvent::Message { .. } => nothing,
         IngestEvent::Reachability {
             contact_external_id,
             contact_name,
@@ -461,13 +578,7 @@ async fn ingest_in(
                 .bind(i64::from(*reachable))
                 .execute(&mut *tx)
                 .await?;
-            Ingested::Stored {
-                conversation_id: None,
-                message_id: None,
-                opened: false,
-                bot: false,
-                answered: false,
-            }
+            nothing
         }
         IngestEvent::Started {
             contact_external_id,
@@ -482,42 +593,35 @@ async fn ingest_in(
                 now,
             )
             .await?;
-            if input.start.status == ConversationStatus::Bot {
-                let (conversation, opened, _) = open_or_continue(
-                    &mut *tx,
-                    dialect,
-                    input.account_id,
-                    input.connection_id,
-                    contact,
-                    input.start,
-                    now,
+            if input.start.status != ConversationStatus::Bot {
+                return Ok(nothing);
+            }
+            let (conversation, opened, _) = open_or_continue(
+                &mut *tx,
+                dialect,
+                input.account_id,
+                input.connection_id,
+                contact,
+                input.start,
+                now,
+            )
+            .await?;
+            if opened {
+                sqlx::query(
+                    "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
+                .bind(crate::bot::BOT)
+                .bind(conversation.to_string())
+                .bind(now)
+                .execute(&mut *tx)
                 .await?;
-                if opened {
-                    sqlx::query(
-                        "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(crate::bot::BOT)
-                    .bind(conversation.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Ingested::Stored {
-                    conversation_id: Some(conversation),
-                    message_id: None,
-                    opened,
-                    bot: opened,
-                    answered: false,
-                }
-            } else {
-                Ingested::Stored {
-                    conversation_id: None,
-                    message_id: None,
-                    opened: false,
-                    bot: false,
-                    answered: false,
-                }
+            }
+            Ingested::Stored {
+                conversation_id: Some(conversation),
+                message_id: None,
+                opened,
+                bot: opened,
+                answered: false,
             }
         }
         IngestEvent::Delivery {
@@ -557,140 +661,5 @@ async fn ingest_in(
                 answered: false,
             }
         }
-        IngestEvent::Message {
-            contact_external_id,
-            contact_name,
-            external_message_id,
-            content,
-        } => {
-            let contact = upsert_contact(
-                &mut *tx,
-                input.account_id,
-                input.connection_id,
-                contact_external_id,
-                contact_name,
-                now,
-            )
-            .await?;
-            if !contact.1 {
-                // A customer who writes is reachable again.
-                sqlx::query("UPDATE contact_identities SET reachable = 1 WHERE connection_id = $1 AND external_id = $2 AND reachable = 0")
-                    .bind(input.connection_id.to_string())
-                    .bind(contact_external_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let (conversation, opened, status) = open_or_continue(
-                &mut *tx,
-                dialect,
-                input.account_id,
-                input.connection_id,
-                contact,
-                input.start,
-                now,
-            )
-            .await?;
-            let message = message.unwrap_or_else(MessageId::new);
-            sqlx::query(
-                "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
-                     delivery_status, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(message.to_string())
-            .bind(input.account_id.to_string())
-            .bind(conversation.to_string())
-            .bind(Direction::Inbound.as_str())
-            .bind(AuthorKind::Contact.as_str())
-            .bind(to_json(content))
-            .bind(external_message_id.as_deref())
-            .bind(DeliveryStatus::Received.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if !opened {
-                // Opening set it already.
-                sqlx::query("UPDATE conversations SET last_message_at = $2, last_inbound_at = $2 WHERE id = $1")
-                    .bind(conversation.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            // A new contact's new conversation: its bot state is the one just inserted and
-            // this message its only one, so there is nothing to read back.
-            let known = match (opened && contact.1, input.start.scenario_id) {
-                (true, Some(scenario_id)) => Some(BotLoad {
-                    account_id: input.account_id,
-                    conversation_id: conversation,
-                    connection_id: input.connection_id,
-                    contact_id: contact.0,
-                    contact_name: contact_name.clone(),
-                    chat_id: contact_external_id.clone(),
-                    scenario_id,
-                    state: None,
-                    version: 0,
-                    pending: None,
-                    wake_at: None,
-                    read_at: 0,
-                    read_id: String::new(),
-                    unread: vec![Unread {
-                        id: message,
-                        created_at: now,
-                        content: content.clone(),
-                    }],
-                }),
-                _ => None,
-            };
-            let (bot, answered) = if status == ConversationStatus::Bot {
-                bot_reads(&mut *tx, conversation, opened, known, answer, now).await?
-            } else {
-                (false, false)
-            };
-            if let Some(notice) = &input.out_of_hours {
-                let first = sqlx::query(
-                    "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
-                )
-                .bind(conversation.to_string())
-                .execute(&mut *tx)
-                .await?;
-                if first.rows_affected() == 1 {
-                    send_notice(
-                        &mut *tx,
-                        input.account_id,
-                        input.connection_id,
-                        conversation,
-                        notice,
-                        now + 1,
-                    )
-                    .await?;
-                }
-            }
-            Ingested::Stored {
-                conversation_id: Some(conversation),
-                message_id: Some(message),
-                opened,
-                bot,
-                answered,
-            }
-        }
-    };
-    let (conversation, message) = match &outcome {
-        Ingested::Stored {
-            conversation_id,
-            message_id,
-            ..
-        } => (*conversation_id, *message_id),
-        Ingested::Duplicate => (None, None),
-    };
-    for follow_up in &input.follow_ups {
-        let item = NewOutbound {
-            account_id: input.account_id,
-            connection_id: input.connection_id,
-            conversation_id: conversation.filter(|_| follow_up.ordered),
-            message_id: message,
-            chat_id: follow_up.chat_id.clone(),
-            action: follow_up.action.clone(),
-        };
-        enqueue(&mut *tx, &item, now).await?;
-    }
-    Ok(outcome)
+    })
 }

@@ -1,0 +1,199 @@
+//! Set-wise statements: many rows in one statement (`INSERT ... VALUES (..), (..)`, joins
+//! against `(VALUES ...) AS v`), so a batch costs one statement per table instead of one per
+//! row. On SQLite every statement is a hand-off to the connection's own thread and back, on
+//! PostgreSQL a round trip: either costs more than writing the rows.
+//!
+//! A statement names the place of its rows with `{rows}`; `$1..$k` are the fixed values
+//! given first, the rows are numbered after them. Both dialects call the columns of a
+//! `VALUES` list `column1, column2, ...`. Joins are written against the list, never
+//! `(a, b) IN (VALUES ...)`: SQLite scans the whole table for that form.
+
+use sqlx::{
+    any::{AnyArguments, AnyRow},
+    query::Query,
+    Any, AnyConnection,
+};
+
+use crate::StoreError;
+
+/// One value to bind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<String> for Arg {
+    fn from(value: String) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(value: &str) -> Self {
+        Arg::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(value: Option<String>) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(value: Option<&str>) -> Self {
+        Arg::Text(value.map(str::to_owned))
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(value: i64) -> Self {
+        Arg::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(value: Option<i64>) -> Self {
+        Arg::Int(value)
+    }
+}
+
+/// Rows of the same width, to fill a statement's `{rows}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rows {
+    width: usize,
+    args: Vec<Arg>,
+}
+
+impl Rows {
+    pub fn new(width: usize) -> Self {
+        assert!(width > 0, "a row has at least one value");
+        Self {
+            width,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn push<const N: usize>(&mut self, row: [Arg; N]) {
+        assert_eq!(N, self.width, "every row has the width of the first");
+        self.args.extend(row);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
+    /// The rows in chunks small enough for one statement on either backend.
+    fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
+        self.args.chunks(CHUNK * self.width)
+    }
+}
+
+/// Rows per statement: far below the bound-value limits of both backends (32,766 on
+/// SQLite, 65,535 on PostgreSQL) for the widest row written.
+const CHUNK: usize = 256;
+
+/// `($3, $4), ($5, $6)` for two rows of two values after two fixed ones.
+fn placeholders(rows: usize, width: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for col in 0..width {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + row * width + col).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+fn bind<'q>(
+    mut query: Query<'q, Any, AnyArguments<'q>>,
+    args: &'q [Arg],
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for arg in args {
+        query = match arg {
+            Arg::Text(value) => query.bind(value.as_deref()),
+            Arg::Int(value) => query.bind(*value),
+        };
+    }
+    query
+}
+
+fn statements<'a>(
+    sql: &'a str,
+    fixed: &'a [Arg],
+    rows: &'a Rows,
+) -> impl Iterator<Item = (String, &'a [Arg])> + 'a {
+    debug_assert!(
+        sql.contains("{rows}"),
+        "a set-wise statement has a {{rows}} slot"
+    );
+    rows.chunks().map(move |chunk| {
+        let slot = placeholders(chunk.len() / rows.width, rows.width, fixed.len() + 1);
+        (sql.replace("{rows}", &slot), chunk)
+    })
+}
+
+/// Runs `sql` for all `rows` (nothing when there are none); the rows affected.
+pub(crate) async fn execute(
+    conn: &mut AnyConnection,
+    sql: &str,
+    fixed: &[Arg],
+    rows: &Rows,
+) -> Result<u64, StoreError> {
+    let mut affected = 0;
+    for (statement, chunk) in statements(sql, fixed, rows) {
+        let query = bind(bind(sqlx::query(&statement), fixed), chunk);
+        affected += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Runs `sql` for all `rows` (nothing when there are none); every row it returns.
+pub(crate) async fn fetch(
+    conn: &mut AnyConnection,
+    sql: &str,
+    fixed: &[Arg],
+    rows: &Rows,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut out = Vec::new();
+    for (statement, chunk) in statements(sql, fixed, rows) {
+        let query = bind(bind(sqlx::query(&statement), fixed), chunk);
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_after_the_fixed_values() {
+        assert_eq!(placeholders(2, 2, 3), "($3, $4), ($5, $6)");
+        assert_eq!(placeholders(1, 3, 1), "($1, $2, $3)");
+    }
+
+    #[test]
+    fn large_sets_are_cut_into_statements_of_whole_rows() {
+        let mut rows = Rows::new(2);
+        for i in 0..(CHUNK as i64 * 2 + 1) {
+            rows.push([Arg::from(i), Arg::from("x")]);
+        }
+        let fixed = [Arg::from(7)];
+        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &fixed, &rows).collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].1.len(), CHUNK * 2);
+        assert_eq!(parts[2].1.len(), 2);
+        assert_eq!(parts[2].0, "INSERT INTO t VALUES ($2, $3)");
+        assert_eq!(rows.args.len(), (CHUNK * 2 + 1) * 2);
+    }
+}
