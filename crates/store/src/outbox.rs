@@ -166,22 +166,20 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        finish_in(&mut tx, id, finish, now).await?;
+        finish_all(&mut tx, &[(id, finish.clone())], now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Records how several claimed rows ended, in one transaction (one commit for a batch
-    /// of sends).
+    /// Records how several claimed rows ended, in one transaction (one commit and one
+    /// statement per table for a batch of sends).
     pub async fn finish_outbox_batch(
         &self,
         finished: &[(i64, Finish)],
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        for (id, finish) in finished {
-            finish_in(&mut tx, *id, finish, now).await?;
-        }
+        finish_all(&mut tx, finished, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -263,52 +261,76 @@ impl Store {
     }
 }
 
-/// Records how a claimed row ended on `conn`, inside the caller's transaction.
-async fn finish_in(
+/// Records how claimed rows ended on `conn`, inside the caller's transaction, and mirrors
+/// each on its message: one statement per table for all of them.
+async fn finish_all(
     conn: &mut AnyConnection,
-    id: i64,
-    finish: &Finish,
+    finished: &[(i64, Finish)],
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let now_ms = millis(now);
-    let (status, next) = match finish.step {
-        Step::Sent => ("sent", now_ms),
-        Step::Failed => ("failed", now_ms),
-        Step::Unknown => ("unknown", now_ms),
-        Step::RetryIn(wait) => (
-            "pending",
-            now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-        ),
-    };
-    let row = sqlx::query(
-        "UPDATE outbox SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4, updated_at = $5
-         WHERE id = $1 AND status = 'sending' RETURNING message_id",
+    let mut rows = Rows::new(4);
+    for (id, finish) in finished {
+        let (status, next) = match finish.step {
+            Step::Sent => ("sent", now_ms),
+            Step::Failed => ("failed", now_ms),
+            Step::Unknown => ("unknown", now_ms),
+            Step::RetryIn(wait) => (
+                "pending",
+                now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+            ),
+        };
+        rows.push([
+            (*id).into(),
+            status.into(),
+            next.into(),
+            finish.error.clone().into(),
+        ]);
+    }
+    let settled = rows::fetch(
+        conn,
+        "UPDATE outbox SET status = v.column2, next_attempt_at = v.column3, lease_until = NULL, last_error = v.column4,
+             updated_at = $1
+         FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status = 'sending'
+         RETURNING outbox.id, outbox.message_id",
+        &[now_ms.into()],
+        &rows,
     )
-    .bind(id)
-    .bind(status)
-    .bind(next)
-    .bind(finish.error.as_deref())
-    .bind(now_ms)
-    .fetch_optional(&mut *conn)
     .await?;
-    // A row whose lease expired was already settled as unknown: leave it be.
-    let Some(row) = row else { return Ok(()) };
-    if let Some(message) = row.opt_text("message_id")? {
+    // A row whose lease expired was already settled as unknown: it is not returned, and
+    // its message is left be.
+    let mut messages_of = std::collections::HashMap::new();
+    for row in &settled {
+        if let Some(message) = row.opt_text("message_id")? {
+            messages_of.insert(row.int("id")?, message);
+        }
+    }
+    let mut messages = Rows::new(4);
+    for (id, finish) in finished {
+        let Some(message) = messages_of.remove(id) else {
+            continue;
+        };
         let delivery = match finish.step {
             Step::Sent => DeliveryStatus::Sent,
             Step::Failed => DeliveryStatus::Failed,
             Step::Unknown => DeliveryStatus::Unknown,
             Step::RetryIn(_) => DeliveryStatus::Pending,
         };
-        sqlx::query(
-            "UPDATE messages SET delivery_status = $2, external_id = COALESCE($3, external_id), failure_reason = $4 WHERE id = $1 AND direction = 'outbound'",
-        )
-        .bind(message)
-        .bind(delivery.as_str())
-        .bind(finish.external_id.as_deref())
-        .bind(finish.error.as_deref())
-        .execute(&mut *conn)
-        .await?;
+        messages.push([
+            message.into(),
+            delivery.as_str().into(),
+            finish.external_id.clone().into(),
+            finish.error.clone().into(),
+        ]);
     }
+    rows::execute(
+        conn,
+        "UPDATE messages SET delivery_status = v.column2, external_id = COALESCE(v.column3, external_id),
+             failure_reason = v.column4
+         FROM (VALUES {rows}) AS v WHERE messages.id = v.column1 AND messages.direction = 'outbound'",
+        &[],
+        &messages,
+    )
+    .await?;
     Ok(())
 }
