@@ -48,6 +48,8 @@ pub enum StartError {
     Secrets(#[from] SecretsError),
     #[error("bot HTTP allow-list: {0}")]
     AllowList(String),
+    #[error("starting the ingest lanes: {0}")]
+    Lanes(std::io::Error),
 }
 
 /// A built server, bound to its port, not yet serving.
@@ -122,10 +124,10 @@ impl Application {
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
-            ingest: Arc::new(crate::group_commit::GroupCommit::start(
-                store.clone(),
-                outbox_ready.clone(),
-            )),
+            ingest: Arc::new(
+                crate::group_commit::GroupCommit::start(store.clone(), outbox_ready.clone())
+                    .map_err(StartError::Lanes)?,
+            ),
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,

@@ -6,6 +6,11 @@
 //!
 //! Events of one chat always go to the same lane, in the order they were handed over. SQLite
 //! has one writer, so one lane; PostgreSQL writes in parallel, so a few.
+//!
+//! Each lane runs on a thread of its own with its own small runtime: a batch is a dozen
+//! statements in a row, and on the shared runtime each one's answer waited in line behind
+//! hundreds of webhook and delivery tasks before the next could go. On its own thread the
+//! lane is woken the moment the database answers.
 
 use std::{
     hash::{Hash, Hasher},
@@ -51,21 +56,27 @@ impl Pending {
 }
 
 impl GroupCommit {
-    /// Starts the lanes on the current runtime; `outbox_ready` is woken after each commit
-    /// (a handler whose client hung up is not there to do it).
-    pub fn start(store: Store, outbox_ready: Arc<Notify>) -> Self {
+    /// Starts the lanes, each on its own thread; `outbox_ready` is woken after each commit
+    /// (a handler whose client hung up is not there to do it). A lane stops when the last
+    /// handle to the lanes is dropped.
+    pub fn start(store: Store, outbox_ready: Arc<Notify>) -> std::io::Result<Self> {
         let count = match store.dialect() {
             Dialect::Sqlite => 1,
             Dialect::Postgres => 4,
         };
-        let lanes = (0..count)
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(run(store.clone(), outbox_ready.clone(), rx));
-                tx
-            })
-            .collect();
-        Self { lanes }
+        let mut lanes = Vec::with_capacity(count);
+        for lane in 0..count {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (store, outbox_ready) = (store.clone(), outbox_ready.clone());
+            std::thread::Builder::new()
+                .name(format!("ingest-lane-{lane}"))
+                .spawn(move || runtime.block_on(run(store, outbox_ready, rx)))?;
+            lanes.push(tx);
+        }
+        Ok(Self { lanes })
     }
 
     /// Hands an event over; await [`Pending::outcome`] for its result.
@@ -124,6 +135,7 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
         // In a task of its own: a panic while storing fails this batch's handlers (their
         // events are redelivered by the channels), not the lane.
         let writer = store.clone();
+        let started = std::time::Instant::now();
         let written = tokio::spawn(async move {
             let batch: Vec<_> = jobs
                 .iter()
@@ -134,6 +146,7 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
             (jobs, results)
         })
         .await;
+        tracing::debug!(events = written.as_ref().map_or(0, |(jobs, _)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
         let Ok((jobs, results)) = written else {
             tracing::error!("storing a batch of events panicked; its webhooks get an error");
             continue;

@@ -480,7 +480,6 @@ pub(crate) async fn apply_all(
         conn,
         "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
          VALUES {rows}",
-        &[],
         &messages,
     )
     .await?;
@@ -489,7 +488,6 @@ pub(crate) async fn apply_all(
         conn,
         "UPDATE conversations SET last_message_at = v.column2 FROM (VALUES {rows}) AS v
          WHERE conversations.id = v.column1",
-        &[],
         &last_message_at,
     )
     .await?;
@@ -498,7 +496,6 @@ pub(crate) async fn apply_all(
         "UPDATE bot_states SET state = v.column2, version = version + 1, read_at = COALESCE(v.column3, read_at),
              read_id = COALESCE(v.column4, read_id), pending = v.column5, wake_at = v.column6, updated_at = v.column7
          FROM (VALUES {rows}) AS v WHERE bot_states.conversation_id = v.column1",
-        &[],
         &states,
     )
     .await?;
@@ -517,14 +514,14 @@ pub(crate) async fn apply_all(
         conn,
         "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
          ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
-        &[],
         &due_rows,
     )
     .await?;
     rows::execute(
         conn,
-        "DELETE FROM timers WHERE kind = $1 AND conversation_id IN (VALUES {rows})",
-        &[BOT.into()],
+        &format!(
+            "DELETE FROM timers WHERE kind = '{BOT}' AND conversation_id IN (VALUES {{rows}})"
+        ),
         &drop_rows,
     )
     .await?;

@@ -89,7 +89,6 @@ pub(crate) async fn enqueue_all(
              next_attempt_at, created_at, updated_at)
          SELECT column1, column2, column3, column4, column5, column6, 'pending', column7, column7, column7
          FROM (VALUES {rows}) AS v",
-        &[],
         &rows,
     )
     .await?;
@@ -269,7 +268,7 @@ async fn finish_all(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let now_ms = millis(now);
-    let mut rows = Rows::new(4);
+    let mut rows = Rows::new(5);
     for (id, finish) in finished {
         let (status, next) = match finish.step {
             Step::Sent => ("sent", now_ms),
@@ -285,15 +284,15 @@ async fn finish_all(
             status.into(),
             next.into(),
             finish.error.clone().into(),
+            now_ms.into(),
         ]);
     }
     let settled = rows::fetch(
         conn,
         "UPDATE outbox SET status = v.column2, next_attempt_at = v.column3, lease_until = NULL, last_error = v.column4,
-             updated_at = $1
+             updated_at = v.column5
          FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status = 'sending'
          RETURNING outbox.id, outbox.message_id",
-        &[now_ms.into()],
         &rows,
     )
     .await?;
@@ -328,7 +327,6 @@ async fn finish_all(
         "UPDATE messages SET delivery_status = v.column2, external_id = COALESCE(v.column3, external_id),
              failure_reason = v.column4
          FROM (VALUES {rows}) AS v WHERE messages.id = v.column1 AND messages.direction = 'outbound'",
-        &[],
         &messages,
     )
     .await?;

@@ -3,10 +3,12 @@
 //! row. On SQLite every statement is a hand-off to the connection's own thread and back, on
 //! PostgreSQL a round trip: either costs more than writing the rows.
 //!
-//! A statement names the place of its rows with `{rows}`; `$1..$k` are the fixed values
-//! given first, the rows are numbered after them. Both dialects call the columns of a
-//! `VALUES` list `column1, column2, ...`. Joins are written against the list, never
-//! `(a, b) IN (VALUES ...)`: SQLite scans the whole table for that form.
+//! A statement names the place of its rows with `{rows}` and takes no other bound values.
+//! Both dialects call the columns of a `VALUES` list `column1, column2, ...`. Joins are
+//! written against the list, never `(a, b) IN (VALUES ...)`: SQLite scans the whole table
+//! for that form. On SQLite the placeholders are plain `?`: for numbered ones sqlx asks
+//! SQLite each one's name, a walk of the list of names every time, which made binding
+//! hundreds of values cost more than running the statement.
 
 use sqlx::{
     any::{AnyArguments, AnyRow},
@@ -94,8 +96,9 @@ impl Rows {
 /// SQLite, 65,535 on PostgreSQL) for the widest row written.
 const CHUNK: usize = 256;
 
-/// `($3, $4), ($5, $6)` for two rows of two values after two fixed ones.
-fn placeholders(rows: usize, width: usize, first: usize) -> String {
+/// The placeholders for `rows` rows of `width` values: `($1, $2), ($3, $4)`, or on SQLite
+/// (`numbered` false) `(?, ?), (?, ?)`.
+fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for row in 0..rows {
         if row > 0 {
@@ -106,8 +109,12 @@ fn placeholders(rows: usize, width: usize, first: usize) -> String {
             if col > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(first + row * width + col).to_string());
+            if numbered {
+                out.push('$');
+                out.push_str(&(1 + row * width + col).to_string());
+            } else {
+                out.push('?');
+            }
         }
         out.push(')');
     }
@@ -129,29 +136,33 @@ fn bind<'q>(
 
 fn statements<'a>(
     sql: &'a str,
-    fixed: &'a [Arg],
     rows: &'a Rows,
+    numbered: bool,
 ) -> impl Iterator<Item = (String, &'a [Arg])> + 'a {
     debug_assert!(
-        sql.contains("{rows}"),
-        "a set-wise statement has a {{rows}} slot"
+        sql.contains("{rows}") && !sql.contains('$'),
+        "a set-wise statement binds its rows and nothing else"
     );
     rows.chunks().map(move |chunk| {
-        let slot = placeholders(chunk.len() / rows.width, rows.width, fixed.len() + 1);
+        let slot = placeholders(chunk.len() / rows.width, rows.width, numbered);
         (sql.replace("{rows}", &slot), chunk)
     })
+}
+
+fn numbered(conn: &AnyConnection) -> bool {
+    conn.backend_name() != "SQLite"
 }
 
 /// Runs `sql` for all `rows` (nothing when there are none); the rows affected.
 pub(crate) async fn execute(
     conn: &mut AnyConnection,
     sql: &str,
-    fixed: &[Arg],
     rows: &Rows,
 ) -> Result<u64, StoreError> {
     let mut affected = 0;
-    for (statement, chunk) in statements(sql, fixed, rows) {
-        let query = bind(bind(sqlx::query(&statement), fixed), chunk);
+    let numbered = numbered(conn);
+    for (statement, chunk) in statements(sql, rows, numbered) {
+        let query = bind(sqlx::query(&statement), chunk);
         affected += query.execute(&mut *conn).await?.rows_affected();
     }
     Ok(affected)
@@ -161,12 +172,12 @@ pub(crate) async fn execute(
 pub(crate) async fn fetch(
     conn: &mut AnyConnection,
     sql: &str,
-    fixed: &[Arg],
     rows: &Rows,
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut out = Vec::new();
-    for (statement, chunk) in statements(sql, fixed, rows) {
-        let query = bind(bind(sqlx::query(&statement), fixed), chunk);
+    let numbered = numbered(conn);
+    for (statement, chunk) in statements(sql, rows, numbered) {
+        let query = bind(sqlx::query(&statement), chunk);
         out.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(out)
@@ -177,9 +188,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_rows_after_the_fixed_values() {
-        assert_eq!(placeholders(2, 2, 3), "($3, $4), ($5, $6)");
-        assert_eq!(placeholders(1, 3, 1), "($1, $2, $3)");
+    fn placeholders_are_numbered_for_postgres_and_plain_for_sqlite() {
+        assert_eq!(placeholders(2, 2, true), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(1, 3, false), "(?, ?, ?)");
     }
 
     #[test]
@@ -188,12 +199,11 @@ mod tests {
         for i in 0..(CHUNK as i64 * 2 + 1) {
             rows.push([Arg::from(i), Arg::from("x")]);
         }
-        let fixed = [Arg::from(7)];
-        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &fixed, &rows).collect();
+        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &rows, true).collect();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[0].1.len(), CHUNK * 2);
         assert_eq!(parts[2].1.len(), 2);
-        assert_eq!(parts[2].0, "INSERT INTO t VALUES ($2, $3)");
+        assert_eq!(parts[2].0, "INSERT INTO t VALUES ($1, $2)");
         assert_eq!(rows.args.len(), (CHUNK * 2 + 1) * 2);
     }
 }

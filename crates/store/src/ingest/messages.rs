@@ -189,7 +189,6 @@ async fn contacts(
     rows::execute(
         tx,
         "INSERT INTO contacts (id, account_id, name, created_at) VALUES {rows}",
-        &[],
         &added,
     )
     .await?;
@@ -197,7 +196,6 @@ async fn contacts(
         tx,
         "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
          ON CONFLICT DO NOTHING RETURNING contact_id",
-        &[],
         &identities_added,
     )
     .await?
@@ -219,7 +217,6 @@ async fn contacts(
         rows::execute(
             tx,
             "DELETE FROM contacts WHERE id IN (VALUES {rows})",
-            &[],
             &lost,
         )
         .await?;
@@ -234,7 +231,6 @@ async fn contacts(
         "UPDATE contact_identities SET reachable = 1 FROM (VALUES {rows}) AS v
          WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
            AND contact_identities.reachable = 0",
-        &[],
         &returning,
     )
     .await?;
@@ -263,7 +259,6 @@ async fn identities(
         tx,
         "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
          JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2",
-        &[],
         keys,
     )
     .await?
@@ -305,7 +300,6 @@ async fn open_conversations(
         tx,
         "SELECT c.connection_id, c.contact_id, c.id, c.status, c.last_message_at FROM (VALUES {rows}) AS v
          JOIN conversations c ON c.connection_id = v.column1 AND c.contact_id = v.column2 AND c.closed_at IS NULL",
-        &[],
         &keys,
     )
     .await?
@@ -357,7 +351,6 @@ async fn open_for_bot(
         "SELECT c.connection_id, c.contact_id, c.id FROM (VALUES {rows}) AS v
          JOIN conversations c ON c.connection_id = v.column1 AND c.contact_id = v.column2
          ORDER BY c.opened_at DESC, c.id DESC",
-        &[],
         &returning,
     )
     .await?
@@ -400,7 +393,6 @@ async fn open_for_bot(
              previous_id, opened_at, last_message_at, last_inbound_at, queued_at, held_until)
          VALUES {rows}
          ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING RETURNING id",
-        &[],
         &conversations,
     )
     .await?
@@ -475,7 +467,6 @@ async fn open_for_bot(
         tx,
         "INSERT INTO bot_states (conversation_id, account_id, scenario_id, state, version, updated_at)
          SELECT column1, column2, column3, 'null', 0, column4 FROM (VALUES {rows}) AS v",
-        &[],
         &states,
     )
     .await?;
@@ -487,14 +478,12 @@ async fn open_for_bot(
          SELECT 'auto_close', v.column1, v.column2 + c.auto_close_after_secs * 1000
          FROM (VALUES {rows}) AS v JOIN channel_connections c ON c.id = v.column3
          WHERE true ON CONFLICT DO NOTHING",
-        &[],
         &clocks,
     )
     .await?;
     rows::execute(
         tx,
         "INSERT INTO audit_log (account_id, action, object_type, object_id, details, at) VALUES {rows}",
-        &[],
         &audit,
     )
     .await?;
@@ -532,7 +521,6 @@ async fn append(
         "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
              delivery_status, created_at)
          VALUES {rows}",
-        &[],
         &messages,
     )
     .await?;
@@ -540,7 +528,6 @@ async fn append(
         tx,
         "UPDATE conversations SET last_message_at = v.column2, last_inbound_at = v.column2
          FROM (VALUES {rows}) AS v WHERE conversations.id = v.column1",
-        &[],
         &continued,
     )
     .await?;
@@ -598,7 +585,6 @@ async fn bot_turns(
         "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
          ON CONFLICT (kind, conversation_id) DO UPDATE
          SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
-        &[],
         &wake,
     )
     .await?;

@@ -522,7 +522,6 @@ async fn claim(
         tx,
         "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
          ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
-        &[],
         &rows,
     )
     .await?;
