@@ -106,54 +106,33 @@ pub struct Finish {
 }
 
 impl Store {
-    /// Claims up to `limit` due rows for `lease`; a row is only due once every earlier row of
-    /// its conversation is finished, so a conversation's messages leave in order. Ordered by
-    /// due time so the partial index of pending rows serves it: ordered by id alone, SQLite
-    /// walked every row ever sent, and the claim slowed as the outbox grew.
+    /// Claims up to `limit` due rows for `lease`; see [`claim_in`].
     pub async fn claim_outbox(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let lock = match self.dialect {
-            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
-             WHERE id IN (
-                 SELECT o.id FROM outbox o
-                 WHERE o.status = 'pending' AND o.next_attempt_at <= $2
-                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id
-                                   AND p.id < o.id AND p.status IN ('pending', 'sending'))
-                 ORDER BY o.next_attempt_at, o.id LIMIT $3 {lock})
-             RETURNING id, account_id, connection_id, conversation_id, message_id, chat_id, action, attempts"
-        );
-        let now_ms = millis(now);
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let rows = sqlx::query(&sql)
-            .bind(now_ms.saturating_add(lease_ms))
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&self.write)
-            .await?;
-        let mut items = rows
-            .iter()
-            .map(|row| {
-                Ok(OutboxItem {
-                    id: row.int("id")?,
-                    account_id: row.parse("account_id")?,
-                    connection_id: row.parse("connection_id")?,
-                    conversation_id: row.opt_parse("conversation_id")?,
-                    message_id: row.opt_parse("message_id")?,
-                    chat_id: row.opt_text("chat_id")?,
-                    action: row.text("action")?,
-                    attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        items.sort_by_key(|i| i.id);
+        let mut conn = self.write.acquire().await?;
+        claim_in(&mut conn, self.dialect, now, lease, limit).await
+    }
+
+    /// Records how claimed rows ended and claims up to `limit` due rows, in ONE transaction:
+    /// the next message of a conversation just settled is claimed in the same commit.
+    pub async fn settle_and_claim(
+        &self,
+        finished: &[(i64, Finish)],
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if finished.is_empty() {
+            return self.claim_outbox(now, lease, limit).await;
+        }
+        let mut tx = self.write.begin().await?;
+        finish_all(&mut tx, finished, now).await?;
+        let items = claim_in(&mut tx, self.dialect, now, lease, limit).await?;
+        tx.commit().await?;
         Ok(items)
     }
 
@@ -258,6 +237,58 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Claims up to `limit` due rows for `lease` on `conn`; a row is only due once every
+/// earlier row of its conversation is finished, so a conversation's messages leave in order.
+/// Ordered by due time so the partial index of pending rows serves it: ordered by id alone,
+/// SQLite walked every row ever sent, and the claim slowed as the outbox grew.
+async fn claim_in(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    now: Timestamp,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let lock = match dialect {
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!(
+            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.status = 'pending' AND o.next_attempt_at <= $2
+                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id
+                                   AND p.id < o.id AND p.status IN ('pending', 'sending'))
+                 ORDER BY o.next_attempt_at, o.id LIMIT $3 {lock})
+             RETURNING id, account_id, connection_id, conversation_id, message_id, chat_id, action, attempts"
+        );
+    let now_ms = millis(now);
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let rows = sqlx::query(&sql)
+        .bind(now_ms.saturating_add(lease_ms))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            Ok(OutboxItem {
+                id: row.int("id")?,
+                account_id: row.parse("account_id")?,
+                connection_id: row.parse("connection_id")?,
+                conversation_id: row.opt_parse("conversation_id")?,
+                message_id: row.opt_parse("message_id")?,
+                chat_id: row.opt_text("chat_id")?,
+                action: row.text("action")?,
+                attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    items.sort_by_key(|i| i.id);
+    Ok(items)
 }
 
 /// Records how claimed rows ended on `conn`, inside the caller's transaction, and mirrors

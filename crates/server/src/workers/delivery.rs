@@ -1,5 +1,7 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
-//! through its connector, and settles it with the core's retry policy. Rows left `sending`
+//! through its connector, and settles it with the core's retry policy. Outcomes are recorded
+//! in the same transaction as the next claim, one commit per round, and sends run
+//! continuously (up to a bound in flight) rather than a claim's batch at a time. Rows left `sending`
 //! by a dead process end `unknown`: the request may have been written, and channels without
 //! an idempotency key must not receive it twice.
 
@@ -212,8 +214,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         ),
         Err(e) => tracing::error!(error = %e, "cannot settle interrupted outbox rows"),
     }
-    let (settled, finished) = mpsc::channel(1024);
-    let settling = tokio::spawn(settle(state.clone(), finished));
+    let (done, mut outcomes) = mpsc::unbounded_channel::<Finished>();
+    let mut sends = JoinSet::new();
+    let mut finished: Vec<Finished> = Vec::new();
     let mut last_expiry = tokio::time::Instant::now();
     while !*stop.borrow() {
         if last_expiry.elapsed() > (state.delivery_lease / 4).min(Duration::from_secs(10)) {
@@ -222,47 +225,50 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "cannot settle expired outbox leases");
             }
         }
-        let items = match state
-            .store
-            .claim_outbox(Timestamp::now(), state.delivery_lease, BATCH)
-            .await
-        {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot claim outbox rows");
-                Vec::new()
+        while finished.len() < SETTLE_BATCH {
+            match outcomes.try_recv() {
+                Ok(f) => finished.push(f),
+                Err(_) => break,
             }
-        };
-        if items.is_empty() {
+        }
+        while sends.try_join_next().is_some() {}
+        let room = MAX_IN_FLIGHT.saturating_sub(sends.len());
+        let limit = u32::try_from(room).unwrap_or(BATCH).min(BATCH);
+        let items = settle_and_claim(&state, std::mem::take(&mut finished), limit).await;
+        // A full claim may have left more due rows behind: claim again at once.
+        let more = limit > 0 && items.len() == limit as usize;
+        for item in items {
+            let state = state.clone();
+            let limiter = limiter.clone();
+            let done = done.clone();
+            sends.spawn(async move {
+                let finish = deliver(&state, &limiter, &item).await;
+                // The receiver lives as long as the loop that waits for this task.
+                let _ = done.send(Finished {
+                    id: item.id,
+                    finish,
+                    conversation: item.conversation_id,
+                });
+            });
+        }
+        if !more {
             tokio::select! {
+                Some(f) = outcomes.recv() => finished.push(f),
                 () = state.outbox_ready.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
                 _ = stop.changed() => {}
             }
-            continue;
         }
-        let mut sends = JoinSet::new();
-        for item in items {
-            let state = state.clone();
-            let limiter = limiter.clone();
-            let settled = settled.clone();
-            sends.spawn(async move {
-                let finish = deliver(&state, &limiter, &item).await;
-                let done = Finished {
-                    id: item.id,
-                    finish,
-                    conversation: item.conversation_id,
-                };
-                if let Err(mpsc::error::SendError(done)) = settled.send(done).await {
-                    // The settling task is gone (shutting down): record it here.
-                    record(&state, vec![done]).await;
-                }
-            });
-        }
-        while sends.join_next().await.is_some() {}
     }
-    drop(settled);
-    let _ = settling.await;
+    // Sends in flight are finished and recorded before stopping.
+    while sends.join_next().await.is_some() {}
+    drop(done);
+    while let Some(f) = outcomes.recv().await {
+        finished.push(f);
+    }
+    if !finished.is_empty() {
+        record(&state, finished).await;
+    }
 }
 
 /// A send's outcome, waiting to be recorded.
@@ -273,20 +279,43 @@ struct Finished {
 }
 
 /// The most outcomes one transaction records.
-const SETTLE_BATCH: usize = 64;
+const SETTLE_BATCH: usize = 256;
+/// Sends in flight at most; a claim takes no more than the room left.
+const MAX_IN_FLIGHT: usize = 256;
 
-/// Records send outcomes as they come, many to a transaction: whatever finished while the
-/// previous batch was being written goes into the next.
-async fn settle(state: AppState, mut finished: mpsc::Receiver<Finished>) {
-    while let Some(first) = finished.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < SETTLE_BATCH {
-            match finished.try_recv() {
-                Ok(f) => batch.push(f),
-                Err(_) => break,
-            }
+/// Records the outcomes that came in and claims the next due rows in ONE transaction: the
+/// next message of a conversation whose previous one just finished leaves with this claim,
+/// and the writer commits once per round instead of twice. If that fails, the outcomes are
+/// recorded on their own (one by one if need be) and the claim waits for the next round.
+async fn settle_and_claim(
+    state: &AppState,
+    finished: Vec<Finished>,
+    limit: u32,
+) -> Vec<OutboxItem> {
+    if limit == 0 {
+        if !finished.is_empty() {
+            record(state, finished).await;
         }
-        record(&state, batch).await;
+        return Vec::new();
+    }
+    let rows: Vec<(i64, Finish)> = finished.iter().map(|f| (f.id, f.finish.clone())).collect();
+    match state
+        .store
+        .settle_and_claim(&rows, Timestamp::now(), state.delivery_lease, limit)
+        .await
+    {
+        Ok(items) => {
+            let changed: Vec<_> = finished.iter().filter_map(|f| f.conversation).collect();
+            state.conversations_changed(&changed);
+            items
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot claim outbox rows");
+            if !finished.is_empty() {
+                record(state, finished).await;
+            }
+            Vec::new()
+        }
     }
 }
 
