@@ -135,6 +135,15 @@ pub async fn store_events(
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
     let routed = routed(state, connection, Timestamp::now()).await?;
+    if let Some(scenario) = routed.start.scenario_id {
+        // The bot answers inside the ingest transaction only with a scenario confirmed in
+        // the last second: confirm it now (a version read, once a second) rather than leave
+        // the turns of the events that meet a stale copy to the runner.
+        state
+            .bots
+            .confirm(state, connection.account_id, scenario)
+            .await;
+    }
     let answer: std::sync::Arc<crate::group_commit::AnswerFn> =
         std::sync::Arc::new(crate::bot::answerer(state, connection));
     let mut queued = false;

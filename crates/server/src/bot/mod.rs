@@ -115,6 +115,16 @@ impl Bots {
         (checked.elapsed() < SCENARIO_FRESH).then(|| scenario.clone())
     }
 
+    /// Reads the scenario's version again when the parsed copy is no longer fresh, so that
+    /// [`Bots::fresh`] finds it; a failure only means the runner takes the turn.
+    pub async fn confirm(&self, state: &AppState, account: AccountId, id: ScenarioId) {
+        if self.fresh(id).is_none() {
+            if let Err(e) = self.scenario(state, account, id).await {
+                tracing::debug!(error = %e, "cannot confirm the scenario; the runner answers");
+            }
+        }
+    }
+
     /// Drops the parsed copy of a scenario this node just changed.
     pub fn forget(&self, id: ScenarioId) {
         if let Ok(mut p) = self.parsed.lock() {
