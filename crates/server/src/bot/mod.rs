@@ -80,7 +80,8 @@ pub struct Bots {
 type Parsed = (i64, std::time::Instant, Arc<Scenario>);
 
 /// How long a parsed scenario is used before its version is checked again: an edit saved
-/// through this node applies at once, one saved through another node within this.
+/// through this node applies at once, one saved through another node within this (twice this
+/// for answers inside ingest, see [`answerer`]).
 const SCENARIO_FRESH: Duration = Duration::from_secs(1);
 
 /// Why a turn did not complete.
@@ -109,16 +110,16 @@ impl Bots {
 
     /// The parsed scenario when its version was confirmed lately, without asking the
     /// database: for the bot's answer inside the ingest transaction.
-    fn fresh(&self, id: ScenarioId) -> Option<Arc<Scenario>> {
+    fn fresh(&self, id: ScenarioId, within: Duration) -> Option<Arc<Scenario>> {
         let parsed = self.parsed.lock().ok()?;
         let (_, checked, scenario) = parsed.get(&id)?;
-        (checked.elapsed() < SCENARIO_FRESH).then(|| scenario.clone())
+        (checked.elapsed() < within).then(|| scenario.clone())
     }
 
     /// Reads the scenario's version again when the parsed copy is no longer fresh, so that
     /// [`Bots::fresh`] finds it; a failure only means the runner takes the turn.
     pub async fn confirm(&self, state: &AppState, account: AccountId, id: ScenarioId) {
-        if self.fresh(id).is_none() {
+        if self.fresh(id, SCENARIO_FRESH).is_none() {
             if let Err(e) = self.scenario(state, account, id).await {
                 tracing::debug!(error = %e, "cannot confirm the scenario; the runner answers");
             }
@@ -192,7 +193,10 @@ pub fn answerer(
     let kind = connection.kind;
     let name = connection.name.clone();
     move |load: &BotLoad| {
-        let scenario = bots.fresh(load.scenario_id)?;
+        // Confirmed by the webhook a moment ago (see `Bots::confirm`): the grace covers the
+        // wait in the ingest lane, so a turn is not left to the runner for crossing the
+        // one-second mark in between.
+        let scenario = bots.fresh(load.scenario_id, SCENARIO_FRESH * 2)?;
         decide(
             load,
             &scenario,
