@@ -26,7 +26,7 @@ use crate::{
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue_all, NewOutbound},
     routing,
-    rows::{self, Rows},
+    rows::{self, Arg, Rows},
     Dialect, Store, StoreError,
 };
 
@@ -409,6 +409,136 @@ pub(crate) struct Turn<'a> {
     pub at: i64,
 }
 
+/// The rows a set of turns writes, built before anything is written so that a caller may
+/// write some of them with its own statements (ingest puts a new conversation's first turn
+/// into the conversation's own rows).
+pub(crate) struct TurnRows {
+    /// The bot's messages, in the columns of [`MESSAGE_COLUMNS`].
+    pub messages: Rows,
+    outbound: Vec<(NewOutbound, i64)>,
+    last_message_at: Rows,
+    states: Rows,
+    /// Each turn's message ids.
+    pub ids: Vec<Vec<MessageId>>,
+}
+
+/// The columns of a message row, inbound or the bot's.
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, account_id, conversation_id, direction, author_kind, content, external_id,
+     delivery_status, created_at";
+
+impl TurnRows {
+    pub fn of(turns: &[Turn<'_>]) -> Self {
+        let mut rows = TurnRows {
+            messages: Rows::new(9),
+            outbound: Vec::new(),
+            last_message_at: Rows::new(2),
+            states: Rows::new(7),
+            ids: Vec::with_capacity(turns.len()),
+        };
+        for turn in turns {
+            let (load, apply, now) = (turn.load, turn.apply, turn.at);
+            let conversation = load.conversation_id.to_string();
+            let mut ids = Vec::with_capacity(apply.messages.len());
+            for (i, message) in apply.messages.iter().enumerate() {
+                let id = MessageId::new();
+                let at = now + i as i64;
+                rows.messages.push([
+                    id.to_string().into(),
+                    load.account_id.to_string().into(),
+                    conversation.clone().into(),
+                    Direction::Outbound.as_str().into(),
+                    AuthorKind::Bot.as_str().into(),
+                    to_json(&message.content).into(),
+                    Arg::Text(None),
+                    DeliveryStatus::Pending.as_str().into(),
+                    at.into(),
+                ]);
+                rows.outbound.push((
+                    NewOutbound {
+                        account_id: load.account_id,
+                        connection_id: load.connection_id,
+                        conversation_id: Some(load.conversation_id),
+                        message_id: Some(id),
+                        chat_id: Some(load.chat_id.clone()),
+                        action: message.action.clone(),
+                    },
+                    at,
+                ));
+                ids.push(id);
+            }
+            if let Some(last) = last_message_at(turn) {
+                rows.last_message_at
+                    .push([conversation.clone().into(), last.into()]);
+            }
+            let (read_at, read_id) = read_cursor(apply);
+            rows.states.push([
+                conversation.into(),
+                apply.state.clone().into(),
+                read_at.into(),
+                read_id.into(),
+                pending(apply).into(),
+                apply.wake_at.map(millis).into(),
+                now.into(),
+            ]);
+            rows.ids.push(ids);
+        }
+        rows
+    }
+
+    /// Leaves the states and last-message times out: the caller wrote them with the
+    /// conversations (see [`first_state`]).
+    pub fn without_states(mut self) -> Self {
+        self.states = Rows::new(7);
+        self.last_message_at = Rows::new(2);
+        self
+    }
+
+    /// Adds another set's rows after these.
+    pub fn extend(&mut self, other: TurnRows) {
+        self.messages.extend(other.messages);
+        self.outbound.extend(other.outbound);
+        self.last_message_at.extend(other.last_message_at);
+        self.states.extend(other.states);
+        self.ids.extend(other.ids);
+    }
+}
+
+/// The conversation's last message after a turn, when it said anything.
+pub(crate) fn last_message_at(turn: &Turn<'_>) -> Option<i64> {
+    let said = turn.apply.messages.len() as i64;
+    (said > 0).then(|| turn.at + said - 1)
+}
+
+fn read_cursor(apply: &BotApply) -> (Option<i64>, Option<String>) {
+    match &apply.read {
+        Some((at, id)) => (Some(*at), Some(id.to_string())),
+        None => (None, None),
+    }
+}
+
+fn pending(apply: &BotApply) -> Option<String> {
+    match &apply.next {
+        BotNext::Effect(effect) => Some(effect.clone()),
+        _ => None,
+    }
+}
+
+/// A new conversation's bot state as it stands after its first turn, for the insert that
+/// creates it: (state, version, read_at, read_id, pending, wake_at, updated_at).
+pub(crate) fn first_state(turn: &Turn<'_>) -> [Arg; 7] {
+    let (read_at, read_id) = read_cursor(turn.apply);
+    [
+        turn.apply.state.clone().into(),
+        1.into(),
+        read_at.unwrap_or(0).into(),
+        read_id.unwrap_or_default().into(),
+        pending(turn.apply).into(),
+        turn.apply.wake_at.map(millis).into(),
+        turn.at.into(),
+    ]
+}
+
 /// Writes turns on `conn`, inside the caller's transaction, one statement per table for all
 /// of them: the bot's messages with their outbox rows, the new states (version + 1), the
 /// read cursors and the bot timers. Returns each turn's message ids.
@@ -416,79 +546,28 @@ pub(crate) async fn apply_all(
     conn: &mut AnyConnection,
     turns: &[Turn<'_>],
 ) -> Result<Vec<Vec<MessageId>>, StoreError> {
-    let mut messages = Rows::new(8);
-    let mut outbound = Vec::new();
-    let mut last_message_at = Rows::new(2);
-    let mut states = Rows::new(7);
-    let mut all_ids = Vec::with_capacity(turns.len());
-    for turn in turns {
-        let (load, apply, now) = (turn.load, turn.apply, turn.at);
-        let conversation = load.conversation_id.to_string();
-        let mut ids = Vec::with_capacity(apply.messages.len());
-        for (i, message) in apply.messages.iter().enumerate() {
-            let id = MessageId::new();
-            let at = now + i as i64;
-            messages.push([
-                id.to_string().into(),
-                load.account_id.to_string().into(),
-                conversation.clone().into(),
-                Direction::Outbound.as_str().into(),
-                AuthorKind::Bot.as_str().into(),
-                to_json(&message.content).into(),
-                DeliveryStatus::Pending.as_str().into(),
-                at.into(),
-            ]);
-            outbound.push((
-                NewOutbound {
-                    account_id: load.account_id,
-                    connection_id: load.connection_id,
-                    conversation_id: Some(load.conversation_id),
-                    message_id: Some(id),
-                    chat_id: Some(load.chat_id.clone()),
-                    action: message.action.clone(),
-                },
-                at,
-            ));
-            ids.push(id);
-        }
-        if !ids.is_empty() {
-            last_message_at.push([
-                conversation.clone().into(),
-                (now + ids.len() as i64 - 1).into(),
-            ]);
-        }
-        let (read_at, read_id) = match &apply.read {
-            Some((at, id)) => (Some(*at), Some(id.to_string())),
-            None => (None, None),
-        };
-        let pending = match &apply.next {
-            BotNext::Effect(effect) => Some(effect.clone()),
-            _ => None,
-        };
-        states.push([
-            conversation.into(),
-            apply.state.clone().into(),
-            read_at.into(),
-            read_id.into(),
-            pending.into(),
-            apply.wake_at.map(millis).into(),
-            now.into(),
-        ]);
-        all_ids.push(ids);
-    }
+    write_turns(conn, turns, TurnRows::of(turns)).await
+}
+
+/// Writes what `rows` hold for `turns` (built by [`TurnRows::of`], in the same order), then
+/// the bot timers every turn asks for.
+pub(crate) async fn write_turns(
+    conn: &mut AnyConnection,
+    turns: &[Turn<'_>],
+    rows: TurnRows,
+) -> Result<Vec<Vec<MessageId>>, StoreError> {
     rows::execute(
         conn,
-        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
-         VALUES {rows}",
-        &messages,
+        &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
+        &rows.messages,
     )
     .await?;
-    enqueue_all(conn, &outbound).await?;
+    enqueue_all(conn, &rows.outbound).await?;
     rows::execute(
         conn,
         "UPDATE conversations SET last_message_at = v.column2 FROM (VALUES {rows}) AS v
          WHERE conversations.id = v.column1",
-        &last_message_at,
+        &rows.last_message_at,
     )
     .await?;
     rows::execute(
@@ -496,7 +575,7 @@ pub(crate) async fn apply_all(
         "UPDATE bot_states SET state = v.column2, version = version + 1, read_at = COALESCE(v.column3, read_at),
              read_id = COALESCE(v.column4, read_id), pending = v.column5, wake_at = v.column6, updated_at = v.column7
          FROM (VALUES {rows}) AS v WHERE bot_states.conversation_id = v.column1",
-        &states,
+        &rows.states,
     )
     .await?;
     let mut due_rows = Rows::new(3);
@@ -525,7 +604,7 @@ pub(crate) async fn apply_all(
         &drop_rows,
     )
     .await?;
-    Ok(all_ids)
+    Ok(rows.ids)
 }
 
 /// When the bot has work again after this turn, if at all.

@@ -86,6 +86,15 @@ impl Rows {
         self.args.is_empty()
     }
 
+    /// Adds the rows of another set of the same width.
+    pub fn extend(&mut self, other: Rows) {
+        assert_eq!(
+            other.width, self.width,
+            "rows of one statement have one width"
+        );
+        self.args.extend(other.args);
+    }
+
     /// The rows in chunks small enough for one statement on either backend.
     fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
         self.args.chunks(CHUNK * self.width)

@@ -16,9 +16,12 @@ use switchboard_core::{
 
 use super::{open_or_continue, send_notice, Ingest, Ingested};
 use crate::{
-    bot::{apply_all, load_in, Answer, BotLoad, BotNext, SameTx, Turn, Unread, BOT},
+    bot::{
+        first_state, last_message_at, load_in, write_turns, Answer, BotApply, BotLoad, BotNext,
+        SameTx, Turn, TurnRows, Unread, BOT, MESSAGE_COLUMNS,
+    },
     codec::{millis, to_json, RowExt},
-    rows::{self, Rows},
+    rows::{self, Arg, Rows},
     Dialect, StoreError,
 };
 
@@ -78,7 +81,32 @@ pub(super) async fn store(
                 && start.held_until.is_none()
         })
         .collect();
-    for (i, place) in open_for_bot(tx, items, &contacts, &to_bot, now).await? {
+    // A new contact's first message to the bot: nothing to read, so its turn is decided
+    // before anything is written and goes into the rows that open the conversation.
+    let mut first: HashMap<usize, (BotLoad, BotApply)> = HashMap::new();
+    let mut opening = Vec::with_capacity(to_bot.len());
+    for &i in &to_bot {
+        let place = Place {
+            conversation: ConversationId::new(),
+            opened: true,
+            status: ConversationStatus::Bot,
+            last_message_at: now,
+        };
+        if let (Some(answer), Some(load)) = (
+            items[i].answer,
+            known_load(&items[i], contacts[i], &place, now),
+        ) {
+            if let Some(apply) = answer(&load) {
+                first.insert(i, (load, apply));
+            }
+        }
+        opening.push((i, place.conversation));
+    }
+    for (i, place) in open_for_bot(tx, items, &contacts, &opening, &first, now).await? {
+        if !place.opened {
+            // Another node opened it first: the bot's turn is taken the usual way.
+            first.remove(&i);
+        }
         places[i] = Some(place);
     }
     let mut placed = Vec::with_capacity(items.len());
@@ -107,8 +135,54 @@ pub(super) async fn store(
         };
         placed.push(place);
     }
-    append(tx, items, &placed, now).await?;
-    let bot = bot_turns(tx, items, &contacts, &placed, now).await?;
+    let mut first: Vec<(usize, BotLoad, BotApply)> =
+        first.into_iter().map(|(i, (l, a))| (i, l, a)).collect();
+    first.sort_by_key(|(i, _, _)| *i);
+    let first_turns: Vec<Turn<'_>> = first
+        .iter()
+        .map(|(_, load, apply)| Turn {
+            load,
+            apply,
+            same_tx: Some(SameTx { opened: true }),
+            at: now + 1,
+        })
+        .collect();
+    let mut first_rows = TurnRows::of(&first_turns);
+    let said = std::mem::replace(&mut first_rows.messages, Rows::new(9));
+    append(tx, items, &placed, now, said).await?;
+    let mut bot = bot_turns(tx, items, &placed, &first, now, first_turns, first_rows).await?;
+    for (i, load, apply) in &first {
+        bot[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
+        // Tests run debug builds: there what was decided without reading must agree with
+        // what is stored.
+        #[cfg(debug_assertions)]
+        {
+            let stored = load_in(tx, load.conversation_id)
+                .await?
+                .expect("a conversation just opened with the bot");
+            assert_eq!(
+                (
+                    stored.account_id,
+                    stored.connection_id,
+                    stored.contact_id,
+                    &stored.contact_name,
+                    &stored.chat_id,
+                    stored.scenario_id,
+                    stored.version
+                ),
+                (
+                    load.account_id,
+                    load.connection_id,
+                    load.contact_id,
+                    &load.contact_name,
+                    &load.chat_id,
+                    load.scenario_id,
+                    1
+                ),
+                "the first turn was decided from a load that differs from what is stored"
+            );
+        }
+    }
     for (item, place) in items.iter().zip(&placed) {
         let Some(notice) = &item.input.out_of_hours else {
             continue;
@@ -332,11 +406,12 @@ async fn open_for_bot(
     tx: &mut AnyConnection,
     items: &[Incoming<'_>],
     contacts: &[(ContactId, bool)],
-    which: &[usize],
+    which: &[(usize, ConversationId)],
+    first: &HashMap<usize, (BotLoad, BotApply)>,
     now: i64,
 ) -> Result<Vec<(usize, Place)>, StoreError> {
     let mut returning = Rows::new(2);
-    for &i in which {
+    for &(i, _) in which {
         if !contacts[i].1 {
             returning.push([
                 items[i].input.connection_id.to_string().into(),
@@ -361,10 +436,16 @@ async fn open_for_bot(
     }
     let mut conversations = Rows::new(13);
     let mut opening = Vec::with_capacity(which.len());
-    for &i in which {
+    for &(i, id) in which {
         let input = items[i].input;
         let start = input.start;
-        let id = ConversationId::new();
+        let turn = first.get(&i).map(|(load, apply)| Turn {
+            load,
+            apply,
+            same_tx: Some(SameTx { opened: true }),
+            at: now + 1,
+        });
+        let last_message_at = turn.as_ref().and_then(last_message_at).unwrap_or(now);
         let previous = previous
             .get(&(input.connection_id.to_string(), contacts[i].0.to_string()))
             .cloned();
@@ -378,7 +459,7 @@ async fn open_for_bot(
             start.wanted_operator_id.map(|o| o.to_string()).into(),
             previous.clone().into(),
             now.into(),
-            now.into(),
+            last_message_at.into(),
             now.into(),
             (start.status == ConversationStatus::Queued)
                 .then_some(now)
@@ -399,7 +480,7 @@ async fn open_for_bot(
     .iter()
     .map(|row| row.text("id"))
     .collect::<Result<_, _>>()?;
-    let mut states = Rows::new(4);
+    let mut states = Rows::new(10);
     let mut clocks = Rows::new(3);
     let mut audit = Rows::new(6);
     let mut places = Vec::with_capacity(opening.len());
@@ -427,11 +508,36 @@ async fn open_for_bot(
             continue;
         }
         if let Some(scenario) = start.scenario_id {
+            // After the first turn when it was decided up front, else before any.
+            let [state, version, read_at, read_id, pending, wake_at, updated_at] =
+                match first.get(&i) {
+                    Some((load, apply)) => first_state(&Turn {
+                        load,
+                        apply,
+                        same_tx: Some(SameTx { opened: true }),
+                        at: now + 1,
+                    }),
+                    None => [
+                        "null".into(),
+                        0.into(),
+                        0.into(),
+                        "".into(),
+                        Arg::Text(None),
+                        Arg::Int(None),
+                        now.into(),
+                    ],
+                };
             states.push([
                 id.to_string().into(),
                 input.account_id.to_string().into(),
                 scenario.to_string().into(),
-                now.into(),
+                state,
+                version,
+                read_at,
+                read_id,
+                pending,
+                wake_at,
+                updated_at,
             ]);
         }
         clocks.push([
@@ -465,8 +571,9 @@ async fn open_for_bot(
     }
     rows::execute(
         tx,
-        "INSERT INTO bot_states (conversation_id, account_id, scenario_id, state, version, updated_at)
-         SELECT column1, column2, column3, 'null', 0, column4 FROM (VALUES {rows}) AS v",
+        "INSERT INTO bot_states (conversation_id, account_id, scenario_id, state, version, read_at, read_id,
+             pending, wake_at, updated_at)
+         VALUES {rows}",
         &states,
     )
     .await?;
@@ -490,12 +597,14 @@ async fn open_for_bot(
     Ok(places)
 }
 
-/// Appends the messages, and moves their conversations' last message (opening set it).
+/// Appends the messages (with `said`, the bot's first replies in conversations just opened),
+/// and moves their conversations' last message (opening set it).
 async fn append(
     tx: &mut AnyConnection,
     items: &[Incoming<'_>],
     placed: &[Place],
     now: i64,
+    said: Rows,
 ) -> Result<(), StoreError> {
     let mut messages = Rows::new(9);
     let mut continued = Rows::new(2);
@@ -516,11 +625,10 @@ async fn append(
             continued.push([place.conversation.to_string().into(), at.into()]);
         }
     }
+    messages.extend(said);
     rows::execute(
         tx,
-        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, external_id,
-             delivery_status, created_at)
-         VALUES {rows}",
+        &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
         &messages,
     )
     .await?;
@@ -538,34 +646,26 @@ async fn append(
 /// can decide the turn without I/O; otherwise the bot timer is set due (a `wait` further
 /// away is pulled forward; the bot re-arms it) for the runner. Per message: (the runner
 /// has work now, the bot answered here).
-async fn bot_turns(
+async fn bot_turns<'a>(
     tx: &mut AnyConnection,
     items: &[Incoming<'_>],
-    contacts: &[(ContactId, bool)],
     placed: &[Place],
+    first: &[(usize, BotLoad, BotApply)],
     now: i64,
+    first_turns: Vec<Turn<'a>>,
+    first_rows: TurnRows,
 ) -> Result<Vec<(bool, bool)>, StoreError> {
+    let decided: HashSet<usize> = first.iter().map(|(i, _, _)| *i).collect();
     let mut outcomes = vec![(false, false); items.len()];
     let mut wake = Rows::new(3);
     let mut turns = Vec::new();
     for (i, (item, place)) in items.iter().zip(placed).enumerate() {
-        if place.status != ConversationStatus::Bot {
+        if place.status != ConversationStatus::Bot || decided.contains(&i) {
             continue;
         }
         if let Some(answer) = item.answer {
-            let load = match known_load(item, contacts[i], place, place.at(now)) {
-                Some(load) => {
-                    // Tests run debug builds: there the shortcut must equal what is stored.
-                    #[cfg(debug_assertions)]
-                    {
-                        let stored = load_in(tx, place.conversation).await?;
-                        assert_eq!(stored.as_ref(), Some(&load), "the known bot load differs");
-                    }
-                    Some(load)
-                }
-                None => load_in(tx, place.conversation).await?,
-            };
             // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
+            let load = load_in(tx, place.conversation).await?;
             if let Some(load) = load.filter(|l| l.pending.is_none()) {
                 if let Some(apply) = answer(&load) {
                     turns.push((i, load, apply));
@@ -588,7 +688,7 @@ async fn bot_turns(
         &wake,
     )
     .await?;
-    let written: Vec<Turn<'_>> = turns
+    let mut all: Vec<Turn<'_>> = turns
         .iter()
         .map(|(i, load, apply)| Turn {
             load,
@@ -600,15 +700,20 @@ async fn bot_turns(
             at: placed[*i].at(now) + 1,
         })
         .collect();
-    apply_all(tx, &written).await?;
+    let mut rows = TurnRows::of(&all);
+    // The first turns' messages went in with the customers' and their states with the
+    // conversations: what is left of them is their outbox rows and timers.
+    rows.extend(first_rows.without_states());
+    all.extend(first_turns);
+    write_turns(tx, &all, rows).await?;
     for (i, _, apply) in &turns {
         outcomes[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
     }
     Ok(outcomes)
 }
 
-/// A new contact's new conversation: its bot state is the one just inserted and this
-/// message its only one, so there is nothing to read back.
+/// A new contact's new conversation: its bot state is the empty one and this message its
+/// only one, so there is nothing to read, and nothing needs to be written first.
 fn known_load(
     item: &Incoming<'_>,
     (contact, new): (ContactId, bool),
