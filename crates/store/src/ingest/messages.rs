@@ -151,37 +151,37 @@ pub(super) async fn store(
     let said = std::mem::replace(&mut first_rows.messages, Rows::new(9));
     append(tx, items, &placed, now, said).await?;
     let mut bot = bot_turns(tx, items, &placed, &first, now, first_turns, first_rows).await?;
-    for (i, load, apply) in &first {
+    for (i, _, apply) in &first {
         bot[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
-        // Tests run debug builds: there what was decided without reading must agree with
-        // what is stored.
-        #[cfg(debug_assertions)]
-        {
-            let stored = load_in(tx, load.conversation_id)
-                .await?
-                .expect("a conversation just opened with the bot");
-            assert_eq!(
-                (
-                    stored.account_id,
-                    stored.connection_id,
-                    stored.contact_id,
-                    &stored.contact_name,
-                    &stored.chat_id,
-                    stored.scenario_id,
-                    stored.version
-                ),
-                (
-                    load.account_id,
-                    load.connection_id,
-                    load.contact_id,
-                    &load.contact_name,
-                    &load.chat_id,
-                    load.scenario_id,
-                    1
-                ),
-                "the first turn was decided from a load that differs from what is stored"
-            );
-        }
+    }
+    // Tests run debug builds: there what was decided without reading must agree with what
+    // is stored.
+    #[cfg(debug_assertions)]
+    for (_, load, _) in &first {
+        let stored = load_in(tx, load.conversation_id)
+            .await?
+            .expect("a conversation just opened with the bot");
+        assert_eq!(
+            (
+                stored.account_id,
+                stored.connection_id,
+                stored.contact_id,
+                &stored.contact_name,
+                &stored.chat_id,
+                stored.scenario_id,
+                stored.version
+            ),
+            (
+                load.account_id,
+                load.connection_id,
+                load.contact_id,
+                &load.contact_name,
+                &load.chat_id,
+                load.scenario_id,
+                1
+            ),
+            "the first turn was decided from a load that differs from what is stored"
+        );
     }
     for (item, place) in items.iter().zip(&placed) {
         let Some(notice) = &item.input.out_of_hours else {
