@@ -1,7 +1,9 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
 //! through its connector, and settles it with the core's retry policy. Outcomes are recorded
 //! in the same transaction as the next claim, one commit per round, and sends run
-//! continuously (up to a bound in flight) rather than a claim's batch at a time. Rows left `sending`
+//! continuously (up to 256 in flight) rather than a claim's batch at a time. A send whose
+//! slot in the connection's pacing is more than half a lease away goes back to the queue
+//! until then instead of waiting out its lease. Rows left `sending`
 //! by a dead process end `unknown`: the request may have been written, and channels without
 //! an idempotency key must not receive it twice.
 
@@ -95,7 +97,18 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
         keys.push((format!("{}/{chat}", item.connection_id), rate));
     }
     if !keys.is_empty() {
-        tokio::time::sleep_until(limiter.reserve(&keys).into()).await;
+        match limiter.reserve_within(&keys, state.delivery_lease / 2) {
+            Ok(slot) => tokio::time::sleep_until(slot.into()).await,
+            // Waiting that long would outlast the row's lease and leave it `unknown` unsent:
+            // back to the queue until the connection has room.
+            Err(wait) => {
+                return Finish {
+                    step: Step::RetryIn(wait),
+                    external_id: None,
+                    error: None,
+                }
+            }
+        }
     }
     let result = opened
         .connector
@@ -280,7 +293,8 @@ struct Finished {
 
 /// The most outcomes one transaction records.
 const SETTLE_BATCH: usize = 256;
-/// Sends in flight at most; a claim takes no more than the room left.
+/// Sends in flight at most; a claim takes no more than the room left. (A send never waits
+/// in the rate limiter for more than half its lease: see `deliver`.)
 const MAX_IN_FLIGHT: usize = 256;
 
 /// Records the outcomes that came in and claims the next due rows in ONE transaction: the
