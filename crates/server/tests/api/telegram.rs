@@ -11,7 +11,7 @@ use switchboard_channels::{
 };
 use switchboard_store::{backends, testing::Backend};
 
-use crate::helpers::{spawn_app, Reply, TestApp};
+use crate::helpers::{spawn_app, spawn_with, Reply, TestApp};
 
 backends!(
     connecting_checks_the_token_and_registers_the_webhook,
@@ -20,6 +20,7 @@ backends!(
     replies_reach_the_customer_with_keyboards_and_split_text,
     button_presses_are_acknowledged_and_the_menu_removed,
     rate_limits_and_server_errors_are_retried,
+    paced_sends_never_outlast_their_lease,
     lost_answers_are_unknown_and_never_resent,
     blocked_bots_and_revoked_tokens_are_visible,
     retried_replies_with_one_key_send_once,
@@ -452,6 +453,67 @@ async fn rate_limits_and_server_errors_are_retried(backend: Backend) {
         settled(&app, &conversation).await["delivery_status"],
         "sent"
     );
+}
+
+/// A connection paced at one send a second with eight replies due at once, and a lease of
+/// four seconds: waiting in line for their slots, the later sends would outlast their leases and
+/// be settled `unknown` (sent, but shown as maybe lost). They go back to the queue instead,
+/// leave at the connection's pace, and every one ends `sent`.
+async fn paced_sends_never_outlast_their_lease(backend: Backend) {
+    let Some(app) = spawn_with(backend, |c| {
+        c.delivery_lease = Duration::from_secs(4);
+    })
+    .await
+    else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let paced = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"rate_limits": {"per_second": 1.0}}),
+        )
+        .await;
+    assert_eq!(paced.status, StatusCode::OK, "{paced:?}");
+    for chat in 1..=8 {
+        let stored = deliver(
+            &app,
+            tg.id(),
+            &tg.secret,
+            &text_update(chat, 5000 + chat, "Здравствуйте"),
+        )
+        .await;
+        assert_eq!(stored.status, StatusCode::OK);
+    }
+    let all = conversations(&app).await;
+    assert_eq!(all.len(), 8);
+    for conversation in &all {
+        let id = conversation["id"].as_str().unwrap();
+        let sent = app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &app.admin_token,
+                json!({"text": "Ответ"}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+    }
+    let calls = tg
+        .fake
+        .wait_for("sendMessage", 8, Duration::from_secs(60))
+        .await;
+    for pair in calls.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_millis(900),
+            "one send a second: {gap:?}"
+        );
+    }
+    for conversation in &all {
+        let last = settled(&app, conversation["id"].as_str().unwrap()).await;
+        assert_eq!(last["delivery_status"], "sent", "{last}");
+    }
 }
 
 async fn lost_answers_are_unknown_and_never_resent(backend: Backend) {
