@@ -14,11 +14,16 @@ use switchboard_core::{
     message::{AuthorKind, Content, DeliveryStatus, Direction},
 };
 
-use super::{open_or_continue, send_notice, Ingest, Ingested};
+use super::{
+    contacts::contacts,
+    open_or_continue, send_notice,
+    turns::{bot_turns, known_load},
+    Ingest, Ingested,
+};
 use crate::{
     bot::{
-        first_state, last_message_at, load_in, write_turns, Answer, BotApply, BotLoad, BotNext,
-        SameTx, Turn, TurnRows, Unread, BOT, MESSAGE_COLUMNS,
+        first_state, last_message_at, load_in, Answer, BotApply, BotLoad, BotNext, SameTx, Turn,
+        TurnRows, MESSAGE_COLUMNS,
     },
     codec::{millis, to_json, RowExt},
     rows::{self, Arg, Rows},
@@ -40,19 +45,19 @@ pub(super) struct Incoming<'a> {
 
 /// A message's conversation.
 #[derive(Debug, Clone, Copy)]
-struct Place {
-    conversation: ConversationId,
-    opened: bool,
-    status: ConversationStatus,
+pub(super) struct Place {
+    pub conversation: ConversationId,
+    pub opened: bool,
+    pub status: ConversationStatus,
     /// The time of its last message until now.
-    last_message_at: i64,
+    pub last_message_at: i64,
 }
 
 impl Place {
     /// The time of a message appended now: after everything the conversation holds (the
     /// bot's reply to the previous message may be stamped a millisecond ahead), so the
     /// conversation lists in the order it was stored.
-    fn at(&self, now: i64) -> i64 {
+    pub fn at(&self, now: i64) -> i64 {
         if self.opened {
             now
         } else {
@@ -217,133 +222,6 @@ pub(super) async fn store(
             answered,
         })
         .collect())
-}
-
-/// The contact of each message, added when new (`true`); a contact who writes is reachable
-/// again.
-async fn contacts(
-    tx: &mut AnyConnection,
-    items: &[Incoming<'_>],
-    now: i64,
-) -> Result<Vec<(ContactId, bool)>, StoreError> {
-    let key = |item: &Incoming<'_>| {
-        (
-            item.input.connection_id.to_string(),
-            item.contact_external_id.to_owned(),
-        )
-    };
-    let mut keys = Rows::new(2);
-    for item in items {
-        let (connection, external) = key(item);
-        keys.push([connection.into(), external.into()]);
-    }
-    let mut known = identities(tx, &keys).await?;
-    let mut added = Rows::new(4);
-    let mut identities_added = Rows::new(3);
-    let mut new: HashMap<(String, String), ContactId> = HashMap::new();
-    for item in items {
-        let k = key(item);
-        if known.contains_key(&k) || new.contains_key(&k) {
-            continue;
-        }
-        let contact = ContactId::new();
-        added.push([
-            contact.to_string().into(),
-            item.input.account_id.to_string().into(),
-            item.contact_name.into(),
-            now.into(),
-        ]);
-        identities_added.push([
-            k.0.clone().into(),
-            k.1.clone().into(),
-            contact.to_string().into(),
-        ]);
-        new.insert(k, contact);
-    }
-    rows::execute(
-        tx,
-        "INSERT INTO contacts (id, account_id, name, created_at) VALUES {rows}",
-        &added,
-    )
-    .await?;
-    let inserted: HashSet<String> = rows::fetch(
-        tx,
-        "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
-         ON CONFLICT DO NOTHING RETURNING contact_id",
-        &identities_added,
-    )
-    .await?
-    .iter()
-    .map(|row| row.text("contact_id"))
-    .collect::<Result<_, _>>()?;
-    // Another node stored some of these identities first: use its contacts, drop ours.
-    let mut lost = Rows::new(1);
-    let mut lost_keys = Rows::new(2);
-    new.retain(|(connection, external), contact| {
-        let kept = inserted.contains(&contact.to_string());
-        if !kept {
-            lost.push([contact.to_string().into()]);
-            lost_keys.push([connection.clone().into(), external.clone().into()]);
-        }
-        kept
-    });
-    if !lost.is_empty() {
-        rows::execute(
-            tx,
-            "DELETE FROM contacts WHERE id IN (VALUES {rows})",
-            &lost,
-        )
-        .await?;
-        known.extend(identities(tx, &lost_keys).await?);
-    }
-    let mut returning = Rows::new(2);
-    for (connection, external) in known.keys() {
-        returning.push([connection.clone().into(), external.clone().into()]);
-    }
-    rows::execute(
-        tx,
-        "UPDATE contact_identities SET reachable = 1 FROM (VALUES {rows}) AS v
-         WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
-           AND contact_identities.reachable = 0",
-        &returning,
-    )
-    .await?;
-    items
-        .iter()
-        .map(|item| {
-            let k = key(item);
-            match (new.get(&k), known.get(&k)) {
-                (Some(contact), _) => Ok((*contact, true)),
-                (None, Some(contact)) => Ok((*contact, false)),
-                (None, None) => Err(StoreError::Corrupt(format!(
-                    "no contact stored for chat {} of connection {}",
-                    k.1, k.0
-                ))),
-            }
-        })
-        .collect()
-}
-
-/// The stored contacts of these (connection, external id) pairs.
-async fn identities(
-    tx: &mut AnyConnection,
-    keys: &Rows,
-) -> Result<HashMap<(String, String), ContactId>, StoreError> {
-    rows::fetch(
-        tx,
-        "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
-         JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2",
-        keys,
-    )
-    .await?
-    .iter()
-    .map(|row| {
-        Ok((
-            (row.text("connection_id")?, row.text("external_id")?),
-            row.parse("contact_id")?,
-        ))
-    })
-    .collect()
 }
 
 /// The open conversation of each message's contact, if any. Two chats of one contact (a
@@ -640,105 +518,4 @@ async fn append(
     )
     .await?;
     Ok(())
-}
-
-/// Messages that reached the bot: the bot answers now, in this transaction, when `answer`
-/// can decide the turn without I/O; otherwise the bot timer is set due (a `wait` further
-/// away is pulled forward; the bot re-arms it) for the runner. Per message: (the runner
-/// has work now, the bot answered here).
-async fn bot_turns<'a>(
-    tx: &mut AnyConnection,
-    items: &[Incoming<'_>],
-    placed: &[Place],
-    first: &[(usize, BotLoad, BotApply)],
-    now: i64,
-    first_turns: Vec<Turn<'a>>,
-    first_rows: TurnRows,
-) -> Result<Vec<(bool, bool)>, StoreError> {
-    let decided: HashSet<usize> = first.iter().map(|(i, _, _)| *i).collect();
-    let mut outcomes = vec![(false, false); items.len()];
-    let mut wake = Rows::new(3);
-    let mut turns = Vec::new();
-    for (i, (item, place)) in items.iter().zip(placed).enumerate() {
-        if place.status != ConversationStatus::Bot || decided.contains(&i) {
-            continue;
-        }
-        if let Some(answer) = item.answer {
-            // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
-            let load = load_in(tx, place.conversation).await?;
-            if let Some(load) = load.filter(|l| l.pending.is_none()) {
-                if let Some(apply) = answer(&load) {
-                    turns.push((i, load, apply));
-                    continue;
-                }
-            }
-        }
-        wake.push([
-            BOT.into(),
-            place.conversation.to_string().into(),
-            place.at(now).into(),
-        ]);
-        outcomes[i] = (true, false);
-    }
-    rows::execute(
-        tx,
-        "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
-         ON CONFLICT (kind, conversation_id) DO UPDATE
-         SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
-        &wake,
-    )
-    .await?;
-    let mut all: Vec<Turn<'_>> = turns
-        .iter()
-        .map(|(i, load, apply)| Turn {
-            load,
-            apply,
-            same_tx: Some(SameTx {
-                opened: placed[*i].opened,
-            }),
-            // After the customer's message, in the listing's order.
-            at: placed[*i].at(now) + 1,
-        })
-        .collect();
-    let mut rows = TurnRows::of(&all);
-    // The first turns' messages went in with the customers' and their states with the
-    // conversations: what is left of them is their outbox rows and timers.
-    rows.extend(first_rows.without_states());
-    all.extend(first_turns);
-    write_turns(tx, &all, rows).await?;
-    for (i, _, apply) in &turns {
-        outcomes[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
-    }
-    Ok(outcomes)
-}
-
-/// A new contact's new conversation: its bot state is the empty one and this message its
-/// only one, so there is nothing to read, and nothing needs to be written first.
-fn known_load(
-    item: &Incoming<'_>,
-    (contact, new): (ContactId, bool),
-    place: &Place,
-    at: i64,
-) -> Option<BotLoad> {
-    let scenario_id = item.input.start.scenario_id?;
-    (place.opened && new).then(|| BotLoad {
-        account_id: item.input.account_id,
-        conversation_id: place.conversation,
-        connection_id: item.input.connection_id,
-        contact_id: contact,
-        contact_name: item.contact_name.to_owned(),
-        chat_id: item.contact_external_id.to_owned(),
-        scenario_id,
-        state: None,
-        version: 0,
-        pending: None,
-        wake_at: None,
-        read_at: 0,
-        read_id: String::new(),
-        unread: vec![Unread {
-            id: item.message,
-            created_at: at,
-            content: item.content.clone(),
-        }],
-    })
 }

@@ -4,7 +4,9 @@
 //! changes nothing. A batch (group commit) is written set-wise, round by round: customer
 //! messages in [`messages`], the rarer events one by one here.
 
+mod contacts;
 mod messages;
+mod turns;
 
 use std::collections::{HashMap, HashSet};
 

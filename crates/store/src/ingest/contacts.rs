@@ -1,0 +1,142 @@
+//! The contacts of a round's customer messages, set-wise: one lookup of the identities,
+//! the new contacts and identities in one statement each (a race lost to another node is
+//! resolved by taking its contact), and the returning ones marked reachable again.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::AnyConnection;
+use switchboard_core::ids::ContactId;
+
+use super::messages::Incoming;
+use crate::{
+    codec::RowExt,
+    rows::{self, Rows},
+    StoreError,
+};
+
+/// The contact of each message, added when new (`true`); a contact who writes is reachable
+/// again.
+pub(super) async fn contacts(
+    tx: &mut AnyConnection,
+    items: &[Incoming<'_>],
+    now: i64,
+) -> Result<Vec<(ContactId, bool)>, StoreError> {
+    let key = |item: &Incoming<'_>| {
+        (
+            item.input.connection_id.to_string(),
+            item.contact_external_id.to_owned(),
+        )
+    };
+    let mut keys = Rows::new(2);
+    for item in items {
+        let (connection, external) = key(item);
+        keys.push([connection.into(), external.into()]);
+    }
+    let mut known = identities(tx, &keys).await?;
+    let mut added = Rows::new(4);
+    let mut identities_added = Rows::new(3);
+    let mut new: HashMap<(String, String), ContactId> = HashMap::new();
+    for item in items {
+        let k = key(item);
+        if known.contains_key(&k) || new.contains_key(&k) {
+            continue;
+        }
+        let contact = ContactId::new();
+        added.push([
+            contact.to_string().into(),
+            item.input.account_id.to_string().into(),
+            item.contact_name.into(),
+            now.into(),
+        ]);
+        identities_added.push([
+            k.0.clone().into(),
+            k.1.clone().into(),
+            contact.to_string().into(),
+        ]);
+        new.insert(k, contact);
+    }
+    rows::execute(
+        tx,
+        "INSERT INTO contacts (id, account_id, name, created_at) VALUES {rows}",
+        &added,
+    )
+    .await?;
+    let inserted: HashSet<String> = rows::fetch(
+        tx,
+        "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
+         ON CONFLICT DO NOTHING RETURNING contact_id",
+        &identities_added,
+    )
+    .await?
+    .iter()
+    .map(|row| row.text("contact_id"))
+    .collect::<Result<_, _>>()?;
+    // Another node stored some of these identities first: use its contacts, drop ours.
+    let mut lost = Rows::new(1);
+    let mut lost_keys = Rows::new(2);
+    new.retain(|(connection, external), contact| {
+        let kept = inserted.contains(&contact.to_string());
+        if !kept {
+            lost.push([contact.to_string().into()]);
+            lost_keys.push([connection.clone().into(), external.clone().into()]);
+        }
+        kept
+    });
+    if !lost.is_empty() {
+        rows::execute(
+            tx,
+            "DELETE FROM contacts WHERE id IN (VALUES {rows})",
+            &lost,
+        )
+        .await?;
+        known.extend(identities(tx, &lost_keys).await?);
+    }
+    let mut returning = Rows::new(2);
+    for (connection, external) in known.keys() {
+        returning.push([connection.clone().into(), external.clone().into()]);
+    }
+    rows::execute(
+        tx,
+        "UPDATE contact_identities SET reachable = 1 FROM (VALUES {rows}) AS v
+         WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
+           AND contact_identities.reachable = 0",
+        &returning,
+    )
+    .await?;
+    items
+        .iter()
+        .map(|item| {
+            let k = key(item);
+            match (new.get(&k), known.get(&k)) {
+                (Some(contact), _) => Ok((*contact, true)),
+                (None, Some(contact)) => Ok((*contact, false)),
+                (None, None) => Err(StoreError::Corrupt(format!(
+                    "no contact stored for chat {} of connection {}",
+                    k.1, k.0
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// The stored contacts of these (connection, external id) pairs.
+async fn identities(
+    tx: &mut AnyConnection,
+    keys: &Rows,
+) -> Result<HashMap<(String, String), ContactId>, StoreError> {
+    rows::fetch(
+        tx,
+        "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
+         JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2",
+        keys,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            (row.text("connection_id")?, row.text("external_id")?),
+            row.parse("contact_id")?,
+        ))
+    })
+    .collect()
+}
