@@ -19,9 +19,7 @@ use std::{
     sync::Arc,
 };
 
-use switchboard_store::{
-    BotApply, BotLoad, Dialect, Ingest, IngestEvent, Ingested, Store, StoreError,
-};
+use switchboard_store::{BotApply, BotLoad, Dialect, Ingest, Ingested, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
@@ -106,22 +104,7 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
         return 0;
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    ingest.connection_id.hash(&mut hasher);
-    match &ingest.event {
-        IngestEvent::Message {
-            contact_external_id,
-            ..
-        }
-        | IngestEvent::Reachability {
-            contact_external_id,
-            ..
-        }
-        | IngestEvent::Started {
-            contact_external_id,
-            ..
-        } => contact_external_id.hash(&mut hasher),
-        _ => ingest.external_event_id.hash(&mut hasher),
-    }
+    (ingest.connection_id, ingest.chat()).hash(&mut hasher);
     (hasher.finish() % lanes as u64) as usize
 }
 
@@ -172,6 +155,7 @@ mod tests {
         message::Content,
         routing::Start,
     };
+    use switchboard_store::IngestEvent;
 
     use super::*;
 

@@ -84,6 +84,29 @@ pub struct Ingest {
     pub follow_ups: Vec<FollowUp>,
 }
 
+impl Ingest {
+    /// The chat the event belongs to, within its connection: one chat's events are stored
+    /// in the order they came (group commit lanes and batch rounds go by it). Events of no
+    /// chat (delivery reports, ignored updates) stand alone.
+    pub fn chat(&self) -> &str {
+        match &self.event {
+            IngestEvent::Message {
+                contact_external_id,
+                ..
+            }
+            | IngestEvent::Reachability {
+                contact_external_id,
+                ..
+            }
+            | IngestEvent::Started {
+                contact_external_id,
+                ..
+            } => contact_external_id,
+            IngestEvent::Delivery { .. } | IngestEvent::Ignored => &self.external_event_id,
+        }
+    }
+}
+
 /// An action to queue with an inbound event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowUp {
@@ -372,26 +395,6 @@ impl Store {
     }
 }
 
-/// The chat an event belongs to: its events keep their order.
-fn chat_of(input: &Ingest) -> (ConnectionId, &str) {
-    let key = match &input.event {
-        IngestEvent::Message {
-            contact_external_id,
-            ..
-        }
-        | IngestEvent::Reachability {
-            contact_external_id,
-            ..
-        }
-        | IngestEvent::Started {
-            contact_external_id,
-            ..
-        } => contact_external_id,
-        _ => &input.external_event_id,
-    };
-    (input.connection_id, key.as_str())
-}
-
 /// Splits a batch into rounds, in order: the first event of every chat, then the second,
 /// and so on. A round has at most one event per chat, so its events touch different
 /// contacts and conversations and can be written together; a chat's events stay in order.
@@ -399,7 +402,7 @@ fn rounds(batch: &[(&Ingest, Option<Answer<'_>>)]) -> Vec<Vec<usize>> {
     let mut seen: HashMap<(ConnectionId, &str), usize> = HashMap::new();
     let mut rounds: Vec<Vec<usize>> = Vec::new();
     for (index, (input, _)) in batch.iter().enumerate() {
-        let round = seen.entry(chat_of(input)).or_insert(0);
+        let round = seen.entry((input.connection_id, input.chat())).or_insert(0);
         if rounds.len() <= *round {
             rounds.push(Vec::new());
         }
