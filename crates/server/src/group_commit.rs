@@ -9,6 +9,10 @@
 //! a round trip on a machine shared with the database, so two (four measured slower: smaller
 //! batches, more round trips per event).
 //!
+//! The delivery worker's rounds (record the outcomes of finished sends, claim the next due
+//! rows) go through the first lane too and ride in the next batch's transaction: one commit
+//! for both, and the replies that batch wrote are claimed in the commit that wrote them.
+//!
 //! Each lane runs on a thread of its own with its own small runtime: a batch is a dozen
 //! statements in a row, and on the shared runtime each one's answer waited in line behind
 //! hundreds of webhook and delivery tasks before the next could go. On its own thread the
@@ -19,7 +23,9 @@ use std::{
     sync::Arc,
 };
 
-use switchboard_store::{BotApply, BotLoad, Dialect, Ingest, Ingested, Store, StoreError};
+use switchboard_store::{
+    BotApply, BotLoad, Dialect, Ingest, Ingested, OutboxItem, Settle, Store, StoreError,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
@@ -30,10 +36,20 @@ const MAX_BATCH: usize = 64;
 /// Events waiting per lane before handing over waits (backpressure on the webhooks).
 const QUEUE: usize = 4096;
 
-struct Job {
+enum Job {
+    Ingest(IngestJob),
+    Settle(SettleJob),
+}
+
+struct IngestJob {
     ingest: Ingest,
     answer: Option<Arc<AnswerFn>>,
     reply: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+struct SettleJob {
+    settle: Settle,
+    reply: oneshot::Sender<Result<Vec<OutboxItem>, StoreError>>,
 }
 
 /// The lanes; cheap to share.
@@ -87,14 +103,26 @@ impl GroupCommit {
     ) -> Result<Pending, StoreError> {
         let lane = &self.lanes[lane_of(&ingest, self.lanes.len())];
         let (reply, outcome) = oneshot::channel();
-        lane.send(Job {
+        lane.send(Job::Ingest(IngestJob {
             ingest,
             answer,
             reply,
-        })
+        }))
         .await
         .map_err(|_| StoreError::Unavailable("the ingest lane stopped".into()))?;
         Ok(Pending(outcome))
+    }
+
+    /// Records the outcomes of finished sends and claims due outbox rows, in the next
+    /// batch's transaction (or alone when no events are waiting).
+    pub async fn settle_and_claim(&self, settle: Settle) -> Result<Vec<OutboxItem>, StoreError> {
+        let stopped = || StoreError::Unavailable("the ingest lane stopped".into());
+        let (reply, outcome) = oneshot::channel();
+        self.lanes[0]
+            .send(Job::Settle(SettleJob { settle, reply }))
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 }
 
@@ -109,12 +137,24 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
 }
 
 async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+    let mut next = queue.recv().await;
+    while let Some(first) = next.take() {
+        let mut jobs = Vec::new();
+        let mut settle = None;
+        let mut job = Some(first);
+        while let Some(j) = job.take() {
+            match j {
+                Job::Ingest(j) => jobs.push(j),
+                // The delivery worker waits for its round, so one at a time; another
+                // would start the next batch.
+                Job::Settle(s) if settle.is_none() => settle = Some(s),
+                other => {
+                    next = Some(other);
+                    break;
+                }
+            }
+            if jobs.len() < MAX_BATCH {
+                job = queue.try_recv().ok();
             }
         }
         // In a task of its own: a panic while storing fails this batch's handlers (their
@@ -126,23 +166,34 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
                 .iter()
                 .map(|j| (&j.ingest, j.answer.as_deref()))
                 .collect();
-            let results = writer.ingest_batch(&batch).await;
+            let (results, claimed) = writer
+                .commit_batch(&batch, settle.as_ref().map(|s| &s.settle))
+                .await;
             drop(batch);
-            (jobs, results)
+            (jobs, results, settle.map(|s| s.reply).zip(claimed))
         })
         .await;
-        tracing::debug!(events = written.as_ref().map_or(0, |(jobs, _)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
-        let Ok((jobs, results)) = written else {
+        tracing::debug!(events = written.as_ref().map_or(0, |(jobs, _, _)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
+        let Ok((jobs, results, claimed)) = written else {
             tracing::error!("storing a batch of events panicked; its webhooks get an error");
+            if next.is_none() {
+                next = queue.recv().await;
+            }
             continue;
         };
         // Replies, follow-ups and notices may have been queued with the events.
         if results.iter().any(Result::is_ok) {
             outbox_ready.notify_one();
         }
+        if let Some((reply, claimed)) = claimed {
+            let _ = reply.send(claimed);
+        }
         for (job, result) in jobs.into_iter().zip(results) {
             // A handler that went away (its client hung up) still had its event stored.
             let _ = job.reply.send(result);
+        }
+        if next.is_none() {
+            next = queue.recv().await;
         }
     }
 }

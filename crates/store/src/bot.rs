@@ -26,7 +26,7 @@ use crate::{
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue_all, NewOutbound},
     routing,
-    rows::{self, Arg, Rows},
+    rows::{Arg, Rows, Writes},
     Dialect, Store, StoreError,
 };
 
@@ -546,69 +546,65 @@ pub(crate) async fn apply_all(
     conn: &mut AnyConnection,
     turns: &[Turn<'_>],
 ) -> Result<Vec<Vec<MessageId>>, StoreError> {
-    write_turns(conn, turns, TurnRows::of(turns)).await
+    let mut writes = Writes::new();
+    let ids = write_turns(conn, &mut writes, turns, TurnRows::of(turns)).await?;
+    writes.flush(conn).await?;
+    Ok(ids)
 }
 
-/// Writes what `rows` hold for `turns` (built by [`TurnRows::of`], in the same order), then
-/// the bot timers every turn asks for.
+/// Queues on `writes` what `rows` hold for `turns` (built by [`TurnRows::of`], in the same
+/// order), then the bot timers every turn asks for.
 pub(crate) async fn write_turns(
     conn: &mut AnyConnection,
+    writes: &mut Writes,
     turns: &[Turn<'_>],
     rows: TurnRows,
 ) -> Result<Vec<Vec<MessageId>>, StoreError> {
-    rows::execute(
-        conn,
-        &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
-        &rows.messages,
-    )
-    .await?;
-    enqueue_all(conn, &rows.outbound).await?;
-    rows::execute(
-        conn,
+    writes.execute(
+        format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
+        rows.messages,
+    );
+    enqueue_all(writes, &rows.outbound);
+    writes.execute(
         "UPDATE conversations SET last_message_at = v.column2 FROM (VALUES {rows}) AS v
          WHERE conversations.id = v.column1",
-        &rows.last_message_at,
-    )
-    .await?;
-    rows::execute(
-        conn,
+        rows.last_message_at,
+    );
+    writes.execute(
         "UPDATE bot_states SET state = v.column2, version = version + 1, read_at = COALESCE(v.column3, read_at),
              read_id = COALESCE(v.column4, read_id), pending = v.column5, wake_at = v.column6, updated_at = v.column7
          FROM (VALUES {rows}) AS v WHERE bot_states.conversation_id = v.column1",
-        &rows.states,
-    )
-    .await?;
+        rows.states,
+    );
     let mut due_rows = Rows::new(3);
     let mut drop_rows = Rows::new(1);
     for turn in turns {
         let conversation = turn.load.conversation_id.to_string();
-        match due(conn, turn).await? {
+        match due(conn, writes, turn).await? {
             Some(due) => due_rows.push([BOT.into(), conversation.into(), due.into()]),
             // A conversation opened in this transaction has no bot timer to drop.
             None if turn.same_tx.is_some_and(|t| t.opened) => {}
             None => drop_rows.push([conversation.into()]),
         }
     }
-    rows::execute(
-        conn,
+    writes.execute(
         "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
          ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
-        &due_rows,
-    )
-    .await?;
-    rows::execute(
-        conn,
-        &format!(
-            "DELETE FROM timers WHERE kind = '{BOT}' AND conversation_id IN (VALUES {{rows}})"
-        ),
-        &drop_rows,
-    )
-    .await?;
+        due_rows,
+    );
+    writes.execute(
+        format!("DELETE FROM timers WHERE kind = '{BOT}' AND conversation_id IN (VALUES {{rows}})"),
+        drop_rows,
+    );
     Ok(rows.ids)
 }
 
 /// When the bot has work again after this turn, if at all.
-async fn due(conn: &mut AnyConnection, turn: &Turn<'_>) -> Result<Option<i64>, StoreError> {
+async fn due(
+    conn: &mut AnyConnection,
+    writes: &mut Writes,
+    turn: &Turn<'_>,
+) -> Result<Option<i64>, StoreError> {
     let (load, apply, now) = (turn.load, turn.apply, turn.at);
     Ok(match &apply.next {
         BotNext::At(at) => Some(millis(*at)),
@@ -627,6 +623,7 @@ async fn due(conn: &mut AnyConnection, turn: &Turn<'_>) -> Result<Option<i64>, S
                 Some((at, id)) => (*at, id.to_string()),
                 None => (load.read_at, load.read_id.clone()),
             };
+            writes.flush(conn).await?;
             let more = sqlx::query(
                 "SELECT 1 AS one FROM messages WHERE conversation_id = $1 AND direction = 'inbound'
                  AND (created_at > $2 OR (created_at = $2 AND id > $3)) LIMIT 1",

@@ -44,7 +44,7 @@ pub use groups::GroupInput;
 pub use ingest::{FollowUp, Ingest, IngestEvent, Ingested, Notice};
 pub use listen::Listener;
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
-pub use outbox::{Finish, OutboxItem};
+pub use outbox::{Finish, OutboxItem, Settle};
 pub use routing::{TransferTarget, ANSWER_TIMEOUT, HOLD};
 pub use schedules::ScheduleInput;
 pub use stats::{LoadNow, QueueNow};

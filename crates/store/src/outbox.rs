@@ -13,7 +13,7 @@ use switchboard_core::{
 
 use crate::{
     codec::{millis, now_millis, RowExt},
-    rows::{self, Rows},
+    rows::{Rows, Writes},
     Dialect, Store, StoreError,
 };
 
@@ -67,10 +67,7 @@ pub(crate) async fn enqueue(
 
 /// Queues rows, each with its time, in one statement per chunk. Ids rise in the order
 /// given, which is the order a conversation's rows are claimed in.
-pub(crate) async fn enqueue_all(
-    conn: &mut AnyConnection,
-    items: &[(NewOutbound, i64)],
-) -> Result<(), StoreError> {
+pub(crate) fn enqueue_all(writes: &mut Writes, items: &[(NewOutbound, i64)]) {
     let mut rows = Rows::new(7);
     for (item, at) in items {
         rows.push([
@@ -83,16 +80,22 @@ pub(crate) async fn enqueue_all(
             (*at).into(),
         ]);
     }
-    rows::execute(
-        conn,
+    writes.execute(
         "INSERT INTO outbox (account_id, connection_id, conversation_id, message_id, action, chat_id, status,
              next_attempt_at, created_at, updated_at)
          SELECT column1, column2, column3, column4, column5, column6, 'pending', column7, column7, column7
          FROM (VALUES {rows}) AS v",
-        &rows,
-    )
-    .await?;
-    Ok(())
+        rows,
+    );
+}
+
+/// A delivery round to do in an ingest batch's transaction ([`Store::commit_batch`]): the
+/// outcomes of finished sends to record, then up to `limit` due rows to claim for `lease`.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub finished: Vec<(i64, Finish)>,
+    pub lease: Duration,
+    pub limit: u32,
 }
 
 /// How an outbox row ended (or when to try it again).
@@ -114,7 +117,15 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut conn = self.write.acquire().await?;
-        claim_in(&mut conn, self.dialect, now, lease, limit).await
+        claim_in(
+            &mut conn,
+            &mut Writes::new(),
+            self.dialect,
+            now,
+            lease,
+            limit,
+        )
+        .await
     }
 
     /// Records how claimed rows ended and claims up to `limit` due rows, in ONE transaction:
@@ -130,8 +141,9 @@ impl Store {
             return self.claim_outbox(now, lease, limit).await;
         }
         let mut tx = self.write.begin().await?;
-        finish_all(&mut tx, finished, now).await?;
-        let items = claim_in(&mut tx, self.dialect, now, lease, limit).await?;
+        let mut writes = Writes::new();
+        finish_all(&mut writes, finished, now);
+        let items = claim_in(&mut tx, &mut writes, self.dialect, now, lease, limit).await?;
         tx.commit().await?;
         Ok(items)
     }
@@ -143,10 +155,7 @@ impl Store {
         finish: &Finish,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        finish_all(&mut tx, &[(id, finish.clone())], now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.finish_outbox_batch(&[(id, finish.clone())], now).await
     }
 
     /// Records how several claimed rows ended, in one transaction (one commit and one
@@ -157,7 +166,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        finish_all(&mut tx, finished, now).await?;
+        let mut writes = Writes::new();
+        finish_all(&mut writes, finished, now);
+        writes.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -243,8 +254,9 @@ impl Store {
 /// earlier row of its conversation is finished, so a conversation's messages leave in order.
 /// Ordered by due time so the partial index of pending rows serves it: ordered by id alone,
 /// SQLite walked every row ever sent, and the claim slowed as the outbox grew.
-async fn claim_in(
+pub(crate) async fn claim_in(
     conn: &mut AnyConnection,
+    writes: &mut Writes,
     dialect: Dialect,
     now: Timestamp,
     lease: Duration,
@@ -255,23 +267,24 @@ async fn claim_in(
         Dialect::Sqlite => "",
     };
     let sql = format!(
-            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2
+            "UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?
              WHERE id IN (
                  SELECT o.id FROM outbox o
-                 WHERE o.status = 'pending' AND o.next_attempt_at <= $2
+                 WHERE o.status = 'pending' AND o.next_attempt_at <= ?
                    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id
                                    AND p.id < o.id AND p.status IN ('pending', 'sending'))
-                 ORDER BY o.next_attempt_at, o.id LIMIT $3 {lock})
+                 ORDER BY o.next_attempt_at, o.id LIMIT ? {lock})
              RETURNING id, account_id, connection_id, conversation_id, message_id, chat_id, action, attempts"
         );
     let now_ms = millis(now);
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-    let rows = sqlx::query(&sql)
-        .bind(now_ms.saturating_add(lease_ms))
-        .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
+    let args = [
+        now_ms.saturating_add(lease_ms).into(),
+        now_ms.into(),
+        now_ms.into(),
+        i64::from(limit).into(),
+    ];
+    let rows = writes.fetch_plain(conn, &sql, &args).await?;
     let mut items = rows
         .iter()
         .map(|row| {
@@ -291,23 +304,23 @@ async fn claim_in(
     Ok(items)
 }
 
-/// Records how claimed rows ended on `conn`, inside the caller's transaction, and mirrors
-/// each on its message: one statement per table for all of them.
-async fn finish_all(
-    conn: &mut AnyConnection,
-    finished: &[(i64, Finish)],
-    now: Timestamp,
-) -> Result<(), StoreError> {
+/// Queues on `writes` how claimed rows ended, each mirrored on its message: one statement
+/// per table for all of them. A row whose lease expired was already settled as unknown: it
+/// is left be, and so is its message (which is why the messages go first, while the rows
+/// still say `sending`).
+pub(crate) fn finish_all(writes: &mut Writes, finished: &[(i64, Finish)], now: Timestamp) {
     let now_ms = millis(now);
     let mut rows = Rows::new(5);
+    let mut messages = Rows::new(4);
     for (id, finish) in finished {
-        let (status, next) = match finish.step {
-            Step::Sent => ("sent", now_ms),
-            Step::Failed => ("failed", now_ms),
-            Step::Unknown => ("unknown", now_ms),
+        let (status, next, delivery) = match finish.step {
+            Step::Sent => ("sent", now_ms, DeliveryStatus::Sent),
+            Step::Failed => ("failed", now_ms, DeliveryStatus::Failed),
+            Step::Unknown => ("unknown", now_ms, DeliveryStatus::Unknown),
             Step::RetryIn(wait) => (
                 "pending",
                 now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+                DeliveryStatus::Pending,
             ),
         };
         rows.push([
@@ -317,49 +330,24 @@ async fn finish_all(
             finish.error.clone().into(),
             now_ms.into(),
         ]);
-    }
-    let settled = rows::fetch(
-        conn,
-        "UPDATE outbox SET status = v.column2, next_attempt_at = v.column3, lease_until = NULL, last_error = v.column4,
-             updated_at = v.column5
-         FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status = 'sending'
-         RETURNING outbox.id, outbox.message_id",
-        &rows,
-    )
-    .await?;
-    // A row whose lease expired was already settled as unknown: it is not returned, and
-    // its message is left be.
-    let mut messages_of = std::collections::HashMap::new();
-    for row in &settled {
-        if let Some(message) = row.opt_text("message_id")? {
-            messages_of.insert(row.int("id")?, message);
-        }
-    }
-    let mut messages = Rows::new(4);
-    for (id, finish) in finished {
-        let Some(message) = messages_of.remove(id) else {
-            continue;
-        };
-        let delivery = match finish.step {
-            Step::Sent => DeliveryStatus::Sent,
-            Step::Failed => DeliveryStatus::Failed,
-            Step::Unknown => DeliveryStatus::Unknown,
-            Step::RetryIn(_) => DeliveryStatus::Pending,
-        };
         messages.push([
-            message.into(),
+            (*id).into(),
             delivery.as_str().into(),
             finish.external_id.clone().into(),
             finish.error.clone().into(),
         ]);
     }
-    rows::execute(
-        conn,
-        "UPDATE messages SET delivery_status = v.column2, external_id = COALESCE(v.column3, external_id),
+    writes.execute(
+        "UPDATE messages SET delivery_status = v.column2, external_id = COALESCE(v.column3, messages.external_id),
              failure_reason = v.column4
-         FROM (VALUES {rows}) AS v WHERE messages.id = v.column1 AND messages.direction = 'outbound'",
-        &messages,
-    )
-    .await?;
-    Ok(())
+         FROM (VALUES {rows}) AS v JOIN outbox o ON o.id = v.column1
+         WHERE messages.id = o.message_id AND o.status = 'sending' AND messages.direction = 'outbound'",
+        messages,
+    );
+    writes.execute(
+        "UPDATE outbox SET status = v.column2, next_attempt_at = v.column3, lease_until = NULL, last_error = v.column4,
+             updated_at = v.column5
+         FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status = 'sending'",
+        rows,
+    );
 }

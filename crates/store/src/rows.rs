@@ -9,6 +9,12 @@
 //! for that form. On SQLite the placeholders are plain `?`: for numbered ones sqlx asks
 //! SQLite each one's name, a walk of the list of names every time, which made binding
 //! hundreds of values cost more than running the statement.
+//!
+//! [`Writes`] queues statements whose answers nobody reads until the next read needs them
+//! done: on SQLite they then go to the connection's thread together with that read, as one
+//! multi-statement query (one hand-off instead of one per statement).
+
+use std::borrow::Cow;
 
 use sqlx::{
     any::{AnyArguments, AnyRow},
@@ -132,7 +138,7 @@ fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
 
 fn bind<'q>(
     mut query: Query<'q, Any, AnyArguments<'q>>,
-    args: &'q [Arg],
+    args: impl IntoIterator<Item = &'q Arg>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
     for arg in args {
         query = match arg {
@@ -192,6 +198,127 @@ pub(crate) async fn fetch(
     Ok(out)
 }
 
+/// Writes queued on one connection (see the module documentation). Every read on that
+/// connection goes through [`Writes::fetch`] or follows a [`Writes::flush`], so it sees
+/// them; the owner flushes before the transaction commits (after an error the transaction
+/// rolls back, and what is still queued goes with it).
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    queued: Vec<(Cow<'static, str>, Rows)>,
+}
+
+impl Writes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `sql` for `rows` (nothing when there are none). It must return nothing: its
+    /// rows would be taken for those of the read it goes with.
+    pub fn execute(&mut self, sql: impl Into<Cow<'static, str>>, rows: Rows) {
+        let sql = sql.into();
+        debug_assert!(!sql.contains("RETURNING"), "a queued write returns nothing");
+        if !rows.is_empty() {
+            self.queued.push((sql, rows));
+        }
+    }
+
+    /// Runs what is queued.
+    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        self.run(conn, Read::Nothing).await.map(drop)
+    }
+
+    /// Runs what is queued, then `sql` for `rows` (nothing when there are none); every row
+    /// that returns.
+    pub async fn fetch(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        rows: &Rows,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.run(conn, Read::Set(sql, rows)).await
+    }
+
+    /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
+    /// PostgreSQL); every row that returns.
+    pub async fn fetch_plain(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.run(conn, Read::Plain(sql, args)).await
+    }
+
+    async fn run(
+        &mut self,
+        conn: &mut AnyConnection,
+        read: Read<'_>,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let queued = std::mem::take(&mut self.queued);
+        if numbered(conn) {
+            // Each statement is a round trip there anyway.
+            for (write, rows) in &queued {
+                execute(conn, write, rows).await?;
+            }
+            return match read {
+                Read::Nothing => Ok(Vec::new()),
+                Read::Set(sql, rows) => fetch(conn, sql, rows).await,
+                Read::Plain(sql, args) => {
+                    let sql = number_placeholders(sql);
+                    Ok(bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?)
+                }
+            };
+        }
+        let mut script = String::new();
+        let mut bound: Vec<&Arg> = Vec::new();
+        let set = match read {
+            Read::Set(sql, rows) => Some((sql, rows)),
+            _ => None,
+        };
+        for (part, rows) in queued.iter().map(|(s, r)| (s.as_ref(), r)).chain(set) {
+            for (statement, chunk) in statements(part, rows, false) {
+                script.push_str(&statement);
+                script.push_str(";\n");
+                bound.extend(chunk);
+            }
+        }
+        if let Read::Plain(sql, args) = read {
+            script.push_str(sql);
+            bound.extend(args);
+        }
+        if script.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(bind(sqlx::query(&script), bound)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+}
+
+/// The read that goes with queued writes.
+#[derive(Clone, Copy)]
+enum Read<'a> {
+    Nothing,
+    Set(&'a str, &'a Rows),
+    Plain(&'a str, &'a [Arg]),
+}
+
+/// `sql` with each plain `?` numbered in turn (`$1`, `$2`, ...), for PostgreSQL.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +327,14 @@ mod tests {
     fn placeholders_are_numbered_for_postgres_and_plain_for_sqlite() {
         assert_eq!(placeholders(2, 2, true), "($1, $2), ($3, $4)");
         assert_eq!(placeholders(1, 3, false), "(?, ?, ?)");
+    }
+
+    #[test]
+    fn plain_placeholders_are_numbered_in_turn() {
+        assert_eq!(
+            number_placeholders("UPDATE t SET a = ? WHERE b <= ? LIMIT ?"),
+            "UPDATE t SET a = $1 WHERE b <= $2 LIMIT $3"
+        );
     }
 
     #[test]

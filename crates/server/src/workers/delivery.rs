@@ -1,6 +1,7 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
 //! through its connector, and settles it with the core's retry policy. Outcomes are recorded
-//! in the same transaction as the next claim, one commit per round, and sends run
+//! in the same transaction as the next claim, and that transaction is the next ingest
+//! batch's (see `group_commit.rs`): one commit for both. Sends run
 //! continuously (up to 256 in flight) rather than a claim's batch at a time. A send whose
 //! slot in the connection's pacing is more than half a lease away goes back to the queue
 //! until then instead of waiting out its lease. Rows left `sending`
@@ -12,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 use switchboard_channels::{ApiContext, Outbound, SendError, Sent};
 use switchboard_core::delivery::{next_step, Attempt, Step};
-use switchboard_store::{Dialect, Finish, OutboxItem};
+use switchboard_store::{Dialect, Finish, OutboxItem, Settle};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinSet,
@@ -312,10 +313,16 @@ async fn settle_and_claim(
         }
         return Vec::new();
     }
-    let rows: Vec<(i64, Finish)> = finished.iter().map(|f| (f.id, f.finish.clone())).collect();
+    let finished_rows: Vec<(i64, Finish)> =
+        finished.iter().map(|f| (f.id, f.finish.clone())).collect();
+    // In the next ingest batch's transaction: one commit for both.
     match state
-        .store
-        .settle_and_claim(&rows, Timestamp::now(), state.delivery_lease, limit)
+        .ingest
+        .settle_and_claim(Settle {
+            finished: finished_rows,
+            lease: state.delivery_lease,
+            limit,
+        })
         .await
     {
         Ok(items) => {

@@ -10,7 +10,7 @@ use switchboard_core::ids::ContactId;
 use super::messages::Incoming;
 use crate::{
     codec::RowExt,
-    rows::{self, Rows},
+    rows::{Rows, Writes},
     StoreError,
 };
 
@@ -18,6 +18,7 @@ use crate::{
 /// again.
 pub(super) async fn contacts(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     items: &[Incoming<'_>],
     now: i64,
 ) -> Result<Vec<(ContactId, bool)>, StoreError> {
@@ -32,7 +33,7 @@ pub(super) async fn contacts(
         let (connection, external) = key(item);
         keys.push([connection.into(), external.into()]);
     }
-    let mut known = identities(tx, &keys).await?;
+    let mut known = identities(tx, writes, &keys).await?;
     let mut added = Rows::new(4);
     let mut identities_added = Rows::new(3);
     let mut new: HashMap<(String, String), ContactId> = HashMap::new();
@@ -55,22 +56,21 @@ pub(super) async fn contacts(
         ]);
         new.insert(k, contact);
     }
-    rows::execute(
-        tx,
+    writes.execute(
         "INSERT INTO contacts (id, account_id, name, created_at) VALUES {rows}",
-        &added,
-    )
-    .await?;
-    let inserted: HashSet<String> = rows::fetch(
-        tx,
-        "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
+        added,
+    );
+    let inserted: HashSet<String> = writes
+        .fetch(
+            tx,
+            "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
          ON CONFLICT DO NOTHING RETURNING contact_id",
-        &identities_added,
-    )
-    .await?
-    .iter()
-    .map(|row| row.text("contact_id"))
-    .collect::<Result<_, _>>()?;
+            &identities_added,
+        )
+        .await?
+        .iter()
+        .map(|row| row.text("contact_id"))
+        .collect::<Result<_, _>>()?;
     // Another node stored some of these identities first: use its contacts, drop ours.
     let mut lost = Rows::new(1);
     let mut lost_keys = Rows::new(2);
@@ -83,26 +83,19 @@ pub(super) async fn contacts(
         kept
     });
     if !lost.is_empty() {
-        rows::execute(
-            tx,
-            "DELETE FROM contacts WHERE id IN (VALUES {rows})",
-            &lost,
-        )
-        .await?;
-        known.extend(identities(tx, &lost_keys).await?);
+        writes.execute("DELETE FROM contacts WHERE id IN (VALUES {rows})", lost);
+        known.extend(identities(tx, writes, &lost_keys).await?);
     }
     let mut returning = Rows::new(2);
     for (connection, external) in known.keys() {
         returning.push([connection.clone().into(), external.clone().into()]);
     }
-    rows::execute(
-        tx,
+    writes.execute(
         "UPDATE contact_identities SET reachable = 1 FROM (VALUES {rows}) AS v
          WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
            AND contact_identities.reachable = 0",
-        &returning,
-    )
-    .await?;
+        returning,
+    );
     items
         .iter()
         .map(|item| {
@@ -122,21 +115,23 @@ pub(super) async fn contacts(
 /// The stored contacts of these (connection, external id) pairs.
 async fn identities(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     keys: &Rows,
 ) -> Result<HashMap<(String, String), ContactId>, StoreError> {
-    rows::fetch(
-        tx,
-        "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
+    writes
+        .fetch(
+            tx,
+            "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
          JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2",
-        keys,
-    )
-    .await?
-    .iter()
-    .map(|row| {
-        Ok((
-            (row.text("connection_id")?, row.text("external_id")?),
-            row.parse("contact_id")?,
-        ))
-    })
-    .collect()
+            keys,
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                (row.text("connection_id")?, row.text("external_id")?),
+                row.parse("contact_id")?,
+            ))
+        })
+        .collect()
 }

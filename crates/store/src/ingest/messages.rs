@@ -22,11 +22,11 @@ use super::{
 };
 use crate::{
     bot::{
-        first_state, last_message_at, load_in, Answer, BotApply, BotLoad, BotNext, SameTx, Turn,
-        TurnRows, MESSAGE_COLUMNS,
+        first_state, last_message_at, Answer, BotApply, BotLoad, BotNext, SameTx, Turn, TurnRows,
+        MESSAGE_COLUMNS,
     },
     codec::{millis, to_json, RowExt},
-    rows::{self, Arg, Rows},
+    rows::{Arg, Rows, Writes},
     Dialect, StoreError,
 };
 
@@ -69,6 +69,7 @@ impl Place {
 /// Stores the messages of one round; see the module documentation.
 pub(super) async fn store(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     dialect: Dialect,
     items: &[Incoming<'_>],
     now: i64,
@@ -76,8 +77,8 @@ pub(super) async fn store(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let contacts = contacts(tx, items, now).await?;
-    let mut places = open_conversations(tx, items, &contacts).await?;
+    let contacts = contacts(tx, writes, items, now).await?;
+    let mut places = open_conversations(tx, writes, items, &contacts).await?;
     let to_bot: Vec<usize> = (0..items.len())
         .filter(|&i| {
             let start = items[i].input.start;
@@ -107,7 +108,7 @@ pub(super) async fn store(
         }
         opening.push((i, place.conversation));
     }
-    for (i, place) in open_for_bot(tx, items, &contacts, &opening, &first, now).await? {
+    for (i, place) in open_for_bot(tx, writes, items, &contacts, &opening, &first, now).await? {
         if !place.opened {
             // Another node opened it first: the bot's turn is taken the usual way.
             first.remove(&i);
@@ -120,6 +121,7 @@ pub(super) async fn store(
             Some(place) => place,
             None => {
                 // Starts with people (or waits for the opening): routed on its own.
+                writes.flush(tx).await?;
                 let (conversation, opened, status) = open_or_continue(
                     &mut *tx,
                     dialect,
@@ -154,8 +156,18 @@ pub(super) async fn store(
         .collect();
     let mut first_rows = TurnRows::of(&first_turns);
     let said = std::mem::replace(&mut first_rows.messages, Rows::new(9));
-    append(tx, items, &placed, now, said).await?;
-    let mut bot = bot_turns(tx, items, &placed, &first, now, first_turns, first_rows).await?;
+    append(writes, items, &placed, now, said);
+    let mut bot = bot_turns(
+        tx,
+        writes,
+        items,
+        &placed,
+        &first,
+        now,
+        first_turns,
+        first_rows,
+    )
+    .await?;
     for (i, _, apply) in &first {
         bot[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
     }
@@ -163,7 +175,8 @@ pub(super) async fn store(
     // is stored.
     #[cfg(debug_assertions)]
     for (_, load, _) in &first {
-        let stored = load_in(tx, load.conversation_id)
+        writes.flush(tx).await?;
+        let stored = crate::bot::load_in(tx, load.conversation_id)
             .await?
             .expect("a conversation just opened with the bot");
         assert_eq!(
@@ -192,6 +205,7 @@ pub(super) async fn store(
         let Some(notice) = &item.input.out_of_hours else {
             continue;
         };
+        writes.flush(tx).await?;
         let first = sqlx::query(
             "UPDATE conversations SET out_of_hours_notified = 1 WHERE id = $1 AND out_of_hours_notified = 0",
         )
@@ -229,6 +243,7 @@ pub(super) async fn store(
 /// is stored event by event instead.
 async fn open_conversations(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     items: &[Incoming<'_>],
     contacts: &[(ContactId, bool)],
 ) -> Result<Vec<Option<Place>>, StoreError> {
@@ -248,7 +263,8 @@ async fn open_conversations(
             ]);
         }
     }
-    let open: HashMap<(String, String), Place> = rows::fetch(
+    let open: HashMap<(String, String), Place> = writes
+        .fetch(
         tx,
         "SELECT c.connection_id, c.contact_id, c.id, c.status, c.last_message_at FROM (VALUES {rows}) AS v
          JOIN conversations c ON c.connection_id = v.column1 AND c.contact_id = v.column2 AND c.closed_at IS NULL",
@@ -282,6 +298,7 @@ async fn open_conversations(
 /// opened meanwhile by another node is continued instead.
 async fn open_for_bot(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     items: &[Incoming<'_>],
     contacts: &[(ContactId, bool)],
     which: &[(usize, ConversationId)],
@@ -299,14 +316,15 @@ async fn open_for_bot(
     }
     // The latest earlier conversation of a returning contact links to this one.
     let mut previous: HashMap<(String, String), String> = HashMap::new();
-    for row in rows::fetch(
-        tx,
-        "SELECT c.connection_id, c.contact_id, c.id FROM (VALUES {rows}) AS v
+    for row in writes
+        .fetch(
+            tx,
+            "SELECT c.connection_id, c.contact_id, c.id FROM (VALUES {rows}) AS v
          JOIN conversations c ON c.connection_id = v.column1 AND c.contact_id = v.column2
          ORDER BY c.opened_at DESC, c.id DESC",
-        &returning,
-    )
-    .await?
+            &returning,
+        )
+        .await?
     {
         previous
             .entry((row.text("connection_id")?, row.text("contact_id")?))
@@ -346,7 +364,8 @@ async fn open_for_bot(
         ]);
         opening.push((i, id, previous));
     }
-    let inserted: HashSet<String> = rows::fetch(
+    let inserted: HashSet<String> = writes
+        .fetch(
         tx,
         "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, wanted_operator_id,
              previous_id, opened_at, last_message_at, last_inbound_at, queued_at, held_until)
@@ -366,6 +385,7 @@ async fn open_for_bot(
         let input = items[i].input;
         let start = input.start;
         if !inserted.contains(&id.to_string()) {
+            writes.flush(tx).await?;
             let row = sqlx::query(
                 "SELECT id, status, last_message_at FROM conversations
                  WHERE connection_id = $1 AND contact_id = $2 AND closed_at IS NULL",
@@ -447,43 +467,31 @@ async fn open_for_bot(
             },
         ));
     }
-    rows::execute(
-        tx,
+    writes.execute(
         "INSERT INTO bot_states (conversation_id, account_id, scenario_id, state, version, read_at, read_id,
              pending, wake_at, updated_at)
          VALUES {rows}",
-        &states,
-    )
-    .await?;
+        states,
+    );
     // The auto-close clock starts with the conversation; the timer re-reads the last
     // message when it fires, so messages need not touch it.
-    rows::execute(
-        tx,
+    writes.execute(
         "INSERT INTO timers (kind, conversation_id, due_at)
          SELECT 'auto_close', v.column1, v.column2 + c.auto_close_after_secs * 1000
          FROM (VALUES {rows}) AS v JOIN channel_connections c ON c.id = v.column3
          WHERE true ON CONFLICT DO NOTHING",
-        &clocks,
-    )
-    .await?;
-    rows::execute(
-        tx,
+        clocks,
+    );
+    writes.execute(
         "INSERT INTO audit_log (account_id, action, object_type, object_id, details, at) VALUES {rows}",
-        &audit,
-    )
-    .await?;
+        audit,
+    );
     Ok(places)
 }
 
 /// Appends the messages (with `said`, the bot's first replies in conversations just opened),
 /// and moves their conversations' last message (opening set it).
-async fn append(
-    tx: &mut AnyConnection,
-    items: &[Incoming<'_>],
-    placed: &[Place],
-    now: i64,
-    said: Rows,
-) -> Result<(), StoreError> {
+fn append(writes: &mut Writes, items: &[Incoming<'_>], placed: &[Place], now: i64, said: Rows) {
     let mut messages = Rows::new(9);
     let mut continued = Rows::new(2);
     for (item, place) in items.iter().zip(placed) {
@@ -504,18 +512,13 @@ async fn append(
         }
     }
     messages.extend(said);
-    rows::execute(
-        tx,
-        &format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
-        &messages,
-    )
-    .await?;
-    rows::execute(
-        tx,
+    writes.execute(
+        format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {{rows}}"),
+        messages,
+    );
+    writes.execute(
         "UPDATE conversations SET last_message_at = v.column2, last_inbound_at = v.column2
          FROM (VALUES {rows}) AS v WHERE conversations.id = v.column1",
-        &continued,
-    )
-    .await?;
-    Ok(())
+        continued,
+    );
 }

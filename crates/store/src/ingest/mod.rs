@@ -24,9 +24,9 @@ use crate::{
     audit,
     bot::Answer,
     codec::{millis, now_millis, to_json, RowExt},
-    outbox::{enqueue, enqueue_all, NewOutbound},
+    outbox::{claim_in, enqueue, enqueue_all, finish_all, NewOutbound, OutboxItem, Settle},
     routing::{self, HOLD},
-    rows::{self, Rows},
+    rows::{Rows, Writes},
     Dialect, Store, StoreError,
 };
 
@@ -373,25 +373,79 @@ impl Store {
         &self,
         batch: &[(&Ingest, Option<Answer<'_>>)],
     ) -> Vec<Result<Ingested, StoreError>> {
-        if batch.len() > 1 {
+        self.commit_batch(batch, None).await.0
+    }
+
+    /// [`Store::ingest_batch`] with the delivery worker's round in the same transaction:
+    /// the outcomes of finished sends recorded, then due outbox rows claimed, this batch's
+    /// replies among them. One commit for both instead of one each: on SQLite every commit
+    /// is an fsync on the one writer's path. If the transaction fails, the round is done on
+    /// its own and the events one by one.
+    pub async fn commit_batch(
+        &self,
+        batch: &[(&Ingest, Option<Answer<'_>>)],
+        settle: Option<&Settle>,
+    ) -> (
+        Vec<Result<Ingested, StoreError>>,
+        Option<Result<Vec<OutboxItem>, StoreError>>,
+    ) {
+        if batch.len() > 1 || settle.is_some() {
             let together = async {
                 let mut tx = self.write.begin().await?;
-                let outcomes = ingest_all(&mut tx, self.dialect, batch).await?;
+                let mut writes = Writes::new();
+                let (outcomes, last) = ingest_in(&mut tx, &mut writes, self.dialect, batch).await?;
+                let claimed = match settle {
+                    Some(settle) => {
+                        finish_all(&mut writes, &settle.finished, Timestamp::now());
+                        // After every round's time, so this batch's replies are due.
+                        let at = now_millis().max(last.map_or(0, |l| l + 1));
+                        let at =
+                            Timestamp::from_millisecond(at).unwrap_or_else(|_| Timestamp::now());
+                        let items = claim_in(
+                            &mut tx,
+                            &mut writes,
+                            self.dialect,
+                            at,
+                            settle.lease,
+                            settle.limit,
+                        )
+                        .await?;
+                        Some(items)
+                    }
+                    None => {
+                        writes.flush(&mut tx).await?;
+                        None
+                    }
+                };
                 tx.commit().await?;
-                Ok::<_, StoreError>(outcomes)
+                Ok::<_, StoreError>((outcomes, claimed))
             };
             match together.await {
-                Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                Ok((outcomes, claimed)) => {
+                    return (outcomes.into_iter().map(Ok).collect(), claimed.map(Ok))
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "a batch of ingests failed; storing them one by one")
                 }
             }
         }
+        let claimed = match settle {
+            Some(settle) => Some(
+                self.settle_and_claim(
+                    &settle.finished,
+                    Timestamp::now(),
+                    settle.lease,
+                    settle.limit,
+                )
+                .await,
+            ),
+            None => None,
+        };
         let mut results = Vec::with_capacity(batch.len());
         for (input, answer) in batch {
             results.push(self.ingest_answering(input, *answer).await);
         }
-        results
+        (results, claimed)
     }
 }
 
@@ -420,16 +474,34 @@ async fn ingest_all(
     dialect: Dialect,
     batch: &[(&Ingest, Option<Answer<'_>>)],
 ) -> Result<Vec<Ingested>, StoreError> {
-    let mut outcomes = vec![Ingested::Duplicate; batch.len()];
-    for round in rounds(batch) {
-        ingest_round(tx, dialect, batch, &round, now_millis(), &mut outcomes).await?;
-    }
+    let mut writes = Writes::new();
+    let (outcomes, _) = ingest_in(tx, &mut writes, dialect, batch).await?;
+    writes.flush(tx).await?;
     Ok(outcomes)
+}
+
+/// [`ingest_all`] leaving its last writes queued on `writes` (a round's last writes go with
+/// the next read); also the time of its last round.
+async fn ingest_in(
+    tx: &mut AnyConnection,
+    writes: &mut Writes,
+    dialect: Dialect,
+    batch: &[(&Ingest, Option<Answer<'_>>)],
+) -> Result<(Vec<Ingested>, Option<i64>), StoreError> {
+    let mut outcomes = vec![Ingested::Duplicate; batch.len()];
+    let mut last = None;
+    for round in rounds(batch) {
+        let now = now_millis().max(last.map_or(0, |l| l + 1));
+        ingest_round(tx, writes, dialect, batch, &round, now, &mut outcomes).await?;
+        last = Some(now);
+    }
+    Ok((outcomes, last))
 }
 
 /// Stores one round.
 async fn ingest_round(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     dialect: Dialect,
     batch: &[(&Ingest, Option<Answer<'_>>)],
     round: &[usize],
@@ -441,7 +513,7 @@ async fn ingest_round(
         .iter()
         .map(|&i| matches!(batch[i].0.event, IngestEvent::Message { .. }).then(MessageId::new))
         .collect();
-    let fresh = claim(tx, batch, round, &message_ids, now).await?;
+    let fresh = claim(tx, writes, batch, round, &message_ids, now).await?;
     let mut incoming = Vec::new();
     for ((&index, fresh), message) in round.iter().zip(fresh).zip(message_ids) {
         if !fresh {
@@ -468,11 +540,12 @@ async fn ingest_round(
                 content,
             }),
             _ => {
+                writes.flush(tx).await?;
                 outcomes[index] = store_other(tx, dialect, input, now).await?;
             }
         }
     }
-    let stored = messages::store(tx, dialect, &incoming, now).await?;
+    let stored = messages::store(tx, writes, dialect, &incoming, now).await?;
     for (item, outcome) in incoming.iter().zip(stored) {
         outcomes[item.index] = outcome;
     }
@@ -500,7 +573,7 @@ async fn ingest_round(
             follow_ups.push((item, now));
         }
     }
-    enqueue_all(tx, &follow_ups).await?;
+    enqueue_all(writes, &follow_ups);
     Ok(())
 }
 
@@ -508,6 +581,7 @@ async fn ingest_round(
 /// before (redeliveries, or a repeat later in the same round).
 async fn claim(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     batch: &[(&Ingest, Option<Answer<'_>>)],
     round: &[usize],
     message_ids: &[Option<MessageId>],
@@ -523,7 +597,8 @@ async fn claim(
             message.map(|m| m.to_string()).into(),
         ]);
     }
-    let inserted = rows::fetch(
+    let inserted = writes
+        .fetch(
         tx,
         "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
          ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",

@@ -10,7 +10,7 @@ use switchboard_core::{conversation::ConversationStatus, ids::ContactId};
 use super::messages::{Incoming, Place};
 use crate::{
     bot::{load_in, write_turns, BotApply, BotLoad, BotNext, SameTx, Turn, TurnRows, Unread, BOT},
-    rows::{self, Rows},
+    rows::{Rows, Writes},
     StoreError,
 };
 
@@ -20,6 +20,7 @@ use crate::{
 /// has work now, the bot answered here).
 pub(super) async fn bot_turns<'a>(
     tx: &mut AnyConnection,
+    writes: &mut Writes,
     items: &[Incoming<'_>],
     placed: &[Place],
     first: &[(usize, BotLoad, BotApply)],
@@ -37,6 +38,7 @@ pub(super) async fn bot_turns<'a>(
         }
         if let Some(answer) = item.answer {
             // Nothing in flight (an HTTP call, a handoff): the turn needs only this state.
+            writes.flush(tx).await?;
             let load = load_in(tx, place.conversation).await?;
             if let Some(load) = load.filter(|l| l.pending.is_none()) {
                 if let Some(apply) = answer(&load) {
@@ -52,14 +54,12 @@ pub(super) async fn bot_turns<'a>(
         ]);
         outcomes[i] = (true, false);
     }
-    rows::execute(
-        tx,
+    writes.execute(
         "INSERT INTO timers (kind, conversation_id, due_at) VALUES {rows}
          ON CONFLICT (kind, conversation_id) DO UPDATE
          SET due_at = CASE WHEN timers.due_at > excluded.due_at THEN excluded.due_at ELSE timers.due_at END",
-        &wake,
-    )
-    .await?;
+        wake,
+    );
     let mut all: Vec<Turn<'_>> = turns
         .iter()
         .map(|(i, load, apply)| Turn {
@@ -77,7 +77,7 @@ pub(super) async fn bot_turns<'a>(
     // conversations: what is left of them is their outbox rows and timers.
     rows.extend(first_rows.without_states());
     all.extend(first_turns);
-    write_turns(tx, &all, rows).await?;
+    write_turns(tx, writes, &all, rows).await?;
     for (i, _, apply) in &turns {
         outcomes[*i] = (matches!(apply.next, BotNext::Effect(_)), true);
     }
