@@ -164,8 +164,7 @@ pub(super) async fn store(
         &placed,
         &first,
         now,
-        first_turns,
-        first_rows,
+        (first_turns, first_rows),
     )
     .await?;
     for (i, _, apply) in &first {

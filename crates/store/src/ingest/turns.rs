@@ -17,7 +17,8 @@ use crate::{
 /// Messages that reached the bot: the bot answers now, in this transaction, when `answer`
 /// can decide the turn without I/O; otherwise the bot timer is set due (a `wait` further
 /// away is pulled forward; the bot re-arms it) for the runner. Per message: (the runner
-/// has work now, the bot answered here).
+/// has work now, the bot answered here). `first` are the turns decided before anything was
+/// written, with their turns and the rows of them still to write.
 pub(super) async fn bot_turns<'a>(
     tx: &mut AnyConnection,
     writes: &mut Writes,
@@ -25,8 +26,7 @@ pub(super) async fn bot_turns<'a>(
     placed: &[Place],
     first: &[(usize, BotLoad, BotApply)],
     now: i64,
-    first_turns: Vec<Turn<'a>>,
-    first_rows: TurnRows,
+    (first_turns, first_rows): (Vec<Turn<'a>>, TurnRows),
 ) -> Result<Vec<(bool, bool)>, StoreError> {
     let decided: HashSet<usize> = first.iter().map(|(i, _, _)| *i).collect();
     let mut outcomes = vec![(false, false); items.len()];
