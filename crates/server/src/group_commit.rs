@@ -9,9 +9,11 @@
 //! a round trip on a machine shared with the database, so two (four measured slower: smaller
 //! batches, more round trips per event).
 //!
-//! The delivery worker's rounds (record the outcomes of finished sends, claim the next due
-//! rows) go through the first lane too and ride in the next batch's transaction: one commit
-//! for both, and the replies that batch wrote are claimed in the commit that wrote them.
+//! On SQLite the delivery worker's rounds (record the outcomes of finished sends, claim the
+//! next due rows) go through the lane too and ride in the next batch's transaction: one
+//! commit for both on the one writer's path, and the replies that batch wrote are claimed
+//! in the commit that wrote them. PostgreSQL writes in parallel: there a round waiting for
+//! a batch would only wait, so it has a transaction of its own.
 //!
 //! Each lane runs on a thread of its own with its own small runtime: a batch is a dozen
 //! statements in a row, and on the shared runtime each one's answer waited in line behind
@@ -58,6 +60,7 @@ struct SettleJob {
 /// The lanes; cheap to share.
 pub struct GroupCommit {
     lanes: Vec<mpsc::Sender<Job>>,
+    store: Store,
 }
 
 /// An event handed over, to be awaited after handing over the rest.
@@ -95,7 +98,7 @@ impl GroupCommit {
                 .spawn(move || runtime.block_on(run(store, outbox_ready, rx)))?;
             lanes.push(tx);
         }
-        Ok(Self { lanes })
+        Ok(Self { lanes, store })
     }
 
     /// Hands an event over; await [`Pending::outcome`] for its result.
@@ -116,9 +119,16 @@ impl GroupCommit {
         Ok(Pending(outcome))
     }
 
-    /// Records the outcomes of finished sends and claims due outbox rows, in the next
-    /// batch's transaction (or alone when no events are waiting).
+    /// Records the outcomes of finished sends and claims due outbox rows: on SQLite in the
+    /// next batch's transaction (or alone when no events are waiting).
     pub async fn settle_and_claim(&self, settle: Settle) -> Result<Vec<OutboxItem>, StoreError> {
+        if self.store.dialect() == Dialect::Postgres {
+            let now = jiff::Timestamp::now();
+            return self
+                .store
+                .settle_and_claim(&settle.finished, now, settle.lease, settle.limit)
+                .await;
+        }
         let stopped = || StoreError::Unavailable("the ingest lane stopped".into());
         let (reply, outcome) = oneshot::channel();
         self.lanes[0]

@@ -1,7 +1,7 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
 //! through its connector, and settles it with the core's retry policy. Outcomes are recorded
-//! in the same transaction as the next claim, and that transaction is the next ingest
-//! batch's (see `group_commit.rs`): one commit for both. Sends run
+//! in the same transaction as the next claim, and on SQLite that transaction is the next
+//! ingest batch's (see `group_commit.rs`): one commit for both. Sends run
 //! continuously (up to 256 in flight) rather than a claim's batch at a time. A send whose
 //! slot in the connection's pacing is more than half a lease away goes back to the queue
 //! until then instead of waiting out its lease. Rows left `sending`
@@ -315,7 +315,7 @@ async fn settle_and_claim(
     }
     let finished_rows: Vec<(i64, Finish)> =
         finished.iter().map(|f| (f.id, f.finish.clone())).collect();
-    // In the next ingest batch's transaction: one commit for both.
+    // On SQLite in the next ingest batch's transaction: one commit for both.
     match state
         .ingest
         .settle_and_claim(Settle {
