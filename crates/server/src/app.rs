@@ -185,6 +185,12 @@ impl Application {
         let timers = self
             .delivery
             .then(|| tokio::spawn(workers::timers::run(self.state.clone(), stopped.clone())));
+        let checkpoint = self.delivery.then(|| {
+            tokio::spawn(workers::checkpoint::run(
+                self.state.clone(),
+                stopped.clone(),
+            ))
+        });
         let mut fanout = Vec::new();
         if let Some((queued, url)) = self.fanout {
             fanout.push(tokio::spawn(crate::fanout::publish(
@@ -206,7 +212,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        for worker in [delivery, polling, timers]
+        for worker in [delivery, polling, timers, checkpoint]
             .into_iter()
             .flatten()
             .chain(fanout)

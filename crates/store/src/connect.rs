@@ -127,9 +127,9 @@ impl Store {
                 } else {
                     format!("sqlite://{path}?mode=rwc")
                 };
-                let write = sqlite_pool(&url, config.synchronous, 1).await?;
-                let read =
-                    sqlite_pool(&url, config.synchronous, config.max_connections.max(1)).await?;
+                let write = sqlite_pool(&url, config.synchronous, 1, WRITER_PRAGMAS).await?;
+                let read = sqlite_pool(&url, config.synchronous, config.max_connections.max(1), "")
+                    .await?;
                 Ok(Store {
                     write,
                     read,
@@ -144,10 +144,18 @@ fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
     StoreError::Config(format!("cannot open {}: {e}", redact(url)))
 }
 
+/// The writer checkpoints the WAL into the database only when it has grown far: a
+/// checkpoint copies pages and fsyncs the database file, tens of milliseconds that every
+/// event waiting on the writer would wait too. The server checkpoints from a reader in the
+/// background instead ([`Store::checkpoint`]); this bound is for when nothing does (a CLI
+/// command; SQLite also checkpoints when the last connection closes).
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 16384;";
+
 async fn sqlite_pool(
     url: &str,
     synchronous: Synchronous,
     size: u32,
+    extra: &'static str,
 ) -> Result<AnyPool, StoreError> {
     let pragmas = match synchronous {
         Synchronous::Full => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
@@ -165,6 +173,9 @@ async fn sqlite_pool(
                 conn.execute(pragmas).await?;
                 conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
                     .await?;
+                if !extra.is_empty() {
+                    conn.execute(extra).await?;
+                }
                 Ok(())
             })
         })

@@ -81,6 +81,18 @@ impl Store {
         &self.write
     }
 
+    /// Copies what the SQLite write-ahead log holds into the database file, without waiting
+    /// for (or holding up) the writer; the server calls it in the background so the writer
+    /// never has to (see `connect.rs`). Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.read)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
