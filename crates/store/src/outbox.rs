@@ -124,6 +124,7 @@ impl Store {
             now,
             lease,
             limit,
+            None,
         )
         .await
     }
@@ -143,7 +144,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let mut writes = Writes::new();
         finish_all(&mut writes, finished, now);
-        let items = claim_in(&mut tx, &mut writes, self.dialect, now, lease, limit).await?;
+        let items = claim_in(&mut tx, &mut writes, self.dialect, now, lease, limit, None).await?;
         tx.commit().await?;
         Ok(items)
     }
@@ -261,6 +262,7 @@ pub(crate) async fn claim_in(
     now: Timestamp,
     lease: Duration,
     limit: u32,
+    then: Option<&'static str>,
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let lock = match dialect {
         Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -284,7 +286,10 @@ pub(crate) async fn claim_in(
         now_ms.into(),
         i64::from(limit).into(),
     ];
-    let rows = writes.fetch_plain(conn, &sql, &args).await?;
+    let rows = match then {
+        Some(then) => writes.fetch_plain_then(conn, &sql, &args, then).await?,
+        None => writes.fetch_plain(conn, &sql, &args).await?,
+    };
     let mut items = rows
         .iter()
         .map(|row| {

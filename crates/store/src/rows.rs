@@ -204,7 +204,15 @@ pub(crate) async fn fetch(
 /// rolls back, and what is still queued goes with it).
 #[derive(Debug, Default)]
 pub(crate) struct Writes {
-    queued: Vec<(Cow<'static, str>, Rows)>,
+    queued: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    /// A set-wise statement and its rows.
+    Set(Cow<'static, str>, Rows),
+    /// A statement without values: `BEGIN`, `COMMIT`.
+    Plain(&'static str),
 }
 
 impl Writes {
@@ -218,13 +226,18 @@ impl Writes {
         let sql = sql.into();
         debug_assert!(!sql.contains("RETURNING"), "a queued write returns nothing");
         if !rows.is_empty() {
-            self.queued.push((sql, rows));
+            self.queued.push(Part::Set(sql, rows));
         }
+    }
+
+    /// Queues a statement without values (`BEGIN`, `COMMIT`).
+    pub fn statement(&mut self, sql: &'static str) {
+        self.queued.push(Part::Plain(sql));
     }
 
     /// Runs what is queued.
     pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        self.run(conn, Read::Nothing).await.map(drop)
+        self.run(conn, Read::Nothing, None).await.map(drop)
     }
 
     /// Runs what is queued, then `sql` for `rows` (nothing when there are none); every row
@@ -235,7 +248,7 @@ impl Writes {
         sql: &str,
         rows: &Rows,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Set(sql, rows)).await
+        self.run(conn, Read::Set(sql, rows), None).await
     }
 
     /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
@@ -246,28 +259,47 @@ impl Writes {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Plain(sql, args)).await
+        self.run(conn, Read::Plain(sql, args), None).await
+    }
+
+    /// [`Writes::fetch_plain`], then the statement `then` (a `COMMIT`) in the same go.
+    pub async fn fetch_plain_then(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        args: &[Arg],
+        then: &'static str,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.run(conn, Read::Plain(sql, args), Some(then)).await
     }
 
     async fn run(
         &mut self,
         conn: &mut AnyConnection,
         read: Read<'_>,
+        then: Option<&'static str>,
     ) -> Result<Vec<AnyRow>, StoreError> {
         let queued = std::mem::take(&mut self.queued);
         if numbered(conn) {
             // Each statement is a round trip there anyway.
-            for (write, rows) in &queued {
-                execute(conn, write, rows).await?;
+            for part in &queued {
+                match part {
+                    Part::Set(write, rows) => execute(conn, write, rows).await.map(drop)?,
+                    Part::Plain(sql) => sqlx::query(sql).execute(&mut *conn).await.map(drop)?,
+                }
             }
-            return match read {
-                Read::Nothing => Ok(Vec::new()),
-                Read::Set(sql, rows) => fetch(conn, sql, rows).await,
+            let rows = match read {
+                Read::Nothing => Vec::new(),
+                Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
                 Read::Plain(sql, args) => {
                     let sql = number_placeholders(sql);
-                    Ok(bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?)
+                    bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?
                 }
             };
+            if let Some(then) = then {
+                sqlx::query(then).execute(&mut *conn).await?;
+            }
+            return Ok(rows);
         }
         let mut script = String::new();
         let mut bound: Vec<&Arg> = Vec::new();
@@ -275,16 +307,32 @@ impl Writes {
             Read::Set(sql, rows) => Some((sql, rows)),
             _ => None,
         };
-        for (part, rows) in queued.iter().map(|(s, r)| (s.as_ref(), r)).chain(set) {
-            for (statement, chunk) in statements(part, rows, false) {
-                script.push_str(&statement);
-                script.push_str(";\n");
-                bound.extend(chunk);
+        let parts = queued.iter().map(|part| match part {
+            Part::Set(sql, rows) => (sql.as_ref(), Some(rows)),
+            Part::Plain(sql) => (*sql, None),
+        });
+        for (part, rows) in parts.chain(set.map(|(sql, rows)| (sql, Some(rows)))) {
+            match rows {
+                Some(rows) => {
+                    for (statement, chunk) in statements(part, rows, false) {
+                        script.push_str(&statement);
+                        script.push_str(";\n");
+                        bound.extend(chunk);
+                    }
+                }
+                None => {
+                    script.push_str(part);
+                    script.push_str(";\n");
+                }
             }
         }
         if let Read::Plain(sql, args) = read {
             script.push_str(sql);
+            script.push_str(";\n");
             bound.extend(args);
+        }
+        if let Some(then) = then {
+            script.push_str(then);
         }
         if script.is_empty() {
             return Ok(Vec::new());

@@ -11,7 +11,7 @@ mod turns;
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
-use sqlx::AnyConnection;
+use sqlx::{pool::PoolConnection, Any, AnyConnection};
 use switchboard_core::{
     audit::NewAuditEntry,
     conversation::ConversationStatus,
@@ -389,38 +389,25 @@ impl Store {
         Vec<Result<Ingested, StoreError>>,
         Option<Result<Vec<OutboxItem>, StoreError>>,
     ) {
-        if batch.len() > 1 || settle.is_some() {
-            let together = async {
-                let mut tx = self.write.begin().await?;
-                let mut writes = Writes::new();
-                let (outcomes, last) = ingest_in(&mut tx, &mut writes, self.dialect, batch).await?;
-                let claimed = match settle {
-                    Some(settle) => {
-                        finish_all(&mut writes, &settle.finished, Timestamp::now());
-                        // After every round's time, so this batch's replies are due.
-                        let at = now_millis().max(last.map_or(0, |l| l + 1));
-                        let at =
-                            Timestamp::from_millisecond(at).unwrap_or_else(|_| Timestamp::now());
-                        let items = claim_in(
-                            &mut tx,
-                            &mut writes,
-                            self.dialect,
-                            at,
-                            settle.lease,
-                            settle.limit,
-                        )
-                        .await?;
-                        Some(items)
+        // On SQLite even a single event goes in scripts: two hand-offs fewer than
+        // `ingest_answering`'s transaction.
+        if batch.len() > 1 || settle.is_some() || self.dialect == Dialect::Sqlite {
+            let together = match self.dialect {
+                Dialect::Sqlite => self.batch_in_scripts(batch, settle).await,
+                Dialect::Postgres => {
+                    async {
+                        let mut tx = self.write.begin().await?;
+                        let mut writes = Writes::new();
+                        let done =
+                            batch_body(&mut tx, &mut writes, self.dialect, batch, settle, None)
+                                .await?;
+                        tx.commit().await?;
+                        Ok(done)
                     }
-                    None => {
-                        writes.flush(&mut tx).await?;
-                        None
-                    }
-                };
-                tx.commit().await?;
-                Ok::<_, StoreError>((outcomes, claimed))
+                    .await
+                }
             };
-            match together.await {
+            match together {
                 Ok((outcomes, claimed)) => {
                     return (outcomes.into_iter().map(Ok).collect(), claimed.map(Ok))
                 }
@@ -447,6 +434,82 @@ impl Store {
         }
         (results, claimed)
     }
+}
+
+impl Store {
+    /// A batch's transaction on SQLite, written as scripts: `BEGIN` goes to the writer's
+    /// thread with the first statement and `COMMIT` with the last, two hand-offs fewer
+    /// than sqlx's transaction. On an error the transaction is rolled back here.
+    async fn batch_in_scripts(
+        &self,
+        batch: &[(&Ingest, Option<Answer<'_>>)],
+        settle: Option<&Settle>,
+    ) -> Result<(Vec<Ingested>, Option<Vec<OutboxItem>>), StoreError> {
+        let mut conn = Unfinished(self.write.acquire().await?, false);
+        let mut writes = Writes::new();
+        writes.statement("BEGIN");
+        let done = batch_body(
+            &mut conn.0,
+            &mut writes,
+            self.dialect,
+            batch,
+            settle,
+            Some("COMMIT"),
+        )
+        .await;
+        match &done {
+            Ok(_) => conn.1 = true,
+            Err(_) => {
+                if sqlx::query("ROLLBACK").execute(&mut *conn.0).await.is_ok() {
+                    conn.1 = true;
+                }
+            }
+        }
+        done
+    }
+}
+
+/// The writer's connection while a transaction written as scripts may be open: dropped
+/// unfinished (a panic, a failed rollback), it is closed rather than handed back to the
+/// pool with a transaction open.
+struct Unfinished(PoolConnection<Any>, bool);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close_on_drop();
+        }
+    }
+}
+
+/// A batch's events, then the delivery round if any, on `conn` inside a transaction; `then`
+/// (a `COMMIT`) goes with the last statement.
+async fn batch_body(
+    conn: &mut AnyConnection,
+    writes: &mut Writes,
+    dialect: Dialect,
+    batch: &[(&Ingest, Option<Answer<'_>>)],
+    settle: Option<&Settle>,
+    then: Option<&'static str>,
+) -> Result<(Vec<Ingested>, Option<Vec<OutboxItem>>), StoreError> {
+    let (outcomes, last) = ingest_in(conn, writes, dialect, batch).await?;
+    let claimed = match settle {
+        Some(settle) => {
+            finish_all(writes, &settle.finished, Timestamp::now());
+            // After every round's time, so this batch's replies are due.
+            let at = now_millis().max(last.map_or(0, |l| l + 1));
+            let at = Timestamp::from_millisecond(at).unwrap_or_else(|_| Timestamp::now());
+            Some(claim_in(conn, writes, dialect, at, settle.lease, settle.limit, then).await?)
+        }
+        None => {
+            if let Some(then) = then {
+                writes.statement(then);
+            }
+            writes.flush(conn).await?;
+            None
+        }
+    };
+    Ok((outcomes, claimed))
 }
 
 /// Splits a batch into rounds, in order: the first event of every chat, then the second,
