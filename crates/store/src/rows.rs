@@ -168,6 +168,14 @@ fn numbered(conn: &AnyConnection) -> bool {
     conn.backend_name() != "SQLite"
 }
 
+/// Whether `conn`'s database has one writer at a time (SQLite). A transaction there holds
+/// the write lock from its first write to its commit, so what it read after that first
+/// write cannot change under it: an insert of rows it looked up and did not find cannot
+/// conflict, and need not say which rows went in.
+pub(crate) fn single_writer(conn: &AnyConnection) -> bool {
+    !numbered(conn)
+}
+
 /// Runs `sql` for all `rows` (nothing when there are none); the rows affected.
 pub(crate) async fn execute(
     conn: &mut AnyConnection,

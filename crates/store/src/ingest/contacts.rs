@@ -10,7 +10,7 @@ use switchboard_core::ids::ContactId;
 use super::messages::Incoming;
 use crate::{
     codec::RowExt,
-    rows::{Rows, Writes},
+    rows::{single_writer, Rows, Writes},
     StoreError,
 };
 
@@ -60,17 +60,27 @@ pub(super) async fn contacts(
         "INSERT INTO contacts (id, account_id, name, created_at) VALUES {rows}",
         added,
     );
-    let inserted: HashSet<String> = writes
-        .fetch(
-            tx,
-            "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
-         ON CONFLICT DO NOTHING RETURNING contact_id",
-            &identities_added,
-        )
-        .await?
-        .iter()
-        .map(|row| row.text("contact_id"))
-        .collect::<Result<_, _>>()?;
+    let inserted: HashSet<String> = if single_writer(tx) {
+        // The round's claim took the write lock: nobody stored these since the lookup (and
+        // a conflict would fail the batch loudly, not drop a row).
+        writes.execute(
+            "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}",
+            identities_added,
+        );
+        new.values().map(ContactId::to_string).collect()
+    } else {
+        writes
+            .fetch(
+                tx,
+                "INSERT INTO contact_identities (connection_id, external_id, contact_id) VALUES {rows}
+                 ON CONFLICT DO NOTHING RETURNING contact_id",
+                &identities_added,
+            )
+            .await?
+            .iter()
+            .map(|row| row.text("contact_id"))
+            .collect::<Result<_, _>>()?
+    };
     // Another node stored some of these identities first: use its contacts, drop ours.
     let mut lost = Rows::new(1);
     let mut lost_keys = Rows::new(2);

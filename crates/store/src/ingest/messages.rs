@@ -26,7 +26,7 @@ use crate::{
         MESSAGE_COLUMNS,
     },
     codec::{millis, to_json, RowExt},
-    rows::{Arg, Rows, Writes},
+    rows::{single_writer, Arg, Rows, Writes},
     Dialect, StoreError,
 };
 
@@ -363,19 +363,28 @@ async fn open_for_bot(
         ]);
         opening.push((i, id, previous));
     }
-    let inserted: HashSet<String> = writes
-        .fetch(
-        tx,
-        "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id, wanted_operator_id,
-             previous_id, opened_at, last_message_at, last_inbound_at, queued_at, held_until)
-         VALUES {rows}
-         ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING RETURNING id",
-        &conversations,
-    )
-    .await?
-    .iter()
-    .map(|row| row.text("id"))
-    .collect::<Result<_, _>>()?;
+    const OPEN: &str = "INSERT INTO conversations (id, account_id, connection_id, contact_id, status, group_id,
+             wanted_operator_id, previous_id, opened_at, last_message_at, last_inbound_at, queued_at, held_until)
+         VALUES {rows}";
+    let inserted: HashSet<String> = if single_writer(tx) {
+        // The round's claim took the write lock: none of these has an open conversation
+        // since the lookup (and a conflict would fail the batch loudly).
+        writes.execute(OPEN, conversations);
+        opening.iter().map(|(_, id, _)| id.to_string()).collect()
+    } else {
+        writes
+            .fetch(
+                tx,
+                &format!(
+                    "{OPEN} ON CONFLICT (connection_id, contact_id) WHERE closed_at IS NULL DO NOTHING RETURNING id"
+                ),
+                &conversations,
+            )
+            .await?
+            .iter()
+            .map(|row| row.text("id"))
+            .collect::<Result<_, _>>()?
+    };
     let mut states = Rows::new(10);
     let mut clocks = Rows::new(3);
     let mut audit = Rows::new(6);
