@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use sqlx::{
     any::{AnyArguments, AnyRow},
     query::Query,
-    Any, AnyConnection,
+    Any, AnyConnection, Row,
 };
 
 use crate::StoreError;
@@ -248,15 +248,42 @@ impl Writes {
         self.run(conn, Read::Nothing, None).await.map(drop)
     }
 
-    /// Runs what is queued, then `sql` for `rows` (nothing when there are none); every row
-    /// that returns.
+    /// Runs what is queued, then `sql` for `rows`; every row that returns. Without rows
+    /// there is nothing to read, and what is queued stays queued.
     pub async fn fetch(
         &mut self,
         conn: &mut AnyConnection,
         sql: &str,
         rows: &Rows,
     ) -> Result<Vec<AnyRow>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         self.run(conn, Read::Set(sql, rows), None).await
+    }
+
+    /// Runs what is queued, then two reads; the rows of each. On SQLite it all goes in one
+    /// script, and a row belongs to the second read when it has the column `second_has`
+    /// (which the first read's rows must not have).
+    pub async fn fetch_two(
+        &mut self,
+        conn: &mut AnyConnection,
+        first: (&'static str, &Rows),
+        second: (&'static str, &Rows),
+        second_has: &str,
+    ) -> Result<(Vec<AnyRow>, Vec<AnyRow>), StoreError> {
+        if numbered(conn) || first.1.is_empty() || second.1.is_empty() {
+            let a = self.fetch(conn, first.0, first.1).await?;
+            let b = self.fetch(conn, second.0, second.1).await?;
+            return Ok((a, b));
+        }
+        self.queued.push(Part::Set(first.0.into(), first.1.clone()));
+        let (b, a) = self
+            .run(conn, Read::Set(second.0, second.1), None)
+            .await?
+            .into_iter()
+            .partition(|row| row.try_column(second_has).is_ok());
+        Ok((a, b))
     }
 
     /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on

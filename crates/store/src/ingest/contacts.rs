@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::AnyConnection;
+use sqlx::{any::AnyRow, AnyConnection};
 use switchboard_core::ids::ContactId;
 
 use super::messages::Incoming;
@@ -16,10 +16,13 @@ use crate::{
 
 /// The contact of each message, added when new (`true`); a contact who writes is reachable
 /// again.
+/// `known` holds the stored contacts of the round's chats ([`IDENTITIES`], read with the
+/// round's claim).
 pub(super) async fn contacts(
     tx: &mut AnyConnection,
     writes: &mut Writes,
     items: &[Incoming<'_>],
+    mut known: Known,
     now: i64,
 ) -> Result<Vec<(ContactId, bool)>, StoreError> {
     let key = |item: &Incoming<'_>| {
@@ -28,12 +31,6 @@ pub(super) async fn contacts(
             item.contact_external_id.to_owned(),
         )
     };
-    let mut keys = Rows::new(2);
-    for item in items {
-        let (connection, external) = key(item);
-        keys.push([connection.into(), external.into()]);
-    }
-    let mut known = identities(tx, writes, &keys).await?;
     let mut added = Rows::new(4);
     let mut identities_added = Rows::new(3);
     let mut new: HashMap<(String, String), ContactId> = HashMap::new();
@@ -96,9 +93,15 @@ pub(super) async fn contacts(
         writes.execute("DELETE FROM contacts WHERE id IN (VALUES {rows})", lost);
         known.extend(identities(tx, writes, &lost_keys).await?);
     }
+    // Only the chats of these messages: `known` also holds those of the round's repeats,
+    // which say nothing new about the contact.
     let mut returning = Rows::new(2);
-    for (connection, external) in known.keys() {
-        returning.push([connection.clone().into(), external.clone().into()]);
+    let mut marked = HashSet::new();
+    for item in items {
+        let k = key(item);
+        if known.contains_key(&k) && !new.contains_key(&k) && marked.insert(k.clone()) {
+            returning.push([k.0.into(), k.1.into()]);
+        }
     }
     writes.execute(
         "UPDATE contact_identities SET reachable = 1 FROM (VALUES {rows}) AS v
@@ -122,21 +125,17 @@ pub(super) async fn contacts(
         .collect()
 }
 
-/// The stored contacts of these (connection, external id) pairs.
-async fn identities(
-    tx: &mut AnyConnection,
-    writes: &mut Writes,
-    keys: &Rows,
-) -> Result<HashMap<(String, String), ContactId>, StoreError> {
-    writes
-        .fetch(
-            tx,
-            "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
-         JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2",
-            keys,
-        )
-        .await?
-        .iter()
+/// Stored contacts by (connection, external id).
+pub(super) type Known = HashMap<(String, String), ContactId>;
+
+/// The stored contacts of (connection, external id) rows; its rows have a `contact_id`.
+pub(super) const IDENTITIES: &str =
+    "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
+     JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2";
+
+/// What [`IDENTITIES`] returned.
+pub(super) fn known_of(rows: &[AnyRow]) -> Result<Known, StoreError> {
+    rows.iter()
         .map(|row| {
             Ok((
                 (row.text("connection_id")?, row.text("external_id")?),
@@ -144,4 +143,13 @@ async fn identities(
             ))
         })
         .collect()
+}
+
+/// The stored contacts of these (connection, external id) pairs.
+async fn identities(
+    tx: &mut AnyConnection,
+    writes: &mut Writes,
+    keys: &Rows,
+) -> Result<Known, StoreError> {
+    known_of(&writes.fetch(tx, IDENTITIES, keys).await?)
 }

@@ -15,7 +15,7 @@ use switchboard_core::{
 };
 
 use super::{
-    contacts::contacts,
+    contacts::{contacts, Known},
     open_or_continue, send_notice,
     turns::{bot_turns, known_load},
     Ingest, Ingested,
@@ -72,12 +72,13 @@ pub(super) async fn store(
     writes: &mut Writes,
     dialect: Dialect,
     items: &[Incoming<'_>],
+    known: Known,
     now: i64,
 ) -> Result<Vec<Ingested>, StoreError> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let contacts = contacts(tx, writes, items, now).await?;
+    let contacts = contacts(tx, writes, items, known, now).await?;
     let mut places = open_conversations(tx, writes, items, &contacts).await?;
     let to_bot: Vec<usize> = (0..items.len())
         .filter(|&i| {

@@ -8,6 +8,8 @@ mod contacts;
 mod messages;
 mod turns;
 
+use contacts::{known_of, Known, IDENTITIES};
+
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
@@ -576,7 +578,7 @@ async fn ingest_round(
         .iter()
         .map(|&i| matches!(batch[i].0.event, IngestEvent::Message { .. }).then(MessageId::new))
         .collect();
-    let fresh = claim(tx, writes, batch, round, &message_ids, now).await?;
+    let (fresh, known) = claim(tx, writes, batch, round, &message_ids, now).await?;
     let mut incoming = Vec::new();
     for ((&index, fresh), message) in round.iter().zip(fresh).zip(message_ids) {
         if !fresh {
@@ -608,7 +610,7 @@ async fn ingest_round(
             }
         }
     }
-    let stored = messages::store(tx, writes, dialect, &incoming, now).await?;
+    let stored = messages::store(tx, writes, dialect, &incoming, known, now).await?;
     for (item, outcome) in incoming.iter().zip(stored) {
         outcomes[item.index] = outcome;
     }
@@ -641,7 +643,9 @@ async fn ingest_round(
 }
 
 /// Records the round's events as seen, one statement for all; `false` for those seen
-/// before (redeliveries, or a repeat later in the same round).
+/// before (redeliveries, or a repeat later in the same round). With it goes the lookup of
+/// the stored contacts of the round's chats (needed for the fresh messages among them; on
+/// SQLite the two go to the writer together).
 async fn claim(
     tx: &mut AnyConnection,
     writes: &mut Writes,
@@ -649,8 +653,9 @@ async fn claim(
     round: &[usize],
     message_ids: &[Option<MessageId>],
     now: i64,
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<(Vec<bool>, Known), StoreError> {
     let mut rows = Rows::new(4);
+    let mut chats = Rows::new(2);
     for (&index, message) in round.iter().zip(message_ids) {
         let input = batch[index].0;
         rows.push([
@@ -659,20 +664,35 @@ async fn claim(
             now.into(),
             message.map(|m| m.to_string()).into(),
         ]);
+        if let IngestEvent::Message {
+            contact_external_id,
+            ..
+        } = &input.event
+        {
+            chats.push([
+                input.connection_id.to_string().into(),
+                contact_external_id.clone().into(),
+            ]);
+        }
     }
-    let inserted = writes
-        .fetch(
-        tx,
-        "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
-         ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
-        &rows,
-    )
-    .await?;
+    let (inserted, known) = writes
+        .fetch_two(
+            tx,
+            (
+                "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
+                 ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
+                &rows,
+            ),
+            (IDENTITIES, &chats),
+            "contact_id",
+        )
+        .await?;
+    let known = known_of(&known)?;
     let mut new: HashSet<(String, String)> = inserted
         .iter()
         .map(|row| Ok((row.text("connection_id")?, row.text("external_event_id")?)))
         .collect::<Result<_, StoreError>>()?;
-    Ok(round
+    let fresh = round
         .iter()
         .map(|&index| {
             let input = batch[index].0;
@@ -681,7 +701,8 @@ async fn claim(
                 input.external_event_id.clone(),
             ))
         })
-        .collect())
+        .collect();
+    Ok((fresh, known))
 }
 
 /// Stores a fresh event that is not a customer message, on its own.
