@@ -372,7 +372,10 @@ impl Writes {
         if script.is_empty() {
             return Ok(Vec::new());
         }
+        // Not kept prepared: a script is one of countless combinations of row counts, so
+        // the cache would rarely hit and would hold megabytes of compiled statements.
         Ok(bind(sqlx::query(&script), bound)
+            .persistent(false)
             .fetch_all(&mut *conn)
             .await?)
     }
