@@ -22,7 +22,9 @@ use tokio::{
 use super::limiter::Limiter;
 use crate::{channels::CachedError, state::AppState};
 
-const BATCH: u32 = 64;
+/// The most rows one claim takes: a round rides on an ingest batch (SQLite), so it must keep up
+/// with batches of up to 64 events that each leave a reply or two.
+const BATCH: u32 = 256;
 /// How often to look for due rows when nobody wakes us.
 const POLL: Duration = Duration::from_millis(250);
 
