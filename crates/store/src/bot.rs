@@ -26,7 +26,8 @@ use crate::{
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{enqueue_all, NewOutbound},
     routing,
-    rows::{Arg, Rows, Writes},
+    rows::{Arg, Rows},
+    writes::Writes,
     Dialect, Store, StoreError,
 };
 

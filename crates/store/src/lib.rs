@@ -32,6 +32,7 @@ mod stats;
 pub mod testing;
 mod timers;
 mod tokens;
+mod writes;
 
 pub use accounts::NewAccount;
 pub use attachments::StoredAttachment;

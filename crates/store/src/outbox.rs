@@ -13,7 +13,8 @@ use switchboard_core::{
 
 use crate::{
     codec::{millis, now_millis, RowExt},
-    rows::{Rows, Writes},
+    rows::Rows,
+    writes::Writes,
     Dialect, Store, StoreError,
 };
 

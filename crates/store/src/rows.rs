@@ -9,17 +9,11 @@
 //! for that form. On SQLite the placeholders are plain `?`: for numbered ones sqlx asks
 //! SQLite each one's name, a walk of the list of names every time, which made binding
 //! hundreds of values cost more than running the statement.
-//!
-//! [`Writes`] queues statements whose answers nobody reads until the next read needs them
-//! done: on SQLite they then go to the connection's thread together with that read, as one
-//! multi-statement query (one hand-off instead of one per statement).
-
-use std::borrow::Cow;
 
 use sqlx::{
     any::{AnyArguments, AnyRow},
     query::Query,
-    Any, AnyConnection, Row,
+    Any, AnyConnection,
 };
 
 use crate::StoreError;
@@ -88,6 +82,10 @@ impl Rows {
         self.args.extend(row);
     }
 
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     pub fn is_empty(&self) -> bool {
         self.args.is_empty()
     }
@@ -102,7 +100,7 @@ impl Rows {
     }
 
     /// The rows in chunks small enough for one statement on either backend.
-    fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
         self.args.chunks(CHUNK * self.width)
     }
 }
@@ -111,9 +109,9 @@ impl Rows {
 /// SQLite, 65,535 on PostgreSQL) for the widest row written.
 const CHUNK: usize = 256;
 
-/// The placeholders for `rows` rows of `width` values: `($1, $2), ($3, $4)`, or on SQLite
-/// (`numbered` false) `(?, ?), (?, ?)`.
-fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
+/// The placeholders for `rows` rows of `width` values: `($1, $2), ($3, $4)` numbered from
+/// `first`, or on SQLite (`None`) `(?, ?), (?, ?)`.
+pub(crate) fn placeholders(rows: usize, width: usize, first: Option<usize>) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for row in 0..rows {
         if row > 0 {
@@ -124,11 +122,12 @@ fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
             if col > 0 {
                 out.push_str(", ");
             }
-            if numbered {
-                out.push('$');
-                out.push_str(&(1 + row * width + col).to_string());
-            } else {
-                out.push('?');
+            match first {
+                Some(first) => {
+                    out.push('$');
+                    out.push_str(&(first + row * width + col).to_string());
+                }
+                None => out.push('?'),
             }
         }
         out.push(')');
@@ -136,7 +135,7 @@ fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
     out
 }
 
-fn bind<'q>(
+pub(crate) fn bind<'q>(
     mut query: Query<'q, Any, AnyArguments<'q>>,
     args: impl IntoIterator<Item = &'q Arg>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -149,7 +148,7 @@ fn bind<'q>(
     query
 }
 
-fn statements<'a>(
+pub(crate) fn statements<'a>(
     sql: &'a str,
     rows: &'a Rows,
     numbered: bool,
@@ -159,12 +158,12 @@ fn statements<'a>(
         "a set-wise statement binds its rows and nothing else"
     );
     rows.chunks().map(move |chunk| {
-        let slot = placeholders(chunk.len() / rows.width, rows.width, numbered);
+        let slot = placeholders(chunk.len() / rows.width, rows.width, numbered.then_some(1));
         (sql.replace("{rows}", &slot), chunk)
     })
 }
 
-fn numbered(conn: &AnyConnection) -> bool {
+pub(crate) fn numbered(conn: &AnyConnection) -> bool {
     conn.backend_name() != "SQLite"
 }
 
@@ -174,21 +173,6 @@ fn numbered(conn: &AnyConnection) -> bool {
 /// conflict, and need not say which rows went in.
 pub(crate) fn single_writer(conn: &AnyConnection) -> bool {
     !numbered(conn)
-}
-
-/// Runs `sql` for all `rows` (nothing when there are none); the rows affected.
-pub(crate) async fn execute(
-    conn: &mut AnyConnection,
-    sql: &str,
-    rows: &Rows,
-) -> Result<u64, StoreError> {
-    let mut affected = 0;
-    let numbered = numbered(conn);
-    for (statement, chunk) in statements(sql, rows, numbered) {
-        let query = bind(sqlx::query(&statement), chunk);
-        affected += query.execute(&mut *conn).await?.rows_affected();
-    }
-    Ok(affected)
 }
 
 /// Runs `sql` for all `rows` (nothing when there are none); every row it returns.
@@ -206,221 +190,15 @@ pub(crate) async fn fetch(
     Ok(out)
 }
 
-/// Writes queued on one connection (see the module documentation). Every read on that
-/// connection goes through [`Writes::fetch`] or follows a [`Writes::flush`], so it sees
-/// them; the owner flushes before the transaction commits (after an error the transaction
-/// rolls back, and what is still queued goes with it).
-#[derive(Debug, Default)]
-pub(crate) struct Writes {
-    queued: Vec<Part>,
-}
-
-#[derive(Debug)]
-enum Part {
-    /// A set-wise statement and its rows.
-    Set(Cow<'static, str>, Rows),
-    /// A statement without values: `BEGIN`, `COMMIT`.
-    Plain(&'static str),
-}
-
-impl Writes {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Queues `sql` for `rows` (nothing when there are none). It must return nothing: its
-    /// rows would be taken for those of the read it goes with.
-    pub fn execute(&mut self, sql: impl Into<Cow<'static, str>>, rows: Rows) {
-        let sql = sql.into();
-        debug_assert!(!sql.contains("RETURNING"), "a queued write returns nothing");
-        if !rows.is_empty() {
-            self.queued.push(Part::Set(sql, rows));
-        }
-    }
-
-    /// Queues a statement without values (`BEGIN`, `COMMIT`).
-    pub fn statement(&mut self, sql: &'static str) {
-        self.queued.push(Part::Plain(sql));
-    }
-
-    /// Runs what is queued.
-    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        self.run(conn, Read::Nothing, None).await.map(drop)
-    }
-
-    /// Runs what is queued, then `sql` for `rows`; every row that returns. Without rows
-    /// there is nothing to read, and what is queued stays queued.
-    pub async fn fetch(
-        &mut self,
-        conn: &mut AnyConnection,
-        sql: &str,
-        rows: &Rows,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(conn, Read::Set(sql, rows), None).await
-    }
-
-    /// Runs what is queued, then two reads; the rows of each. On SQLite it all goes in one
-    /// script, and a row belongs to the second read when it has the column `second_has`
-    /// (which the first read's rows must not have).
-    pub async fn fetch_two(
-        &mut self,
-        conn: &mut AnyConnection,
-        first: (&'static str, &Rows),
-        second: (&'static str, &Rows),
-        second_has: &str,
-    ) -> Result<(Vec<AnyRow>, Vec<AnyRow>), StoreError> {
-        if numbered(conn) || first.1.is_empty() || second.1.is_empty() {
-            let a = self.fetch(conn, first.0, first.1).await?;
-            let b = self.fetch(conn, second.0, second.1).await?;
-            return Ok((a, b));
-        }
-        self.queued.push(Part::Set(first.0.into(), first.1.clone()));
-        let (b, a) = self
-            .run(conn, Read::Set(second.0, second.1), None)
-            .await?
-            .into_iter()
-            .partition(|row| row.try_column(second_has).is_ok());
-        Ok((a, b))
-    }
-
-    /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
-    /// PostgreSQL); every row that returns.
-    pub async fn fetch_plain(
-        &mut self,
-        conn: &mut AnyConnection,
-        sql: &str,
-        args: &[Arg],
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Plain(sql, args), None).await
-    }
-
-    /// [`Writes::fetch_plain`], then the statement `then` (a `COMMIT`) in the same go.
-    pub async fn fetch_plain_then(
-        &mut self,
-        conn: &mut AnyConnection,
-        sql: &str,
-        args: &[Arg],
-        then: &'static str,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Plain(sql, args), Some(then)).await
-    }
-
-    async fn run(
-        &mut self,
-        conn: &mut AnyConnection,
-        read: Read<'_>,
-        then: Option<&'static str>,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let queued = std::mem::take(&mut self.queued);
-        if numbered(conn) {
-            // Each statement is a round trip there anyway.
-            for part in &queued {
-                match part {
-                    Part::Set(write, rows) => execute(conn, write, rows).await.map(drop)?,
-                    Part::Plain(sql) => sqlx::query(sql).execute(&mut *conn).await.map(drop)?,
-                }
-            }
-            let rows = match read {
-                Read::Nothing => Vec::new(),
-                Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
-                Read::Plain(sql, args) => {
-                    let sql = number_placeholders(sql);
-                    bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?
-                }
-            };
-            if let Some(then) = then {
-                sqlx::query(then).execute(&mut *conn).await?;
-            }
-            return Ok(rows);
-        }
-        let mut script = String::new();
-        let mut bound: Vec<&Arg> = Vec::new();
-        let set = match read {
-            Read::Set(sql, rows) => Some((sql, rows)),
-            _ => None,
-        };
-        let parts = queued.iter().map(|part| match part {
-            Part::Set(sql, rows) => (sql.as_ref(), Some(rows)),
-            Part::Plain(sql) => (*sql, None),
-        });
-        for (part, rows) in parts.chain(set.map(|(sql, rows)| (sql, Some(rows)))) {
-            match rows {
-                Some(rows) => {
-                    for (statement, chunk) in statements(part, rows, false) {
-                        script.push_str(&statement);
-                        script.push_str(";\n");
-                        bound.extend(chunk);
-                    }
-                }
-                None => {
-                    script.push_str(part);
-                    script.push_str(";\n");
-                }
-            }
-        }
-        if let Read::Plain(sql, args) = read {
-            script.push_str(sql);
-            script.push_str(";\n");
-            bound.extend(args);
-        }
-        if let Some(then) = then {
-            script.push_str(then);
-        }
-        if script.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Not kept prepared: a script is one of countless combinations of row counts, so
-        // the cache would rarely hit and would hold megabytes of compiled statements.
-        Ok(bind(sqlx::query(&script), bound)
-            .persistent(false)
-            .fetch_all(&mut *conn)
-            .await?)
-    }
-}
-
-/// The read that goes with queued writes.
-#[derive(Clone, Copy)]
-enum Read<'a> {
-    Nothing,
-    Set(&'a str, &'a Rows),
-    Plain(&'a str, &'a [Arg]),
-}
-
-/// `sql` with each plain `?` numbered in turn (`$1`, `$2`, ...), for PostgreSQL.
-fn number_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn placeholders_are_numbered_for_postgres_and_plain_for_sqlite() {
-        assert_eq!(placeholders(2, 2, true), "($1, $2), ($3, $4)");
-        assert_eq!(placeholders(1, 3, false), "(?, ?, ?)");
-    }
-
-    #[test]
-    fn plain_placeholders_are_numbered_in_turn() {
-        assert_eq!(
-            number_placeholders("UPDATE t SET a = ? WHERE b <= ? LIMIT ?"),
-            "UPDATE t SET a = $1 WHERE b <= $2 LIMIT $3"
-        );
+        assert_eq!(placeholders(2, 2, Some(1)), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(1, 2, Some(7)), "($7, $8)");
+        assert_eq!(placeholders(1, 3, None), "(?, ?, ?)");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use switchboard_core::ids::ContactId;
 use super::messages::Incoming;
 use crate::{
     codec::RowExt,
-    rows::{single_writer, Rows, Writes},
+    rows::{single_writer, Rows},
+    writes::Writes,
     StoreError,
 };
 

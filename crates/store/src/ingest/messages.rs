@@ -26,7 +26,8 @@ use crate::{
         MESSAGE_COLUMNS,
     },
     codec::{millis, to_json, RowExt},
-    rows::{single_writer, Arg, Rows, Writes},
+    rows::{single_writer, Arg, Rows},
+    writes::Writes,
     Dialect, StoreError,
 };
 

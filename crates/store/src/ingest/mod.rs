@@ -28,7 +28,8 @@ use crate::{
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{claim_in, enqueue, enqueue_all, finish_all, NewOutbound, OutboxItem, Settle},
     routing::{self, HOLD},
-    rows::{Rows, Writes},
+    rows::Rows,
+    writes::Writes,
     Dialect, Store, StoreError,
 };
 

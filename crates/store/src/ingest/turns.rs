@@ -10,7 +10,8 @@ use switchboard_core::{conversation::ConversationStatus, ids::ContactId};
 use super::messages::{Incoming, Place};
 use crate::{
     bot::{load_in, write_turns, BotApply, BotLoad, BotNext, SameTx, Turn, TurnRows, Unread, BOT},
-    rows::{Rows, Writes},
+    rows::Rows,
+    writes::Writes,
     StoreError,
 };
 

@@ -1,0 +1,331 @@
+//! Writes whose answers nobody reads, queued until the next read needs them done
+//! ([`Writes`]). On SQLite they then go to the connection's thread together with that read
+//! as one multi-statement script: one hand-off instead of one per statement. On PostgreSQL,
+//! where every statement is a round trip, consecutive writes go as one statement of
+//! data-modifying `WITH` parts as long as that changes nothing (see [`grouped`]).
+
+use std::{borrow::Cow, collections::HashSet};
+
+use sqlx::{any::AnyRow, AnyConnection, Row};
+
+use crate::{
+    rows::{bind, fetch, numbered, placeholders, statements, Arg, Rows},
+    StoreError,
+};
+
+/// Writes queued on one connection (see the module documentation). Every read on that
+/// connection goes through [`Writes::fetch`] or follows a [`Writes::flush`], so it sees
+/// them; the owner flushes before the transaction commits (after an error the transaction
+/// rolls back, and what is still queued goes with it).
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    queued: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    /// A set-wise statement and its rows.
+    Set(Cow<'static, str>, Rows),
+    /// A statement without values: `BEGIN`, `COMMIT`.
+    Plain(&'static str),
+}
+
+impl Writes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `sql` for `rows` (nothing when there are none). It must return nothing: its
+    /// rows would be taken for those of the read it goes with.
+    pub fn execute(&mut self, sql: impl Into<Cow<'static, str>>, rows: Rows) {
+        let sql = sql.into();
+        debug_assert!(!sql.contains("RETURNING"), "a queued write returns nothing");
+        if !rows.is_empty() {
+            self.queued.push(Part::Set(sql, rows));
+        }
+    }
+
+    /// Queues a statement without values (`BEGIN`, `COMMIT`).
+    pub fn statement(&mut self, sql: &'static str) {
+        self.queued.push(Part::Plain(sql));
+    }
+
+    /// Runs what is queued.
+    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        self.run(conn, Read::Nothing, None).await.map(drop)
+    }
+
+    /// Runs what is queued, then `sql` for `rows`; every row that returns. Without rows
+    /// there is nothing to read, and what is queued stays queued.
+    pub async fn fetch(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        rows: &Rows,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(conn, Read::Set(sql, rows), None).await
+    }
+
+    /// Runs what is queued, then two reads; the rows of each. On SQLite it all goes in one
+    /// script, and a row belongs to the second read when it has the column `second_has`
+    /// (which the first read's rows must not have).
+    pub async fn fetch_two(
+        &mut self,
+        conn: &mut AnyConnection,
+        first: (&'static str, &Rows),
+        second: (&'static str, &Rows),
+        second_has: &str,
+    ) -> Result<(Vec<AnyRow>, Vec<AnyRow>), StoreError> {
+        if numbered(conn) || first.1.is_empty() || second.1.is_empty() {
+            let a = self.fetch(conn, first.0, first.1).await?;
+            let b = self.fetch(conn, second.0, second.1).await?;
+            return Ok((a, b));
+        }
+        self.queued.push(Part::Set(first.0.into(), first.1.clone()));
+        let (b, a) = self
+            .run(conn, Read::Set(second.0, second.1), None)
+            .await?
+            .into_iter()
+            .partition(|row| row.try_column(second_has).is_ok());
+        Ok((a, b))
+    }
+
+    /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
+    /// PostgreSQL); every row that returns.
+    pub async fn fetch_plain(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.run(conn, Read::Plain(sql, args), None).await
+    }
+
+    /// [`Writes::fetch_plain`], then the statement `then` (a `COMMIT`) in the same go.
+    pub async fn fetch_plain_then(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        args: &[Arg],
+        then: &'static str,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.run(conn, Read::Plain(sql, args), Some(then)).await
+    }
+
+    async fn run(
+        &mut self,
+        conn: &mut AnyConnection,
+        read: Read<'_>,
+        then: Option<&'static str>,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let queued = std::mem::take(&mut self.queued);
+        if numbered(conn) {
+            grouped(conn, &queued).await?;
+            let rows = match read {
+                Read::Nothing => Vec::new(),
+                Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
+                Read::Plain(sql, args) => {
+                    let sql = number_placeholders(sql);
+                    bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?
+                }
+            };
+            if let Some(then) = then {
+                sqlx::query(then).execute(&mut *conn).await?;
+            }
+            return Ok(rows);
+        }
+        let mut script = String::new();
+        let mut bound: Vec<&Arg> = Vec::new();
+        let set = match read {
+            Read::Set(sql, rows) => Some((sql, rows)),
+            _ => None,
+        };
+        let parts = queued.iter().map(|part| match part {
+            Part::Set(sql, rows) => (sql.as_ref(), Some(rows)),
+            Part::Plain(sql) => (*sql, None),
+        });
+        for (part, rows) in parts.chain(set.map(|(sql, rows)| (sql, Some(rows)))) {
+            match rows {
+                Some(rows) => {
+                    for (statement, chunk) in statements(part, rows, false) {
+                        script.push_str(&statement);
+                        script.push_str(";\n");
+                        bound.extend(chunk);
+                    }
+                }
+                None => {
+                    script.push_str(part);
+                    script.push_str(";\n");
+                }
+            }
+        }
+        if let Read::Plain(sql, args) = read {
+            script.push_str(sql);
+            script.push_str(";\n");
+            bound.extend(args);
+        }
+        if let Some(then) = then {
+            script.push_str(then);
+        }
+        if script.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Not kept prepared: a script is one of countless combinations of row counts, so
+        // the cache would rarely hit and would hold megabytes of compiled statements.
+        Ok(bind(sqlx::query(&script), bound)
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+}
+
+/// Runs `queued` on PostgreSQL, where every statement is a round trip: consecutive writes
+/// go as one statement of data-modifying `WITH` parts. Such parts all see the database as it
+/// was before the statement, and a row changed twice in one statement keeps only one of the
+/// changes; so a group never writes a table twice, and no part reads a table an earlier
+/// part of its group wrote. Then the group does what the writes one after the other would
+/// have done. (Foreign keys are checked at the end of the statement: a row may refer to
+/// one another part inserts.)
+async fn grouped(conn: &mut AnyConnection, queued: &[Part]) -> Result<(), StoreError> {
+    let mut group = Group::default();
+    for part in queued {
+        match part {
+            Part::Plain(sql) => {
+                group.run(conn).await?;
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+            Part::Set(sql, rows) => {
+                let (target, reads) = tables(sql);
+                for chunk in rows.chunks() {
+                    if group.written.contains(target)
+                        || reads.iter().any(|t| group.written.contains(*t))
+                        || group.args.len() + chunk.len() > MAX_GROUP_ARGS
+                    {
+                        group.run(conn).await?;
+                    }
+                    let slot = placeholders(
+                        chunk.len() / rows.width(),
+                        rows.width(),
+                        Some(group.args.len() + 1),
+                    );
+                    group.parts.push(sql.replace("{rows}", &slot));
+                    group.args.extend(chunk);
+                    group.written.insert(target.to_owned());
+                }
+            }
+        }
+    }
+    group.run(conn).await
+}
+
+/// Values bound in one grouped statement at most: well below PostgreSQL's 65,535.
+const MAX_GROUP_ARGS: usize = 30_000;
+
+/// Writes gathered into one statement.
+#[derive(Default)]
+struct Group<'a> {
+    parts: Vec<String>,
+    args: Vec<&'a Arg>,
+    written: HashSet<String>,
+}
+
+impl Group<'_> {
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        let Some(last) = self.parts.pop() else {
+            return Ok(());
+        };
+        let mut sql = String::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            sql.push_str(if i == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{i} AS ({part})"));
+        }
+        sql.push(' ');
+        sql.push_str(&last);
+        bind(sqlx::query(&sql), self.args.iter().copied())
+            .execute(&mut *conn)
+            .await?;
+        self.parts.clear();
+        self.args.clear();
+        self.written.clear();
+        Ok(())
+    }
+}
+
+/// The table a write changes, and the tables it reads (`FROM` and `JOIN`, lists of values
+/// aside).
+fn tables(sql: &str) -> (&str, Vec<&str>) {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let mut target = "";
+    let mut reads = Vec::new();
+    for (i, pair) in words.windows(2).enumerate() {
+        let next = pair[1].trim_end_matches(',');
+        match pair[0] {
+            "INTO" | "UPDATE" if target.is_empty() => target = next,
+            "FROM" if i > 0 && words[i - 1] == "DELETE" && target.is_empty() => target = next,
+            "FROM" | "JOIN" if !next.starts_with('(') => reads.push(next),
+            _ => {}
+        }
+    }
+    debug_assert!(!target.is_empty(), "a queued write names its table: {sql}");
+    (target, reads)
+}
+
+/// The read that goes with queued writes.
+#[derive(Clone, Copy)]
+enum Read<'a> {
+    Nothing,
+    Set(&'a str, &'a Rows),
+    Plain(&'a str, &'a [Arg]),
+}
+
+/// `sql` with each plain `?` numbered in turn (`$1`, `$2`, ...), for PostgreSQL.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_names_the_table_it_changes_and_those_it_reads() {
+        assert_eq!(
+            tables("INSERT INTO timers (kind) SELECT 'x' FROM (VALUES {rows}) AS v JOIN channel_connections c ON c.id = v.column1"),
+            ("timers", vec!["channel_connections"])
+        );
+        assert_eq!(
+            tables("UPDATE messages SET a = v.column2 FROM (VALUES {rows}) AS v JOIN outbox o ON o.id = v.column1"),
+            ("messages", vec!["outbox"])
+        );
+        assert_eq!(
+            tables("DELETE FROM timers WHERE kind = 'bot' AND conversation_id IN (VALUES {rows})"),
+            ("timers", vec![])
+        );
+        assert_eq!(
+            tables("INSERT INTO contacts (id) VALUES {rows}"),
+            ("contacts", vec![])
+        );
+    }
+
+    #[test]
+    fn plain_placeholders_are_numbered_in_turn() {
+        assert_eq!(
+            number_placeholders("UPDATE t SET a = ? WHERE b <= ? LIMIT ?"),
+            "UPDATE t SET a = $1 WHERE b <= $2 LIMIT $3"
+        );
+    }
+}
