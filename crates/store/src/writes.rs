@@ -123,9 +123,14 @@ impl Writes {
     ) -> Result<Vec<AnyRow>, StoreError> {
         let queued = std::mem::take(&mut self.queued);
         if numbered(conn) {
-            grouped(conn, &queued).await?;
+            let set = match read {
+                Read::Set(sql, rows) => Some((sql, rows)),
+                _ => None,
+            };
+            let folded = grouped(conn, &queued, set).await?;
             let rows = match read {
                 Read::Nothing => Vec::new(),
+                Read::Set(..) if folded.is_some() => folded.unwrap_or_default(),
                 Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
                 Read::Plain(sql, args) => {
                     let sql = number_placeholders(sql);
@@ -188,8 +193,13 @@ impl Writes {
 /// changes; so a group never writes a table twice, and no part reads a table an earlier
 /// part of its group wrote. Then the group does what the writes one after the other would
 /// have done. (Foreign keys are checked at the end of the statement: a row may refer to
-/// one another part inserts.)
-async fn grouped(conn: &mut AnyConnection, queued: &[Part]) -> Result<(), StoreError> {
+/// one another part inserts.) The `read` that follows goes in the last group's statement
+/// too when the same rules allow; then its rows are returned.
+async fn grouped(
+    conn: &mut AnyConnection,
+    queued: &[Part],
+    read: Option<(&str, &Rows)>,
+) -> Result<Option<Vec<AnyRow>>, StoreError> {
     let mut group = Group::default();
     for part in queued {
         match part {
@@ -199,6 +209,7 @@ async fn grouped(conn: &mut AnyConnection, queued: &[Part]) -> Result<(), StoreE
             }
             Part::Set(sql, rows) => {
                 let (target, reads) = tables(sql);
+                debug_assert!(!target.is_empty(), "a queued write names its table: {sql}");
                 for chunk in rows.chunks() {
                     if group.written.contains(target)
                         || reads.iter().any(|t| group.written.contains(*t))
@@ -218,7 +229,28 @@ async fn grouped(conn: &mut AnyConnection, queued: &[Part]) -> Result<(), StoreE
             }
         }
     }
-    group.run(conn).await
+    if let Some((sql, rows)) = read {
+        let (target, reads) = tables(sql);
+        let mut chunks = rows.chunks();
+        if let (Some(chunk), None) = (chunks.next(), chunks.next()) {
+            if !group.parts.is_empty()
+                && !group.written.contains(target)
+                && !reads.iter().any(|t| group.written.contains(*t))
+                && group.args.len() + chunk.len() <= MAX_GROUP_ARGS
+            {
+                let slot = placeholders(
+                    chunk.len() / rows.width(),
+                    rows.width(),
+                    Some(group.args.len() + 1),
+                );
+                group.parts.push(sql.replace("{rows}", &slot));
+                group.args.extend(chunk);
+                return group.fetch(conn).await.map(Some);
+            }
+        }
+    }
+    group.run(conn).await?;
+    Ok(None)
 }
 
 /// Values bound in one grouped statement at most: well below PostgreSQL's 65,535.
@@ -234,8 +266,13 @@ struct Group<'a> {
 
 impl Group<'_> {
     async fn run(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        self.fetch(conn).await.map(drop)
+    }
+
+    /// Runs the group; the rows its last part returns.
+    async fn fetch(&mut self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, StoreError> {
         let Some(last) = self.parts.pop() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut sql = String::new();
         for (i, part) in self.parts.iter().enumerate() {
@@ -244,18 +281,18 @@ impl Group<'_> {
         }
         sql.push(' ');
         sql.push_str(&last);
-        bind(sqlx::query(&sql), self.args.iter().copied())
-            .execute(&mut *conn)
+        let rows = bind(sqlx::query(&sql), self.args.iter().copied())
+            .fetch_all(&mut *conn)
             .await?;
         self.parts.clear();
         self.args.clear();
         self.written.clear();
-        Ok(())
+        Ok(rows)
     }
 }
 
-/// The table a write changes, and the tables it reads (`FROM` and `JOIN`, lists of values
-/// aside).
+/// The table a statement changes (none for a `SELECT`), and the tables it reads (`FROM`
+/// and `JOIN`, lists of values aside).
 fn tables(sql: &str) -> (&str, Vec<&str>) {
     let words: Vec<&str> = sql.split_whitespace().collect();
     let mut target = "";
@@ -269,7 +306,6 @@ fn tables(sql: &str) -> (&str, Vec<&str>) {
             _ => {}
         }
     }
-    debug_assert!(!target.is_empty(), "a queued write names its table: {sql}");
     (target, reads)
 }
 
