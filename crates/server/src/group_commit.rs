@@ -150,8 +150,16 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
 }
 
 async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<Job>) {
-    let mut next = queue.recv().await;
-    while let Some(first) = next.take() {
+    // A job that belongs to the next batch (a second delivery round).
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
         let mut jobs = Vec::new();
         let mut settle = None;
         let mut job = Some(first);
@@ -189,13 +197,13 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
         tracing::debug!(events = written.as_ref().map_or(0, |(jobs, _, _)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
         let Ok((jobs, results, claimed)) = written else {
             tracing::error!("storing a batch of events panicked; its webhooks get an error");
-            if next.is_none() {
-                next = queue.recv().await;
-            }
             continue;
         };
-        // Replies, follow-ups and notices may have been queued with the events.
-        if results.iter().any(Result::is_ok) {
+        // Replies, follow-ups and notices may have been queued with the events; a delivery
+        // round that rode along has claimed them already (and claims again at once if it
+        // took all it could), so waking the worker would only cost an empty round.
+        let claimed_here = matches!(claimed, Some((_, Ok(_))));
+        if !claimed_here && results.iter().any(Result::is_ok) {
             outbox_ready.notify_one();
         }
         if let Some((reply, claimed)) = claimed {
@@ -204,9 +212,6 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
         for (job, result) in jobs.into_iter().zip(results) {
             // A handler that went away (its client hung up) still had its event stored.
             let _ = job.reply.send(result);
-        }
-        if next.is_none() {
-            next = queue.recv().await;
         }
     }
 }

@@ -287,10 +287,7 @@ pub(crate) async fn claim_in(
         now_ms.into(),
         i64::from(limit).into(),
     ];
-    let rows = match then {
-        Some(then) => writes.fetch_plain_then(conn, &sql, &args, then).await?,
-        None => writes.fetch_plain(conn, &sql, &args).await?,
-    };
+    let rows = writes.fetch_plain(conn, &sql, &args, then).await?;
     let mut items = rows
         .iter()
         .map(|row| {

@@ -94,25 +94,16 @@ impl Writes {
     }
 
     /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
-    /// PostgreSQL); every row that returns.
+    /// PostgreSQL), then the statement `then` if any (a `COMMIT`, in the same go); every row
+    /// that returns.
     pub async fn fetch_plain(
         &mut self,
         conn: &mut AnyConnection,
         sql: &str,
         args: &[Arg],
+        then: Option<&'static str>,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Plain(sql, args), None).await
-    }
-
-    /// [`Writes::fetch_plain`], then the statement `then` (a `COMMIT`) in the same go.
-    pub async fn fetch_plain_then(
-        &mut self,
-        conn: &mut AnyConnection,
-        sql: &str,
-        args: &[Arg],
-        then: &'static str,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        self.run(conn, Read::Plain(sql, args), Some(then)).await
+        self.run(conn, Read::Plain(sql, args), then).await
     }
 
     async fn run(
@@ -122,17 +113,16 @@ impl Writes {
         then: Option<&'static str>,
     ) -> Result<Vec<AnyRow>, StoreError> {
         let queued = std::mem::take(&mut self.queued);
+        let set = match read {
+            Read::Set(sql, rows) => Some((sql, rows)),
+            _ => None,
+        };
         if numbered(conn) {
-            let set = match read {
-                Read::Set(sql, rows) => Some((sql, rows)),
-                _ => None,
-            };
-            let folded = grouped(conn, &queued, set).await?;
-            let rows = match read {
-                Read::Nothing => Vec::new(),
-                Read::Set(..) if folded.is_some() => folded.unwrap_or_default(),
-                Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
-                Read::Plain(sql, args) => {
+            let rows = match (grouped(conn, &queued, set).await?, read) {
+                (Some(rows), _) => rows,
+                (None, Read::Nothing) => Vec::new(),
+                (None, Read::Set(sql, rows)) => fetch(conn, sql, rows).await?,
+                (None, Read::Plain(sql, args)) => {
                     let sql = number_placeholders(sql);
                     bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?
                 }
@@ -144,10 +134,6 @@ impl Writes {
         }
         let mut script = String::new();
         let mut bound: Vec<&Arg> = Vec::new();
-        let set = match read {
-            Read::Set(sql, rows) => Some((sql, rows)),
-            _ => None,
-        };
         let parts = queued.iter().map(|part| match part {
             Part::Set(sql, rows) => (sql.as_ref(), Some(rows)),
             Part::Plain(sql) => (*sql, None),
@@ -211,20 +197,10 @@ async fn grouped(
                 let (target, reads) = tables(sql);
                 debug_assert!(!target.is_empty(), "a queued write names its table: {sql}");
                 for chunk in rows.chunks() {
-                    if group.written.contains(target)
-                        || reads.iter().any(|t| group.written.contains(*t))
-                        || group.args.len() + chunk.len() > MAX_GROUP_ARGS
-                    {
+                    if !group.admits(target, &reads, chunk.len()) {
                         group.run(conn).await?;
                     }
-                    let slot = placeholders(
-                        chunk.len() / rows.width(),
-                        rows.width(),
-                        Some(group.args.len() + 1),
-                    );
-                    group.parts.push(sql.replace("{rows}", &slot));
-                    group.args.extend(chunk);
-                    group.written.insert(target.to_owned());
+                    group.push(sql, rows.width(), chunk, target);
                 }
             }
         }
@@ -233,18 +209,8 @@ async fn grouped(
         let (target, reads) = tables(sql);
         let mut chunks = rows.chunks();
         if let (Some(chunk), None) = (chunks.next(), chunks.next()) {
-            if !group.parts.is_empty()
-                && !group.written.contains(target)
-                && !reads.iter().any(|t| group.written.contains(*t))
-                && group.args.len() + chunk.len() <= MAX_GROUP_ARGS
-            {
-                let slot = placeholders(
-                    chunk.len() / rows.width(),
-                    rows.width(),
-                    Some(group.args.len() + 1),
-                );
-                group.parts.push(sql.replace("{rows}", &slot));
-                group.args.extend(chunk);
+            if !group.parts.is_empty() && group.admits(target, &reads, chunk.len()) {
+                group.push(sql, rows.width(), chunk, target);
                 return group.fetch(conn).await.map(Some);
             }
         }
@@ -264,7 +230,25 @@ struct Group<'a> {
     written: HashSet<String>,
 }
 
-impl Group<'_> {
+impl<'a> Group<'a> {
+    /// Whether a statement changing `target`, reading `reads` and binding `values` more
+    /// values may join: see [`grouped`].
+    fn admits(&self, target: &str, reads: &[&str], values: usize) -> bool {
+        !self.written.contains(target)
+            && !reads.iter().any(|t| self.written.contains(*t))
+            && self.args.len() + values <= MAX_GROUP_ARGS
+    }
+
+    /// Adds `sql` for the rows of `chunk`, numbered after the values already bound.
+    fn push(&mut self, sql: &str, width: usize, chunk: &'a [Arg], target: &str) {
+        let slot = placeholders(chunk.len() / width, width, Some(self.args.len() + 1));
+        self.parts.push(sql.replace("{rows}", &slot));
+        self.args.extend(chunk);
+        if !target.is_empty() {
+            self.written.insert(target.to_owned());
+        }
+    }
+
     async fn run(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         self.fetch(conn).await.map(drop)
     }

@@ -414,6 +414,8 @@ impl Store {
                 Ok((outcomes, claimed)) => {
                     return (outcomes.into_iter().map(Ok).collect(), claimed.map(Ok))
                 }
+                // One event alone: storing it again the same way would fail the same way.
+                Err(e) if batch.len() == 1 && settle.is_none() => return (vec![Err(e)], None),
                 Err(e) => {
                     tracing::debug!(error = %e, "a batch of ingests failed; storing them one by one")
                 }
@@ -437,9 +439,7 @@ impl Store {
         }
         (results, claimed)
     }
-}
 
-impl Store {
     /// A batch's transaction on SQLite, written as scripts: `BEGIN` goes to the writer's
     /// thread with the first statement and `COMMIT` with the last, two hand-offs fewer
     /// than sqlx's transaction. On an error the transaction is rolled back here.
@@ -448,11 +448,14 @@ impl Store {
         batch: &[(&Ingest, Option<Answer<'_>>)],
         settle: Option<&Settle>,
     ) -> Result<(Vec<Ingested>, Option<Vec<OutboxItem>>), StoreError> {
-        let mut conn = Unfinished(self.write.acquire().await?, false);
+        let mut conn = Unfinished {
+            conn: self.write.acquire().await?,
+            finished: false,
+        };
         let mut writes = Writes::new();
         writes.statement("BEGIN");
         let done = batch_body(
-            &mut conn.0,
+            &mut conn.conn,
             &mut writes,
             self.dialect,
             batch,
@@ -460,14 +463,11 @@ impl Store {
             Some("COMMIT"),
         )
         .await;
-        match &done {
-            Ok(_) => conn.1 = true,
-            Err(_) => {
-                if sqlx::query("ROLLBACK").execute(&mut *conn.0).await.is_ok() {
-                    conn.1 = true;
-                }
-            }
-        }
+        conn.finished = done.is_ok()
+            || sqlx::query("ROLLBACK")
+                .execute(&mut *conn.conn)
+                .await
+                .is_ok();
         done
     }
 }
@@ -475,12 +475,16 @@ impl Store {
 /// The writer's connection while a transaction written as scripts may be open: dropped
 /// unfinished (a panic, a failed rollback), it is closed rather than handed back to the
 /// pool with a transaction open.
-struct Unfinished(PoolConnection<Any>, bool);
+struct Unfinished {
+    conn: PoolConnection<Any>,
+    /// Committed or rolled back.
+    finished: bool,
+}
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if !self.1 {
-            self.0.close_on_drop();
+        if !self.finished {
+            self.conn.close_on_drop();
         }
     }
 }
