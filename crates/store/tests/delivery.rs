@@ -17,7 +17,7 @@ use switchboard_store::{
     backends,
     testing::{Backend, TestDb},
     ConversationFilter, Finish, FollowUp, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
-    NewConnection, NewOperator, NewReply, Store, StoreError,
+    NewConnection, NewOperator, NewReply, Settle, Store, StoreError,
 };
 
 backends!(
@@ -25,6 +25,8 @@ backends!(
     connections_check_their_references,
     ingest_stores_each_event_once,
     a_batch_commits_together_and_a_bad_event_costs_the_others_nothing,
+    a_delivery_round_in_a_batch_records_sends_and_claims_the_batchs_rows,
+    a_checkpoint_moves_the_log_into_the_database_file,
     a_message_after_close_opens_a_linked_conversation,
     replies_are_idempotent_and_queued,
     the_outbox_keeps_conversation_order,
@@ -684,4 +686,96 @@ async fn a_batch_commits_together_and_a_bad_event_costs_the_others_nothing(backe
         .unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].content.text, "Настоящий");
+}
+
+async fn a_delivery_round_in_a_batch_records_sends_and_claims_the_batchs_rows(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "9"), None)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    // A row in flight: the follow-up of an earlier message.
+    store
+        .ingest(&message(conn.id, account, group, "400", "710", "Раньше"))
+        .await
+        .unwrap();
+    let in_flight = store
+        .claim_outbox(Timestamp::now(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(in_flight.len(), 1);
+    let sent = Finish {
+        step: Step::Sent,
+        external_id: None,
+        error: None,
+    };
+    // The next batch records that send and claims, in its own commit, the rows it wrote.
+    let later = message(conn.id, account, group, "401", "711", "Позже");
+    let (results, claimed) = store
+        .commit_batch(
+            &[(&later, None)],
+            Some(&Settle {
+                finished: vec![(in_flight[0].id, sent)],
+                lease,
+                limit: 10,
+            }),
+        )
+        .await;
+    assert!(
+        matches!(results[..], [Ok(Ingested::Stored { .. })]),
+        "{results:?}"
+    );
+    let claimed = claimed.expect("the round rode along").unwrap();
+    let chats: Vec<_> = claimed.iter().map(|i| i.chat_id.as_deref()).collect();
+    assert_eq!(
+        chats,
+        vec![Some("711")],
+        "the batch's own follow-up, claimed at once"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+        .bind(in_flight[0].id)
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "sent");
+    assert!(
+        store
+            .claim_outbox(Timestamp::now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to claim"
+    );
+}
+
+async fn a_checkpoint_moves_the_log_into_the_database_file(backend: Backend) {
+    let Some((db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "10"), None)
+        .await
+        .unwrap();
+    store
+        .ingest(&message(conn.id, account, group, "500", "720", "В журнале"))
+        .await
+        .unwrap();
+    store.checkpoint().await.unwrap();
+    if backend == Backend::Postgres {
+        return;
+    }
+    // An immutable reader ignores the write-ahead log: it sees only the database file.
+    let file = db.url.trim_start_matches("sqlite://");
+    let mut reader: sqlx::AnyConnection =
+        sqlx::Connection::connect(&format!("sqlite://{file}?immutable=true"))
+            .await
+            .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the writer leaves checkpoints to the background");
 }
