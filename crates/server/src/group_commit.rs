@@ -15,6 +15,10 @@
 //! in the commit that wrote them. PostgreSQL writes in parallel: there a round waiting for
 //! a batch would only wait, so it has a transaction of its own.
 //!
+//! On SQLite a busy lane keeps the writer's connection from one batch to the next (up to
+//! [`HOLD_WRITER`]; see `HeldWriter`): handing it back costs a round trip to SQLite's
+//! thread before the next batch could take it again.
+//!
 //! Each lane runs on a thread of its own with its own small runtime: a batch is a dozen
 //! statements in a row, and on the shared runtime each one's answer waited in line behind
 //! hundreds of webhook and delivery tasks before the next could go. On its own thread the
@@ -26,9 +30,12 @@ use std::{
 };
 
 use switchboard_store::{
-    BotApply, BotLoad, Dialect, Ingest, Ingested, OutboxItem, Settle, Store, StoreError,
+    BotApply, BotLoad, Dialect, HeldWriter, Ingest, Ingested, OutboxItem, Settle, Store, StoreError,
 };
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{
+    mpsc::{self, error::TryRecvError},
+    oneshot, Notify,
+};
 
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
 pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
@@ -37,6 +44,9 @@ pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
 const MAX_BATCH: usize = 64;
 /// Events waiting per lane before handing over waits (backpressure on the webhooks).
 const QUEUE: usize = 4096;
+/// How long a busy lane keeps SQLite's writer connection between batches before it lets
+/// the other writers (the API, the timers) have their turn.
+const HOLD_WRITER: std::time::Duration = std::time::Duration::from_millis(50);
 
 // Nearly every job is an event: boxing it would cost an allocation per event to save
 // queue space on the rare delivery round.
@@ -152,12 +162,25 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
 async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<Job>) {
     // A job that belongs to the next batch (a second delivery round).
     let mut next = None;
+    // The writer's connection, kept while batches follow one another (see `HeldWriter`).
+    let mut held = HeldWriter::default();
     loop {
+        if held.held_for().is_some_and(|t| t >= HOLD_WRITER) {
+            held.release();
+        }
         let first = match next.take() {
             Some(job) => job,
-            None => match queue.recv().await {
-                Some(job) => job,
-                None => return,
+            None => match queue.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {
+                    // Out of work: the other writers' turn.
+                    held.release();
+                    match queue.recv().await {
+                        Some(job) => job,
+                        None => return,
+                    }
+                }
             },
         };
         let mut jobs = Vec::new();
@@ -182,23 +205,25 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
         // events are redelivered by the channels), not the lane.
         let writer = store.clone();
         let started = std::time::Instant::now();
+        let mut keep = std::mem::take(&mut held);
         let written = tokio::spawn(async move {
             let batch: Vec<_> = jobs
                 .iter()
                 .map(|j| (&j.ingest, j.answer.as_deref()))
                 .collect();
             let (results, claimed) = writer
-                .commit_batch(&batch, settle.as_ref().map(|s| &s.settle))
+                .commit_batch(&batch, settle.as_ref().map(|s| &s.settle), &mut keep)
                 .await;
             drop(batch);
-            (jobs, results, settle.map(|s| s.reply).zip(claimed))
+            (jobs, results, settle.map(|s| s.reply).zip(claimed), keep)
         })
         .await;
-        tracing::debug!(events = written.as_ref().map_or(0, |(jobs, _, _)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
-        let Ok((jobs, results, claimed)) = written else {
+        tracing::debug!(events = written.as_ref().map_or(0, |(jobs, ..)| jobs.len()), elapsed = ?started.elapsed(), "a batch of events stored");
+        let Ok((jobs, results, claimed, keep)) = written else {
             tracing::error!("storing a batch of events panicked; its webhooks get an error");
             continue;
         };
+        held = keep;
         // Replies, follow-ups and notices may have been queued with the events; a delivery
         // round that rode along has claimed them already (and claims again at once if it
         // took all it could), so waking the worker would only cost an empty round.

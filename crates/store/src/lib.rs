@@ -42,7 +42,7 @@ pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};
 pub use error::StoreError;
 pub use groups::GroupInput;
-pub use ingest::{FollowUp, Ingest, IngestEvent, Ingested, Notice};
+pub use ingest::{FollowUp, HeldWriter, Ingest, IngestEvent, Ingested, Notice};
 pub use listen::Listener;
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
 pub use outbox::{Finish, OutboxItem, Settle};

@@ -16,8 +16,8 @@ use switchboard_core::{
 use switchboard_store::{
     backends,
     testing::{Backend, TestDb},
-    ConversationFilter, Finish, FollowUp, GroupInput, Ingest, IngestEvent, Ingested, NewAccount,
-    NewConnection, NewOperator, NewReply, Settle, Store, StoreError,
+    ConversationFilter, Dialect, Finish, FollowUp, GroupInput, HeldWriter, Ingest, IngestEvent,
+    Ingested, NewAccount, NewConnection, NewOperator, NewReply, Settle, Store, StoreError,
 };
 
 backends!(
@@ -27,6 +27,7 @@ backends!(
     a_batch_commits_together_and_a_bad_event_costs_the_others_nothing,
     a_delivery_round_in_a_batch_records_sends_and_claims_the_batchs_rows,
     a_checkpoint_moves_the_log_into_the_database_file,
+    a_held_writer_keeps_other_writers_waiting_until_released,
     a_message_after_close_opens_a_linked_conversation,
     replies_are_idempotent_and_queued,
     the_outbox_keeps_conversation_order,
@@ -722,6 +723,7 @@ async fn a_delivery_round_in_a_batch_records_sends_and_claims_the_batchs_rows(ba
                 lease,
                 limit: 10,
             }),
+            &mut HeldWriter::default(),
         )
         .await;
     assert!(
@@ -749,6 +751,48 @@ async fn a_delivery_round_in_a_batch_records_sends_and_claims_the_batchs_rows(ba
             .is_empty(),
         "nothing left to claim"
     );
+}
+
+async fn a_held_writer_keeps_other_writers_waiting_until_released(backend: Backend) {
+    let Some((_db, store, account, _, group)) = setup(backend).await else {
+        return;
+    };
+    let (conn, _) = store
+        .create_connection(&connection(account, group, "11"), None)
+        .await
+        .unwrap();
+    let stored = |r: &[Result<Ingested, StoreError>]| matches!(r, [Ok(Ingested::Stored { .. })]);
+    let mut held = HeldWriter::default();
+    let first = message(conn.id, account, group, "500", "720", "Первое");
+    let (results, _) = store.commit_batch(&[(&first, None)], None, &mut held).await;
+    assert!(stored(&results), "{results:?}");
+    let other = message(conn.id, account, group, "501", "721", "Другое");
+    let third = message(conn.id, account, group, "502", "722", "Третье");
+    if store.dialect() == Dialect::Postgres {
+        // PostgreSQL writes in parallel: nothing to keep.
+        assert!(held.held_for().is_none());
+        assert!(store.ingest(&other).await.is_ok());
+        return;
+    }
+    assert!(held.held_for().is_some(), "SQLite's writer is kept");
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.ingest(&other).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "another writer waits for the kept connection"
+    );
+    // The holder's next batch goes on meanwhile, on the same connection.
+    let (results, _) = store.commit_batch(&[(&third, None)], None, &mut held).await;
+    assert!(stored(&results), "{results:?}");
+    held.release();
+    let other = tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("the other writer goes once the connection is released")
+        .unwrap();
+    assert!(matches!(other, Ok(Ingested::Stored { .. })), "{other:?}");
 }
 
 async fn a_checkpoint_moves_the_log_into_the_database_file(backend: Backend) {

@@ -10,7 +10,10 @@ mod turns;
 
 use contacts::{known_of, Known, IDENTITIES};
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use jiff::Timestamp;
 use sqlx::{pool::PoolConnection, Any, AnyConnection};
@@ -376,7 +379,9 @@ impl Store {
         &self,
         batch: &[(&Ingest, Option<Answer<'_>>)],
     ) -> Vec<Result<Ingested, StoreError>> {
-        self.commit_batch(batch, None).await.0
+        self.commit_batch(batch, None, &mut HeldWriter::default())
+            .await
+            .0
     }
 
     /// [`Store::ingest_batch`] with the delivery worker's round in the same transaction:
@@ -388,6 +393,7 @@ impl Store {
         &self,
         batch: &[(&Ingest, Option<Answer<'_>>)],
         settle: Option<&Settle>,
+        held: &mut HeldWriter,
     ) -> (
         Vec<Result<Ingested, StoreError>>,
         Option<Result<Vec<OutboxItem>, StoreError>>,
@@ -396,7 +402,7 @@ impl Store {
         // `ingest_answering`'s transaction.
         if batch.len() > 1 || settle.is_some() || self.dialect == Dialect::Sqlite {
             let together = match self.dialect {
-                Dialect::Sqlite => self.batch_in_scripts(batch, settle).await,
+                Dialect::Sqlite => self.batch_in_scripts(batch, settle, held).await,
                 Dialect::Postgres => {
                     async {
                         let mut tx = self.write.begin().await?;
@@ -421,6 +427,8 @@ impl Store {
                 }
             }
         }
+        // The one-by-one path takes the writer from the pool.
+        held.release();
         let claimed = match settle {
             Some(settle) => Some(
                 self.settle_and_claim(
@@ -447,15 +455,27 @@ impl Store {
         &self,
         batch: &[(&Ingest, Option<Answer<'_>>)],
         settle: Option<&Settle>,
+        held: &mut HeldWriter,
     ) -> Result<(Vec<Ingested>, Option<Vec<OutboxItem>>), StoreError> {
+        let conn = match held.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let conn = self.write.acquire().await?;
+                held.since = Some(Instant::now());
+                conn
+            }
+        };
         let mut conn = Unfinished {
-            conn: self.write.acquire().await?,
+            conn: Some(conn),
             finished: false,
+        };
+        let Some(inner) = conn.conn.as_mut() else {
+            unreachable!("the connection was just put in")
         };
         let mut writes = Writes::new();
         writes.statement("BEGIN");
         let done = batch_body(
-            &mut conn.conn,
+            inner,
             &mut writes,
             self.dialect,
             batch,
@@ -463,12 +483,37 @@ impl Store {
             Some("COMMIT"),
         )
         .await;
-        conn.finished = done.is_ok()
-            || sqlx::query("ROLLBACK")
-                .execute(&mut *conn.conn)
-                .await
-                .is_ok();
+        conn.finished = done.is_ok() || sqlx::query("ROLLBACK").execute(&mut **inner).await.is_ok();
+        if conn.finished {
+            held.conn = conn.conn.take();
+        } else {
+            held.since = None;
+        }
         done
+    }
+}
+
+/// The writer's connection kept between batches by a caller that writes batch after batch
+/// (the ingest lane). Handing it back to the pool costs a round trip to SQLite's thread
+/// (sqlx pings a released connection) before the next batch can take it again; the caller
+/// releases it when it runs out of work, and often enough that other writers get their
+/// turn. Only SQLite's scripted batches keep it; dropped, it goes back to the pool.
+#[derive(Debug, Default)]
+pub struct HeldWriter {
+    conn: Option<PoolConnection<Any>>,
+    since: Option<Instant>,
+}
+
+impl HeldWriter {
+    /// Hands the connection back to the pool.
+    pub fn release(&mut self) {
+        self.conn = None;
+        self.since = None;
+    }
+
+    /// How long the connection has been kept, if it is.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.conn.as_ref().and(self.since).map(|s| s.elapsed())
     }
 }
 
@@ -476,15 +521,15 @@ impl Store {
 /// unfinished (a panic, a failed rollback), it is closed rather than handed back to the
 /// pool with a transaction open.
 struct Unfinished {
-    conn: PoolConnection<Any>,
+    conn: Option<PoolConnection<Any>>,
     /// Committed or rolled back.
     finished: bool,
 }
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if !self.finished {
-            self.conn.close_on_drop();
+        if let Some(conn) = self.conn.as_mut().filter(|_| !self.finished) {
+            conn.close_on_drop();
         }
     }
 }
