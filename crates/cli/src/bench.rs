@@ -477,6 +477,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         sent.len()
     };
     let stored = count_messages(&database_url).await.ok();
+    let commits = ingest_commits(&http, &base).await.ok();
     drop(server);
     let line = json!({
         "messages": sent.len(),
@@ -494,6 +495,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         // Where the time goes: the server's CPU per update (the machine's other core runs
         // the load generator and the fake API).
         "server_cpu_ms_per_message": cpu_seconds.map(|s| round(s * 1000.0 / (sent.len().max(1) as f64))),
+        // Group commit at work: a commit's cost is mostly fixed, so throughput follows
+        // the events each one holds.
+        "commits": commits.map(|(c, _)| c),
+        "events_per_commit": commits.map(|(c, e)| round(e as f64 / c.max(1) as f64)),
         "profile": format!("{:?}", args.profile).to_lowercase(),
         "rate": args.rate,
         "concurrency": args.concurrency,
@@ -501,6 +506,30 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     });
     println!("{line}");
     Ok(())
+}
+
+/// The ingest lanes' commits and the events they stored, from the server's `/metrics`.
+async fn ingest_commits(http: &reqwest::Client, base: &str) -> anyhow::Result<(u64, u64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let value = |name: &str| -> anyhow::Result<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .with_context(|| format!("{name} is not in /metrics"))?
+            .trim()
+            .parse::<f64>()
+            .map(|v| v as u64)
+            .with_context(|| format!("{name} is not a number"))
+    };
+    Ok((
+        value("switchboard_ingest_commits_total")?,
+        value("switchboard_ingest_events_total")?,
+    ))
 }
 
 /// Messages stored, read from the database after the run.

@@ -106,11 +106,12 @@ impl Application {
             (None, None)
         };
         let outbox_ready = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::default());
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
             throttle: Arc::new(LoginThrottle::default()),
-            metrics: Arc::new(Metrics::default()),
+            metrics: metrics.clone(),
             sealer,
             http: channels::http_client(),
             public_url: config
@@ -125,8 +126,12 @@ impl Application {
             bots: Arc::new(crate::bot::Bots::new(allow)),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
             ingest: Arc::new(
-                crate::group_commit::GroupCommit::start(store.clone(), outbox_ready.clone())
-                    .map_err(StartError::Lanes)?,
+                crate::group_commit::GroupCommit::start(
+                    store.clone(),
+                    outbox_ready.clone(),
+                    metrics.ingest.clone(),
+                )
+                .map_err(StartError::Lanes)?,
             ),
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),

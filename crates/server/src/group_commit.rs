@@ -37,6 +37,8 @@ use tokio::sync::{
     oneshot, Notify,
 };
 
+use crate::metrics::IngestMetrics;
+
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
 pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
 
@@ -91,7 +93,11 @@ impl GroupCommit {
     /// Starts the lanes, each on its own thread; `outbox_ready` is woken after each commit
     /// (a handler whose client hung up is not there to do it). A lane stops when the last
     /// handle to the lanes is dropped.
-    pub fn start(store: Store, outbox_ready: Arc<Notify>) -> std::io::Result<Self> {
+    pub fn start(
+        store: Store,
+        outbox_ready: Arc<Notify>,
+        metrics: IngestMetrics,
+    ) -> std::io::Result<Self> {
         let count = match store.dialect() {
             Dialect::Sqlite => 1,
             Dialect::Postgres => 2,
@@ -102,10 +108,11 @@ impl GroupCommit {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (store, outbox_ready) = (store.clone(), outbox_ready.clone());
+            let (store, outbox_ready, metrics) =
+                (store.clone(), outbox_ready.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(format!("ingest-lane-{lane}"))
-                .spawn(move || runtime.block_on(run(store, outbox_ready, rx)))?;
+                .spawn(move || runtime.block_on(run(store, outbox_ready, metrics, rx)))?;
             lanes.push(tx);
         }
         Ok(Self { lanes, store })
@@ -159,7 +166,12 @@ fn lane_of(ingest: &Ingest, lanes: usize) -> usize {
     (hasher.finish() % lanes as u64) as usize
 }
 
-async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<Job>) {
+async fn run(
+    store: Store,
+    outbox_ready: Arc<Notify>,
+    metrics: IngestMetrics,
+    mut queue: mpsc::Receiver<Job>,
+) {
     // A job that belongs to the next batch (a second delivery round).
     let mut next = None;
     // The writer's connection, kept while batches follow one another (see `HeldWriter`).
@@ -224,6 +236,9 @@ async fn run(store: Store, outbox_ready: Arc<Notify>, mut queue: mpsc::Receiver<
             continue;
         };
         held = keep;
+        metrics.commits.inc();
+        metrics.events.inc_by(jobs.len() as u64);
+        metrics.seconds.observe(started.elapsed().as_secs_f64());
         // Replies, follow-ups and notices may have been queued with the events; a delivery
         // round that rode along has claimed them already (and claims again at once if it
         // took all it could), so waking the worker would only cost an empty round.
