@@ -166,6 +166,18 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.request(Method::GET, path, Some(token), None).await
     }

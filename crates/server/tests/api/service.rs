@@ -33,15 +33,7 @@ async fn metrics_count_requests_by_route(backend: Backend) {
         return;
     };
     app.get("/api/v1/groups", &app.admin_token).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"switchboard_http_requests_total{method="GET",route="/api/v1/groups",status="200"} 1"#

@@ -294,15 +294,7 @@ async fn inbound_messages_are_stored_once(backend: Backend) {
         "the contact as the channel named them: {names:?}"
     );
     // Every event went through an ingest lane, duplicates too; each batch is a commit.
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let value = |name: &str| -> u64 {
         metrics
             .lines()

@@ -457,13 +457,9 @@ impl Store {
         settle: Option<&Settle>,
         held: &mut HeldWriter,
     ) -> Result<(Vec<Ingested>, Option<Vec<OutboxItem>>), StoreError> {
-        let conn = match held.conn.take() {
-            Some(conn) => conn,
-            None => {
-                let conn = self.write.acquire().await?;
-                held.since = Some(Instant::now());
-                conn
-            }
+        let (conn, since) = match held.0.take() {
+            Some(kept) => kept,
+            None => (self.write.acquire().await?, Instant::now()),
         };
         let mut conn = Unfinished {
             conn: Some(conn),
@@ -485,9 +481,7 @@ impl Store {
         .await;
         conn.finished = done.is_ok() || sqlx::query("ROLLBACK").execute(&mut **inner).await.is_ok();
         if conn.finished {
-            held.conn = conn.conn.take();
-        } else {
-            held.since = None;
+            held.0 = conn.conn.take().map(|c| (c, since));
         }
         done
     }
@@ -499,21 +493,17 @@ impl Store {
 /// releases it when it runs out of work, and often enough that other writers get their
 /// turn. Only SQLite's scripted batches keep it; dropped, it goes back to the pool.
 #[derive(Debug, Default)]
-pub struct HeldWriter {
-    conn: Option<PoolConnection<Any>>,
-    since: Option<Instant>,
-}
+pub struct HeldWriter(Option<(PoolConnection<Any>, Instant)>);
 
 impl HeldWriter {
     /// Hands the connection back to the pool.
     pub fn release(&mut self) {
-        self.conn = None;
-        self.since = None;
+        self.0 = None;
     }
 
     /// How long the connection has been kept, if it is.
     pub fn held_for(&self) -> Option<Duration> {
-        self.conn.as_ref().and(self.since).map(|s| s.elapsed())
+        self.0.as_ref().map(|(_, since)| since.elapsed())
     }
 }
 
