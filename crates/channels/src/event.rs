@@ -3,7 +3,7 @@
 use switchboard_core::message::{Choice, Content};
 
 /// Who wrote, as the channel knows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContactRef {
     /// The channel's id of the chat we answer into (Telegram chat id, VK peer id).
     pub external_id: String,
@@ -11,8 +11,10 @@ pub struct ContactRef {
     pub name: String,
 }
 
-/// What happened, per inbound event.
-#[derive(Debug, Clone, PartialEq)]
+/// What happened, per inbound event. Serializable: the server journals events before it
+/// acknowledges them (see its `journal.rs`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum InboundKind {
     /// The customer wrote (text, media, a shared contact, a reply-keyboard press).
@@ -46,7 +48,8 @@ pub enum InboundKind {
 }
 
 /// What the channel reported of a sent message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryReport {
     Delivered,
     Read,
@@ -54,7 +57,7 @@ pub enum DeliveryReport {
 }
 
 /// One event from a channel, with the id the channel will repeat on redelivery.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InboundEvent {
     pub external_event_id: String,
     pub kind: InboundKind,

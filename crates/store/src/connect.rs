@@ -83,7 +83,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn sqlite_path(url: &str) -> &str {
+pub(crate) fn sqlite_path(url: &str) -> &str {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     rest.split('?').next().unwrap_or(rest)
 }
@@ -151,7 +151,7 @@ fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
 /// command; SQLite also checkpoints when the last connection closes).
 const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 16384;";
 
-async fn sqlite_pool(
+pub(crate) async fn sqlite_pool(
     url: &str,
     synchronous: Synchronous,
     size: u32,
