@@ -107,6 +107,25 @@ impl Application {
         };
         let outbox_ready = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
+        let lanes = Arc::new(
+            crate::group_commit::GroupCommit::start(
+                store.clone(),
+                outbox_ready.clone(),
+                metrics.ingest.clone(),
+            )
+            .map_err(StartError::Lanes)?,
+        );
+        let journal = match switchboard_store::Journal::open(&config.database).await? {
+            Some(journal) => Some(Arc::new(
+                crate::journal::JournalLane::start(
+                    journal,
+                    lanes.clone(),
+                    metrics.journal_waiting.clone(),
+                )
+                .map_err(StartError::Lanes)?,
+            )),
+            None => None,
+        };
         let state = AppState {
             store: store.clone(),
             passwords: Arc::new(passwords),
@@ -125,14 +144,8 @@ impl Application {
             files: crate::files::Files::new(&config.data_dir),
             bots: Arc::new(crate::bot::Bots::new(allow)),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
-            ingest: Arc::new(
-                crate::group_commit::GroupCommit::start(
-                    store.clone(),
-                    outbox_ready.clone(),
-                    metrics.ingest.clone(),
-                )
-                .map_err(StartError::Lanes)?,
-            ),
+            ingest: lanes.clone(),
+            journal,
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,
@@ -196,6 +209,13 @@ impl Application {
                 stopped.clone(),
             ))
         });
+        let sweep = self
+            .delivery
+            .then(|| tokio::spawn(crate::journal::run(self.state.clone(), stopped.clone())));
+        // What the journal kept from before a crash is stored before new webhooks come.
+        if let Some(lane) = &self.state.journal {
+            crate::journal::replay(&self.state, lane.journal(), None).await;
+        }
         let mut fanout = Vec::new();
         if let Some((queued, url)) = self.fanout {
             fanout.push(tokio::spawn(crate::fanout::publish(
@@ -217,7 +237,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        for worker in [delivery, polling, timers, checkpoint]
+        for worker in [delivery, polling, timers, checkpoint, sweep]
             .into_iter()
             .flatten()
             .chain(fanout)
@@ -225,6 +245,9 @@ impl Application {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "a background worker panicked");
             }
+        }
+        if let Some(lane) = &self.state.journal {
+            lane.journal().close().await;
         }
         self.store.close().await;
         result

@@ -42,8 +42,9 @@ use crate::metrics::IngestMetrics;
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
 pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
 
-/// The most events one commit takes.
-const MAX_BATCH: usize = 64;
+/// The most events one commit takes: with webhooks acknowledged on the journal, a batch
+/// takes what waited (a commit's cost is mostly fixed; see `journal.rs`).
+const MAX_BATCH: usize = 256;
 /// Events waiting per lane before handing over waits (backpressure on the webhooks).
 const QUEUE: usize = 4096;
 /// How long a busy lane keeps SQLite's writer connection between batches before it lets

@@ -1,6 +1,9 @@
-//! Storing channel events, however they arrived (webhook or long polling): handed to the
-//! group commit (`group_commit.rs`, many events to one transaction), answered after that
-//! commit, then whoever waits on the outbox and on the conversation is woken.
+//! Storing channel events, however they arrived (webhook, long polling, the inbound
+//! journal): routed ([`prepare`]), handed to the group commit ([`submit`];
+//! `group_commit.rs`, many events to one transaction), and once committed, whoever waits on
+//! the outbox and on the conversation is woken ([`finish`]).
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use switchboard_channels::{
@@ -8,12 +11,16 @@ use switchboard_channels::{
 };
 use switchboard_core::{
     channel::ChannelConnection,
+    ids::ConnectionId,
     message::DeliveryStatus,
     routing::{start, Start},
 };
 use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Notice, StoreError};
 
-use crate::state::AppState;
+use crate::{
+    group_commit::{AnswerFn, GroupCommit, Pending},
+    state::AppState,
+};
 
 /// The channel action that sends a plain text.
 pub fn text_action(chat_id: &str, text: &str) -> String {
@@ -128,13 +135,50 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
     }
 }
 
+/// Events ready for the ingest lanes: routed, with the bot's answer.
+pub struct Prepared {
+    ingests: Vec<Ingest>,
+    answer: Arc<AnswerFn>,
+    /// Outbox rows will be written whatever the outcome (follow-ups, notices).
+    queued: bool,
+}
+
+impl Prepared {
+    pub fn len(&self) -> usize {
+        self.ingests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ingests.is_empty()
+    }
+}
+
+/// Events handed to the lanes, to be awaited.
+pub struct Submitted {
+    pending: Vec<(String, Pending)>,
+    queued: bool,
+}
+
 /// Stores `events` of `connection`; a redelivered event changes nothing.
 pub async fn store_events(
     state: &AppState,
     connection: &ChannelConnection,
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
-    let routed = routed(state, connection, Timestamp::now()).await?;
+    let prepared = prepare(state, connection, events, Timestamp::now()).await?;
+    let submitted = submit(&state.ingest, prepared).await?;
+    finish(state, connection.id, submitted).await
+}
+
+/// Routes `events` of `connection` as of `at` (when they arrived): where conversations they
+/// open start, the out-of-hours notice, the channel's follow-ups.
+pub async fn prepare(
+    state: &AppState,
+    connection: &ChannelConnection,
+    events: Vec<InboundEvent>,
+    at: Timestamp,
+) -> Result<Prepared, StoreError> {
+    let routed = routed(state, connection, at).await?;
     if let Some(scenario) = routed.start.scenario_id {
         // The bot answers inside the ingest transaction only with a scenario confirmed in
         // the last second: confirm it now (a version read, once a second) rather than leave
@@ -144,11 +188,9 @@ pub async fn store_events(
             .confirm(state, connection.account_id, scenario)
             .await;
     }
-    let answer: std::sync::Arc<crate::group_commit::AnswerFn> =
-        std::sync::Arc::new(crate::bot::answerer(state, connection));
+    let answer: Arc<AnswerFn> = Arc::new(crate::bot::answerer(state, connection));
     let mut queued = false;
-    // All handed over first, then awaited in order: a polled batch shares commits too.
-    let mut pending = Vec::with_capacity(events.len());
+    let mut ingests = Vec::with_capacity(events.len());
     for event in events {
         let follow_ups: Vec<FollowUp> = event
             .follow_ups
@@ -172,7 +214,7 @@ pub async fn store_events(
             _ => None,
         };
         queued |= out_of_hours.is_some();
-        let ingest = Ingest {
+        ingests.push(Ingest {
             account_id: connection.account_id,
             connection_id: connection.id,
             external_event_id: event.external_event_id,
@@ -180,17 +222,44 @@ pub async fn store_events(
             start: routed.start,
             out_of_hours,
             follow_ups,
-        };
+        });
+    }
+    Ok(Prepared {
+        ingests,
+        answer,
+        queued,
+    })
+}
+
+/// Hands the events over, all of them before any is awaited: a polled batch or a journal's
+/// batch shares commits.
+pub async fn submit(lanes: &GroupCommit, prepared: Prepared) -> Result<Submitted, StoreError> {
+    let mut pending = Vec::with_capacity(prepared.ingests.len());
+    for ingest in prepared.ingests {
         let event_id = ingest.external_event_id.clone();
         pending.push((
             event_id,
-            state.ingest.submit(ingest, Some(answer.clone())).await?,
+            lanes.submit(ingest, Some(prepared.answer.clone())).await?,
         ));
     }
-    for (event_id, outcome) in pending {
+    Ok(Submitted {
+        pending,
+        queued: prepared.queued,
+    })
+}
+
+/// Awaits the events' commits in order, then wakes whoever waits on the outbox and on the
+/// conversations.
+pub async fn finish(
+    state: &AppState,
+    connection: ConnectionId,
+    submitted: Submitted,
+) -> Result<(), StoreError> {
+    let mut queued = submitted.queued;
+    for (event_id, outcome) in submitted.pending {
         match outcome.outcome().await? {
             Ingested::Duplicate => {
-                tracing::debug!(connection = %connection.id, event = %event_id, "duplicate delivery")
+                tracing::debug!(%connection, event = %event_id, "duplicate delivery")
             }
             Ingested::Stored {
                 conversation_id,

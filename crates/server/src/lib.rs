@@ -17,6 +17,7 @@ mod fanout;
 mod files;
 mod group_commit;
 mod ingest;
+mod journal;
 mod metrics;
 mod openapi;
 mod routes;

@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latencies per route, and the ingest lanes'
-//! commits (how many, how many events each held, how long each took), served at `/metrics`.
+//! commits (how many, how many events each held, how long each took) and the events waiting
+//! in the inbound journal, served at `/metrics`.
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use axum::{
 };
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -38,6 +39,8 @@ pub struct Metrics {
     durations: Family<RouteLabels, Histogram>,
     /// Handed to the ingest lanes.
     pub ingest: IngestMetrics,
+    /// Events journaled and not yet stored (see `journal.rs`).
+    pub journal_waiting: Gauge,
 }
 
 /// The ingest lanes' commits. Events per commit is what group commit buys: a commit's cost
@@ -90,11 +93,18 @@ impl Default for Metrics {
             "Time to store and commit an ingest batch",
             ingest.seconds.clone(),
         );
+        let journal_waiting = Gauge::default();
+        registry.register(
+            "journal_waiting_events",
+            "Events acknowledged on the inbound journal and not yet stored",
+            journal_waiting.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
             ingest,
+            journal_waiting,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub vk_app: Option<crate::config::VkApp>,
     /// Ingest's group commit: events handed over, stored many to a transaction.
     pub ingest: Arc<crate::group_commit::GroupCommit>,
+    /// On SQLite, webhooks are acknowledged on the inbound journal (see `journal.rs`).
+    pub journal: Option<Arc<crate::journal::JournalLane>>,
     /// Connections opened for webhooks, bot turns and sends, kept for a moment.
     pub connections: Arc<crate::channels::ConnectionCache>,
     /// The bot's HTTP client and parsed scenarios.

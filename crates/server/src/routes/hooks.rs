@@ -1,7 +1,9 @@
 //! `POST /hooks/{connection_id}`: every channel's webhook. The connector checks the signature
-//! on the raw bytes and decodes; each event is stored in one transaction; the answer is 2xx
-//! only after the commit, so a 2xx always means "stored" and anything else is retried by the
-//! channel. A duplicate delivery is answered 2xx and changes nothing.
+//! on the raw bytes and decodes; the answer is 2xx only once the events are durable, so a
+//! 2xx always means "kept" and anything else is retried by the channel: on SQLite once they
+//! are in the inbound journal (`journal.rs`; stored from there, and under light load before
+//! the answer too), on PostgreSQL once ingest committed them. A duplicate delivery is
+//! answered 2xx and changes nothing.
 
 use axum::{
     body::Bytes,
@@ -14,7 +16,9 @@ use axum::{
 use switchboard_channels::{HookKeys, InboundError, WebhookRequest};
 use switchboard_core::ids::ConnectionId;
 
-use crate::{channels::CachedError, error::ApiError, ingest, state::AppState};
+use crate::{
+    channels::CachedError, error::ApiError, ingest, journal::JournalLane, state::AppState,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/hooks/{id}", post(receive))
@@ -82,7 +86,16 @@ async fn receive(
                 )
             }
         })?;
-    ingest::store_events(&state, &opened.connection, parsed.events).await?;
+    match &state.journal {
+        Some(journal) => {
+            let entry = JournalLane::entry(id, &parsed.events)?;
+            let prepared =
+                ingest::prepare(&state, &opened.connection, parsed.events, entry.received_at)
+                    .await?;
+            journal.accept(&state, entry, prepared).await?;
+        }
+        None => ingest::store_events(&state, &opened.connection, parsed.events).await?,
+    }
     let reply = parsed.reply.unwrap_or_else(|| "ok".into());
     Ok((StatusCode::OK, reply).into_response())
 }

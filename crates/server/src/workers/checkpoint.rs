@@ -1,6 +1,7 @@
 //! The checkpoint worker (SQLite only): copies the write-ahead log into the database file
 //! from a reader, so the one writer, on whose commits every webhook waits, never stops to do
 //! it (the writer's own automatic checkpoint is set far out; see the store's `connect.rs`).
+//! The inbound journal's log too, for the webhooks that wait on its writer.
 
 use std::time::Duration;
 
@@ -21,6 +22,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if let Err(e) = state.store.checkpoint().await {
             tracing::warn!(error = %e, "checkpointing the database failed");
+        }
+        if let Some(lane) = &state.journal {
+            if let Err(e) = lane.journal().checkpoint().await {
+                tracing::warn!(error = %e, "checkpointing the inbound journal failed");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {}

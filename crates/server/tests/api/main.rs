@@ -8,6 +8,7 @@ mod bot;
 mod groups;
 mod helpers;
 mod isolation;
+mod journal;
 mod operators;
 mod routing;
 mod schedules;

@@ -1,0 +1,307 @@
+//! Webhooks acknowledged on the inbound journal (SQLite): a webhook's parsed events are
+//! appended to the journal (`store::Journal`, a file of its own), many webhooks to one
+//! commit, and the webhook is answered once that commit is durable. The events go on to
+//! the ingest lanes in journal order; an entry is forgotten once its events are stored.
+//!
+//! Why: on the main database a commit that stores events costs the pages of some thirty
+//! b-trees and grows cheaper per event the more events it holds; a webhook waiting for it
+//! holds its events back from the next batch. Acknowledged on the journal, the webhooks keep
+//! coming while a batch is written, and batches grow to what the writer can take.
+//!
+//! While few events wait (fewer than [`INLINE_BELOW`]), a webhook still waits for its events
+//! to be stored before it is answered: under light load what a 2xx acknowledged is already
+//! visible through the API. At most [`BACKLOG`] events wait; past that a webhook waits for
+//! room before it is journaled (backpressure: the channel's retry is the buffer beyond).
+//!
+//! After a crash, what the journal kept is stored again before the server takes webhooks
+//! ([`replay`]); ingest's dedupe on the channel's event id makes an entry stored twice a
+//! no-op. An entry whose storing failed stays in the journal and is retried by [`run`].
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use prometheus_client::metrics::gauge::Gauge;
+use switchboard_channels::InboundEvent;
+use switchboard_core::ids::ConnectionId;
+use switchboard_store::{Journal, JournalEntry, StoreError};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+use crate::{
+    group_commit::GroupCommit,
+    ingest::{self, Prepared, Submitted},
+    state::AppState,
+};
+
+/// Below this many events waiting, a webhook is answered after its events are stored.
+pub const INLINE_BELOW: i64 = 16;
+/// The most events journaled and not yet stored.
+pub const BACKLOG: usize = 1024;
+/// The most webhooks one journal commit takes.
+const MAX_BATCH: usize = 256;
+/// Stored entries are forgotten with the next append, or after this long without one.
+const FORGET_AFTER: Duration = Duration::from_millis(100);
+/// How often [`run`] looks for entries whose storing failed, and how old they must be.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const SWEEP_OLDER_THAN: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+struct Append {
+    entry: JournalEntry,
+    prepared: Prepared,
+    reply: oneshot::Sender<Result<(i64, Submitted), StoreError>>,
+}
+
+/// The journal's lane; cheap to share.
+pub struct JournalLane {
+    appends: mpsc::Sender<Append>,
+    stored: mpsc::UnboundedSender<i64>,
+    room: Arc<Semaphore>,
+    /// Events journaled and not yet stored (also served at `/metrics`).
+    waiting: Gauge,
+    journal: Journal,
+}
+
+impl JournalLane {
+    /// Starts the lane on a thread of its own (as the ingest lanes, for the same reason: a
+    /// commit is a few statements in a row, each answered at once).
+    pub fn start(
+        journal: Journal,
+        lanes: Arc<GroupCommit>,
+        waiting: Gauge,
+    ) -> std::io::Result<Self> {
+        let (appends, queue) = mpsc::channel(MAX_BATCH * 4);
+        let (stored, forget) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let writer = journal.clone();
+        std::thread::Builder::new()
+            .name("journal-lane".into())
+            .spawn(move || runtime.block_on(lane(writer, lanes, queue, forget)))?;
+        Ok(Self {
+            appends,
+            stored,
+            room: Arc::new(Semaphore::new(BACKLOG)),
+            waiting,
+            journal,
+        })
+    }
+
+    /// The journal itself (recovery, checkpoints).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The entry that keeps `events` of `connection`, received now.
+    pub fn entry(
+        connection: ConnectionId,
+        events: &[InboundEvent],
+    ) -> Result<JournalEntry, StoreError> {
+        Ok(JournalEntry {
+            connection_id: connection,
+            received_at: Timestamp::now(),
+            events: serde_json::to_string(events)
+                .map_err(|e| StoreError::Corrupt(format!("events not serializable: {e}")))?,
+        })
+    }
+
+    /// Journals `entry` (whose events are `prepared`) and returns once that is durable, or
+    /// once they are stored while few events wait.
+    pub async fn accept(
+        self: &Arc<Self>,
+        state: &AppState,
+        entry: JournalEntry,
+        prepared: Prepared,
+    ) -> Result<(), StoreError> {
+        if prepared.is_empty() {
+            return Ok(());
+        }
+        let connection = entry.connection_id;
+        let count = prepared.len().min(BACKLOG);
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(count as u32)
+            .await
+            .map_err(|_| stopped())?;
+        let inline = self.waiting.inc_by(count as i64) < INLINE_BELOW;
+        let (reply, journaled) = oneshot::channel();
+        let appended = match self
+            .appends
+            .send(Append {
+                entry,
+                prepared,
+                reply,
+            })
+            .await
+        {
+            Ok(()) => journaled.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
+        let (id, submitted) = match appended {
+            Ok(appended) => appended,
+            Err(e) => {
+                self.waiting.dec_by(count as i64);
+                return Err(e);
+            }
+        };
+        let (state, lane) = (state.clone(), self.clone());
+        let stored = async move {
+            let result = ingest::finish(&state, connection, submitted).await;
+            match &result {
+                Ok(()) => {
+                    let _ = lane.stored.send(id);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %connection, entry = id, "storing journaled events failed; kept in the journal for a retry")
+                }
+            }
+            lane.waiting.dec_by(count as i64);
+            drop(permit);
+            result
+        };
+        if inline {
+            stored.await
+        } else {
+            tokio::spawn(stored);
+            Ok(())
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the journal lane stopped".into())
+}
+
+/// Appends what queued up in one commit (forgetting what was stored meanwhile), then hands
+/// the events to the ingest lanes in journal order before answering the webhooks.
+async fn lane(
+    journal: Journal,
+    lanes: Arc<GroupCommit>,
+    mut queue: mpsc::Receiver<Append>,
+    mut stored: mpsc::UnboundedReceiver<i64>,
+) {
+    let mut forget: Vec<i64> = Vec::new();
+    let mut forget_by = tokio::time::Instant::now();
+    loop {
+        let first = tokio::select! {
+            append = queue.recv() => match append {
+                Some(append) => Some(append),
+                None => return,
+            },
+            Some(id) = stored.recv() => {
+                if forget.is_empty() {
+                    forget_by = tokio::time::Instant::now() + FORGET_AFTER;
+                }
+                forget.push(id);
+                continue;
+            }
+            () = tokio::time::sleep_until(forget_by), if !forget.is_empty() => None,
+        };
+        while let Ok(id) = stored.try_recv() {
+            forget.push(id);
+        }
+        let mut batch: Vec<Append> = first.into_iter().collect();
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(append) => batch.push(append),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<JournalEntry> = batch.iter().map(|a| a.entry.clone()).collect();
+        match journal.append(&entries, &forget).await {
+            Ok(ids) => {
+                forget.clear();
+                for (append, id) in batch.into_iter().zip(ids) {
+                    let submitted = ingest::submit(&lanes, append.prepared).await;
+                    let _ = append.reply.send(submitted.map(|s| (id, s)));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "appending to the inbound journal failed; its webhooks get an error");
+                for append in batch {
+                    let _ = append
+                        .reply
+                        .send(Err(StoreError::Unavailable(format!("journal: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Stores again what the journal kept (entries received before `older_than`, or all), in
+/// journal order; each stored entry is forgotten. Run before webhooks are taken after a
+/// start, and by [`run`] for entries whose storing failed. An entry that fails again stays
+/// for the next sweep (the database is down, or the entry cannot be read: it is logged
+/// every time, never dropped).
+pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Timestamp>) {
+    let mut after = 0;
+    loop {
+        let page = match journal.pending(after, 256).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the inbound journal failed");
+                return;
+            }
+        };
+        let Some((last, _)) = page.last() else {
+            return;
+        };
+        after = *last;
+        for (id, entry) in page {
+            if older_than.is_some_and(|t| entry.received_at >= t) {
+                return;
+            }
+            match store_entry(state, &entry).await {
+                Ok(()) => {
+                    if let Err(e) = journal.forget(&[id]).await {
+                        tracing::warn!(error = %e, entry = id, "forgetting a stored journal entry failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, entry = id, connection = %entry.connection_id, "storing a journaled entry failed; kept for the next try");
+                }
+            }
+        }
+    }
+}
+
+async fn store_entry(state: &AppState, entry: &JournalEntry) -> Result<(), StoreError> {
+    let events: Vec<InboundEvent> = serde_json::from_str(&entry.events)
+        .map_err(|e| StoreError::Corrupt(format!("journal entry: {e}")))?;
+    let opened = match state.opened(entry.connection_id).await {
+        Ok(Some(opened)) => opened,
+        // Deleted since: its webhook would be refused now, and nothing is left to store into.
+        Ok(None) => {
+            tracing::warn!(connection = %entry.connection_id, events = events.len(), "journaled events of a deleted connection dropped");
+            return Ok(());
+        }
+        Err(crate::channels::CachedError::Store(e)) => return Err(e),
+        Err(crate::channels::CachedError::Open(e)) => {
+            return Err(StoreError::Unavailable(format!(
+                "opening the connection: {e}"
+            )))
+        }
+    };
+    let prepared = ingest::prepare(state, &opened.connection, events, entry.received_at).await?;
+    let submitted = ingest::submit(&state.ingest, prepared).await?;
+    ingest::finish(state, entry.connection_id, submitted).await
+}
+
+/// Retries entries whose storing failed, until `stop`.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let Some(lane) = state.journal.clone() else {
+        return;
+    };
+    while !*stop.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        replay(
+            &state,
+            lane.journal(),
+            Some(Timestamp::now() - SWEEP_OLDER_THAN),
+        )
+        .await;
+    }
+}
