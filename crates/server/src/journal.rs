@@ -8,16 +8,23 @@
 //! holds its events back from the next batch. Acknowledged on the journal, the webhooks keep
 //! coming while a batch is written, and batches grow to what the writer can take.
 //!
-//! While few events wait (fewer than [`INLINE_BELOW`]), a webhook still waits for its events
-//! to be stored before it is answered: under light load what a 2xx acknowledged is already
-//! visible through the API. At most [`BACKLOG`] events wait; past that a webhook waits for
-//! room before it is journaled (backpressure: the channel's retry is the buffer beyond).
+//! The journal is for load. While few events wait (fewer than [`INLINE_BELOW`]) and none is
+//! on its way through the journal, a webhook's events go straight to ingest and it is
+//! answered after that commit, as on PostgreSQL: one fsync, not two, and what a 2xx
+//! acknowledged is already visible through the API. At most [`BACKLOG`] events wait; past
+//! that a webhook waits for room (backpressure: the channel's retry is the buffer beyond).
 //!
 //! After a crash, what the journal kept is stored again before the server takes webhooks
 //! ([`replay`]); ingest's dedupe on the channel's event id makes an entry stored twice a
 //! no-op. An entry whose storing failed stays in the journal and is retried by [`run`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use jiff::Timestamp;
 use prometheus_client::metrics::gauge::Gauge;
@@ -32,7 +39,8 @@ use crate::{
     state::AppState,
 };
 
-/// Below this many events waiting, a webhook is answered after its events are stored.
+/// Below this many events waiting, a webhook's events are stored at once (no journal) and
+/// it is answered after that commit.
 pub const INLINE_BELOW: i64 = 16;
 /// The most events journaled and not yet stored.
 pub const BACKLOG: usize = 1024;
@@ -55,8 +63,10 @@ pub struct JournalLane {
     appends: mpsc::Sender<Append>,
     stored: mpsc::UnboundedSender<i64>,
     room: Arc<Semaphore>,
-    /// Events journaled and not yet stored (also served at `/metrics`).
+    /// Events accepted and not yet stored (also served at `/metrics`).
     waiting: Gauge,
+    /// Webhooks in the journal's lane, not yet handed to the ingest lanes.
+    journaling: Arc<AtomicUsize>,
     journal: Journal,
 }
 
@@ -73,15 +83,17 @@ impl JournalLane {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let writer = journal.clone();
+        let (writer, journaling) = (journal.clone(), Arc::new(AtomicUsize::new(0)));
+        let handed = journaling.clone();
         std::thread::Builder::new()
             .name("journal-lane".into())
-            .spawn(move || runtime.block_on(lane(writer, lanes, queue, forget)))?;
+            .spawn(move || runtime.block_on(lane(writer, lanes, handed, queue, forget)))?;
         Ok(Self {
             appends,
             stored,
             room: Arc::new(Semaphore::new(BACKLOG)),
             waiting,
+            journaling,
             journal,
         })
     }
@@ -104,8 +116,8 @@ impl JournalLane {
         })
     }
 
-    /// Journals `entry` (whose events are `prepared`) and returns once that is durable, or
-    /// once they are stored while few events wait.
+    /// Journals `entry` (whose events are `prepared`) and returns once that is durable; while
+    /// few events wait, stores them at once instead and returns once they are committed.
     pub async fn accept(
         self: &Arc<Self>,
         state: &AppState,
@@ -123,7 +135,21 @@ impl JournalLane {
             .acquire_many_owned(count as u32)
             .await
             .map_err(|_| stopped())?;
-        let inline = self.waiting.inc_by(count as i64) < INLINE_BELOW;
+        if self.waiting.inc_by(count as i64) < INLINE_BELOW
+            && self.journaling.load(Ordering::SeqCst) == 0
+        {
+            // Few events wait and none is on its way through the journal (which this one
+            // could overtake): stored at once and answered after the commit.
+            let stored = async {
+                let submitted = ingest::submit(&state.ingest, prepared).await?;
+                ingest::finish(state, connection, submitted).await
+            }
+            .await;
+            self.waiting.dec_by(count as i64);
+            drop(permit);
+            return stored;
+        }
+        self.journaling.fetch_add(1, Ordering::SeqCst);
         let (reply, journaled) = oneshot::channel();
         let appended = match self
             .appends
@@ -135,7 +161,10 @@ impl JournalLane {
             .await
         {
             Ok(()) => journaled.await.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => Err(stopped()),
+            Err(_) => {
+                self.journaling.fetch_sub(1, Ordering::SeqCst);
+                Err(stopped())
+            }
         };
         let (id, submitted) = match appended {
             Ok(appended) => appended,
@@ -159,12 +188,8 @@ impl JournalLane {
             drop(permit);
             result
         };
-        if inline {
-            stored.await
-        } else {
-            tokio::spawn(stored);
-            Ok(())
-        }
+        tokio::spawn(stored);
+        Ok(())
     }
 }
 
@@ -177,6 +202,7 @@ fn stopped() -> StoreError {
 async fn lane(
     journal: Journal,
     lanes: Arc<GroupCommit>,
+    journaling: Arc<AtomicUsize>,
     mut queue: mpsc::Receiver<Append>,
     mut stored: mpsc::UnboundedReceiver<i64>,
 ) {
@@ -213,12 +239,14 @@ async fn lane(
                 forget.clear();
                 for (append, id) in batch.into_iter().zip(ids) {
                     let submitted = ingest::submit(&lanes, append.prepared).await;
+                    journaling.fetch_sub(1, Ordering::SeqCst);
                     let _ = append.reply.send(submitted.map(|s| (id, s)));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "appending to the inbound journal failed; its webhooks get an error");
                 for append in batch {
+                    journaling.fetch_sub(1, Ordering::SeqCst);
                     let _ = append
                         .reply
                         .send(Err(StoreError::Unavailable(format!("journal: {e}"))));

@@ -1,9 +1,9 @@
 //! `POST /hooks/{connection_id}`: every channel's webhook. The connector checks the signature
 //! on the raw bytes and decodes; the answer is 2xx only once the events are durable, so a
-//! 2xx always means "kept" and anything else is retried by the channel: on SQLite once they
-//! are in the inbound journal (`journal.rs`; stored from there, and under light load before
-//! the answer too), on PostgreSQL once ingest committed them. A duplicate delivery is
-//! answered 2xx and changes nothing.
+//! 2xx always means "kept" and anything else is retried by the channel: once ingest
+//! committed them, or on SQLite under load once they are in the inbound journal
+//! (`journal.rs`; stored from there). A duplicate delivery is answered 2xx and changes
+//! nothing.
 
 use axum::{
     body::Bytes,
