@@ -444,6 +444,15 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    } else {
+        // Acknowledged on the journal under load: stored a moment later.
+        while Instant::now() < wait_until {
+            let waiting = metric(&http, &base, "switchboard_journal_waiting_events").await;
+            if waiting.map_or(true, |w| w == 0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let peak_rss_mb = server.peak_rss_mb();
     let cpu_seconds = server.cpu_seconds();
@@ -510,6 +519,14 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 /// The ingest lanes' commits and the events they stored, from the server's `/metrics`.
 async fn ingest_commits(http: &reqwest::Client, base: &str) -> anyhow::Result<(u64, u64)> {
+    Ok((
+        metric(http, base, "switchboard_ingest_commits_total").await?,
+        metric(http, base, "switchboard_ingest_events_total").await?,
+    ))
+}
+
+/// One value from the server's `/metrics`.
+async fn metric(http: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<u64> {
     let text = http
         .get(format!("{base}/metrics"))
         .send()
@@ -517,19 +534,13 @@ async fn ingest_commits(http: &reqwest::Client, base: &str) -> anyhow::Result<(u
         .error_for_status()?
         .text()
         .await?;
-    let value = |name: &str| -> anyhow::Result<u64> {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .with_context(|| format!("{name} is not in /metrics"))?
-            .trim()
-            .parse::<f64>()
-            .map(|v| v as u64)
-            .with_context(|| format!("{name} is not a number"))
-    };
-    Ok((
-        value("switchboard_ingest_commits_total")?,
-        value("switchboard_ingest_events_total")?,
-    ))
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .with_context(|| format!("{name} is not in /metrics"))?
+        .trim()
+        .parse::<f64>()
+        .map(|v| v as u64)
+        .with_context(|| format!("{name} is not a number"))
 }
 
 /// Messages stored, read from the database after the run.
