@@ -135,9 +135,14 @@ impl JournalLane {
             .acquire_many_owned(count as u32)
             .await
             .map_err(|_| stopped())?;
-        if self.waiting.inc_by(count as i64) < INLINE_BELOW
-            && self.journaling.load(Ordering::SeqCst) == 0
-        {
+        let before = self.waiting.inc_by(count as i64);
+        // Counted until stored, or until this future is dropped (the client hung up).
+        let waiting = Waiting {
+            gauge: self.waiting.clone(),
+            count: count as i64,
+            _room: permit,
+        };
+        if before < INLINE_BELOW && self.journaling.load(Ordering::SeqCst) == 0 {
             // Few events wait and none is on its way through the journal (which this one
             // could overtake): stored at once and answered after the commit.
             let stored = async {
@@ -145,8 +150,7 @@ impl JournalLane {
                 ingest::finish(state, connection, submitted).await
             }
             .await;
-            self.waiting.dec_by(count as i64);
-            drop(permit);
+            drop(waiting);
             return stored;
         }
         self.journaling.fetch_add(1, Ordering::SeqCst);
@@ -166,13 +170,7 @@ impl JournalLane {
                 Err(stopped())
             }
         };
-        let (id, submitted) = match appended {
-            Ok(appended) => appended,
-            Err(e) => {
-                self.waiting.dec_by(count as i64);
-                return Err(e);
-            }
-        };
+        let (id, submitted) = appended?;
         let (state, lane) = (state.clone(), self.clone());
         let stored = async move {
             let result = ingest::finish(&state, connection, submitted).await;
@@ -184,12 +182,24 @@ impl JournalLane {
                     tracing::warn!(error = %e, %connection, entry = id, "storing journaled events failed; kept in the journal for a retry")
                 }
             }
-            lane.waiting.dec_by(count as i64);
-            drop(permit);
+            drop(waiting);
             result
         };
         tokio::spawn(stored);
         Ok(())
+    }
+}
+
+/// Events counted as waiting, holding their room in the backlog.
+struct Waiting {
+    gauge: Gauge,
+    count: i64,
+    _room: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.count);
     }
 }
 
