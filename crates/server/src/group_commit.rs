@@ -106,14 +106,10 @@ impl GroupCommit {
         let mut lanes = Vec::with_capacity(count);
         for lane in 0..count {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (store, outbox_ready, metrics) =
-                (store.clone(), outbox_ready.clone(), metrics.clone());
-            std::thread::Builder::new()
-                .name(format!("ingest-lane-{lane}"))
-                .spawn(move || runtime.block_on(run(store, outbox_ready, metrics, rx)))?;
+            spawn_lane(
+                format!("ingest-lane-{lane}"),
+                run(store.clone(), outbox_ready.clone(), metrics.clone(), rx),
+            )?;
             lanes.push(tx);
         }
         Ok(Self { lanes, store })
@@ -155,6 +151,20 @@ impl GroupCommit {
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
     }
+}
+
+/// Runs a lane on a thread of its own, with a runtime of its own (see the module's doc).
+pub(crate) fn spawn_lane(
+    name: String,
+    lane: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || runtime.block_on(lane))?;
+    Ok(())
 }
 
 /// The lane of an event: by its chat, so one chat's events keep their order.

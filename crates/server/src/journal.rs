@@ -34,7 +34,7 @@ use switchboard_store::{Journal, JournalEntry, StoreError};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use crate::{
-    group_commit::GroupCommit,
+    group_commit::{spawn_lane, GroupCommit},
     ingest::{self, Prepared, Submitted},
     state::AppState,
 };
@@ -80,14 +80,11 @@ impl JournalLane {
     ) -> std::io::Result<Self> {
         let (appends, queue) = mpsc::channel(MAX_BATCH * 4);
         let (stored, forget) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (writer, journaling) = (journal.clone(), Arc::new(AtomicUsize::new(0)));
-        let handed = journaling.clone();
-        std::thread::Builder::new()
-            .name("journal-lane".into())
-            .spawn(move || runtime.block_on(lane(writer, lanes, handed, queue, forget)))?;
+        let journaling = Arc::new(AtomicUsize::new(0));
+        spawn_lane(
+            "journal-lane".into(),
+            lane(journal.clone(), lanes, journaling.clone(), queue, forget),
+        )?;
         Ok(Self {
             appends,
             stored,
@@ -243,23 +240,24 @@ async fn lane(
                 Err(_) => break,
             }
         }
-        let entries: Vec<JournalEntry> = batch.iter().map(|a| a.entry.clone()).collect();
+        let (entries, waiters): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|a| (a.entry, (a.prepared, a.reply)))
+            .unzip();
         match journal.append(&entries, &forget).await {
             Ok(ids) => {
                 forget.clear();
-                for (append, id) in batch.into_iter().zip(ids) {
-                    let submitted = ingest::submit(&lanes, append.prepared).await;
+                for ((prepared, reply), id) in waiters.into_iter().zip(ids) {
+                    let submitted = ingest::submit(&lanes, prepared).await;
                     journaling.fetch_sub(1, Ordering::SeqCst);
-                    let _ = append.reply.send(submitted.map(|s| (id, s)));
+                    let _ = reply.send(submitted.map(|s| (id, s)));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "appending to the inbound journal failed; its webhooks get an error");
-                for append in batch {
+                for (_, reply) in waiters {
                     journaling.fetch_sub(1, Ordering::SeqCst);
-                    let _ = append
-                        .reply
-                        .send(Err(StoreError::Unavailable(format!("journal: {e}"))));
+                    let _ = reply.send(Err(StoreError::Unavailable(format!("journal: {e}"))));
                 }
             }
         }
@@ -267,10 +265,11 @@ async fn lane(
 }
 
 /// Stores again what the journal kept (entries received before `older_than`, or all), in
-/// journal order; each stored entry is forgotten. Run before webhooks are taken after a
-/// start, and by [`run`] for entries whose storing failed. An entry that fails again stays
-/// for the next sweep (the database is down, or the entry cannot be read: it is logged
-/// every time, never dropped).
+/// journal order, a page at a time: a page's events are all handed over before any is
+/// awaited (they share commits), and its stored entries are forgotten in one commit. Run
+/// before webhooks are taken after a start, and by [`run`] for entries whose storing
+/// failed. An entry that fails again stays for the next sweep (the database is down, or the
+/// entry cannot be read: it is logged every time, never dropped).
 pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Timestamp>) {
     let mut after = 0;
     loop {
@@ -285,25 +284,45 @@ pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Time
             return;
         };
         after = *last;
+        let mut handed = Vec::with_capacity(page.len());
+        let mut ended = false;
         for (id, entry) in page {
             if older_than.is_some_and(|t| entry.received_at >= t) {
-                return;
+                ended = true;
+                break;
             }
-            match store_entry(state, &entry).await {
-                Ok(()) => {
-                    if let Err(e) = journal.forget(&[id]).await {
-                        tracing::warn!(error = %e, entry = id, "forgetting a stored journal entry failed");
-                    }
-                }
+            let submitted = submit_entry(state, &entry).await;
+            handed.push((id, entry.connection_id, submitted));
+        }
+        let mut stored = Vec::with_capacity(handed.len());
+        for (id, connection, submitted) in handed {
+            let result = match submitted {
+                Ok(Some(submitted)) => ingest::finish(state, connection, submitted).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => stored.push(id),
                 Err(e) => {
-                    tracing::warn!(error = %e, entry = id, connection = %entry.connection_id, "storing a journaled entry failed; kept for the next try");
+                    tracing::warn!(error = %e, entry = id, %connection, "storing a journaled entry failed; kept for the next try");
                 }
             }
+        }
+        if let Err(e) = journal.forget(&stored).await {
+            tracing::warn!(error = %e, "forgetting stored journal entries failed");
+        }
+        if ended {
+            return;
         }
     }
 }
 
-async fn store_entry(state: &AppState, entry: &JournalEntry) -> Result<(), StoreError> {
+/// Hands an entry's events to the ingest lanes; `None` when there is nothing to store them
+/// into.
+async fn submit_entry(
+    state: &AppState,
+    entry: &JournalEntry,
+) -> Result<Option<Submitted>, StoreError> {
     let events: Vec<InboundEvent> = serde_json::from_str(&entry.events)
         .map_err(|e| StoreError::Corrupt(format!("journal entry: {e}")))?;
     let opened = match state.opened(entry.connection_id).await {
@@ -311,7 +330,7 @@ async fn store_entry(state: &AppState, entry: &JournalEntry) -> Result<(), Store
         // Deleted since: its webhook would be refused now, and nothing is left to store into.
         Ok(None) => {
             tracing::warn!(connection = %entry.connection_id, events = events.len(), "journaled events of a deleted connection dropped");
-            return Ok(());
+            return Ok(None);
         }
         Err(crate::channels::CachedError::Store(e)) => return Err(e),
         Err(crate::channels::CachedError::Open(e)) => {
@@ -321,8 +340,7 @@ async fn store_entry(state: &AppState, entry: &JournalEntry) -> Result<(), Store
         }
     };
     let prepared = ingest::prepare(state, &opened.connection, events, entry.received_at).await?;
-    let submitted = ingest::submit(&state.ingest, prepared).await?;
-    ingest::finish(state, entry.connection_id, submitted).await
+    ingest::submit(&state.ingest, prepared).await.map(Some)
 }
 
 /// Retries entries whose storing failed, until `stop`.

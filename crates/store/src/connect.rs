@@ -184,6 +184,15 @@ pub(crate) async fn sqlite_pool(
         .map_err(|e| connect_error(url, e))
 }
 
+/// A passive checkpoint of a SQLite file's write-ahead log, from `reader`: it copies what
+/// no reader still needs and never waits for (or holds up) the writer.
+pub(crate) async fn checkpoint(reader: &AnyPool) -> Result<(), StoreError> {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(reader)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

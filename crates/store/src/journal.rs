@@ -20,7 +20,7 @@ use switchboard_core::ids::ConnectionId;
 
 use crate::{
     codec::millis,
-    connect::{sqlite_path, sqlite_pool, Dialect},
+    connect::{checkpoint, sqlite_path, sqlite_pool, Dialect},
     StoreConfig, StoreError,
 };
 
@@ -81,6 +81,9 @@ impl Journal {
         entries: &[JournalEntry],
         done: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
+        if entries.is_empty() && done.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write.begin().await?;
         let mut ids = Vec::with_capacity(entries.len());
         for chunk in entries.chunks(CHUNK) {
@@ -161,10 +164,7 @@ impl Journal {
     /// Copies the journal's write-ahead log into its file from the reader, as
     /// `Store::checkpoint` does for the main database.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.read)
-            .await?;
-        Ok(())
+        checkpoint(&self.read).await
     }
 
     pub async fn close(&self) {

@@ -89,9 +89,7 @@ impl Store {
     /// never has to (see `connect.rs`). Nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if self.dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.read)
-                .await?;
+            connect::checkpoint(&self.read).await?;
         }
         Ok(())
     }

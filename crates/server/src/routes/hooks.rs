@@ -88,6 +88,8 @@ async fn receive(
         })?;
     match &state.journal {
         Some(journal) => {
+            // Kept as the channel sent them; made before `prepare` takes the events, and
+            // left unused when few events wait (stored directly).
             let entry = JournalLane::entry(id, &parsed.events)?;
             let prepared =
                 ingest::prepare(&state, &opened.connection, parsed.events, entry.received_at)

@@ -178,6 +178,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// One unlabelled value of `/metrics`.
+    pub async fn metric(&self, name: &str) -> i64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+            .parse()
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.request(Method::GET, path, Some(token), None).await
     }

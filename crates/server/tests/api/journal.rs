@@ -32,13 +32,19 @@ async fn all_conversations(app: &TestApp) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn gauge(metrics: &str, name: &str) -> i64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
-        .parse()
-        .unwrap()
+async fn messages(app: &TestApp, conversation: &Value) -> Vec<Value> {
+    app.get(
+        &format!(
+            "/api/v1/conversations/{}/messages",
+            conversation["id"].as_str().unwrap()
+        ),
+        &app.admin_token,
+    )
+    .await
+    .body
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
 }
 
 async fn a_burst_is_acknowledged_and_stored_exactly_once(backend: Backend) {
@@ -73,26 +79,13 @@ async fn a_burst_is_acknowledged_and_stored_exactly_once(backend: Backend) {
     };
     assert_eq!(all.len() as i64, CHATS, "one conversation per chat");
     for c in all.iter().step_by(15) {
-        let messages = app
-            .get(
-                &format!(
-                    "/api/v1/conversations/{}/messages",
-                    c["id"].as_str().unwrap()
-                ),
-                &app.admin_token,
-            )
-            .await
-            .body;
-        assert_eq!(
-            messages.as_array().map(Vec::len),
-            Some(1),
-            "stored once: {messages}"
-        );
+        let messages = messages(&app, c).await;
+        assert_eq!(messages.len(), 1, "stored once: {messages:?}");
     }
     // Nothing left waiting once everything is stored.
     let started = Instant::now();
     loop {
-        let waiting = gauge(&app.metrics().await, "switchboard_journal_waiting_events");
+        let waiting = app.metric("switchboard_journal_waiting_events").await;
         if waiting == 0 {
             break;
         }
@@ -153,20 +146,9 @@ async fn what_the_journal_kept_is_stored_at_the_next_start(backend: Backend) {
     let all = all_conversations(&app).await;
     let mut texts: Vec<String> = Vec::new();
     for c in &all {
-        let messages = app
-            .get(
-                &format!(
-                    "/api/v1/conversations/{}/messages",
-                    c["id"].as_str().unwrap()
-                ),
-                &app.admin_token,
-            )
-            .await
-            .body;
         texts.extend(
-            messages
-                .as_array()
-                .unwrap()
+            messages(&app, c)
+                .await
                 .iter()
                 .map(|m| m["content"]["text"].as_str().unwrap_or_default().into()),
         );
