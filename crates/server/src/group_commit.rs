@@ -15,6 +15,12 @@
 //! in the commit that wrote them. PostgreSQL writes in parallel: there a round waiting for
 //! a batch would only wait, so it has a transaction of its own.
 //!
+//! The delivery worker, when it has nothing to do, leaves a claim parked here
+//! ([`GroupCommit::park_claim`]): the next batch of events that has no round riding along
+//! makes that claim in its own transaction, so the replies it writes are claimed in the
+//! commit that writes them and leave at once, without a round (and a commit) of their own.
+//! On PostgreSQL too: the claim is a statement more in a transaction that is open anyway.
+//!
 //! On SQLite a busy lane keeps the writer's connection from one batch to the next (up to
 //! [`HOLD_WRITER`]; see `HeldWriter`): handing it back costs a round trip to SQLite's
 //! thread before the next batch could take it again.
@@ -26,7 +32,7 @@
 
 use std::{
     hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use switchboard_store::{
@@ -74,7 +80,14 @@ struct SettleJob {
 pub struct GroupCommit {
     lanes: Vec<mpsc::Sender<Job>>,
     store: Store,
+    parked: Parked,
 }
+
+/// The claim the delivery worker left for the next batch to make.
+type Parked = Arc<Mutex<Option<SettleJob>>>;
+
+/// A parked claim's outcome: the rows claimed for the delivery worker.
+pub type Claimed = oneshot::Receiver<Result<Vec<OutboxItem>, StoreError>>;
 
 /// An event handed over, to be awaited after handing over the rest.
 pub struct Pending(oneshot::Receiver<Result<Ingested, StoreError>>);
@@ -103,16 +116,27 @@ impl GroupCommit {
             Dialect::Sqlite => 1,
             Dialect::Postgres => 2,
         };
+        let parked = Parked::default();
         let mut lanes = Vec::with_capacity(count);
         for lane in 0..count {
             let (tx, rx) = mpsc::channel(QUEUE);
             spawn_lane(
                 format!("ingest-lane-{lane}"),
-                run(store.clone(), outbox_ready.clone(), metrics.clone(), rx),
+                run(
+                    store.clone(),
+                    outbox_ready.clone(),
+                    metrics.clone(),
+                    parked.clone(),
+                    rx,
+                ),
             )?;
             lanes.push(tx);
         }
-        Ok(Self { lanes, store })
+        Ok(Self {
+            lanes,
+            store,
+            parked,
+        })
     }
 
     /// Hands an event over; await [`Pending::outcome`] for its result.
@@ -151,6 +175,32 @@ impl GroupCommit {
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
     }
+
+    /// Leaves `claim` (a round with no outcomes to record) for the next batch of events to
+    /// make in its transaction; its outcome comes on the receiver. Take it back with
+    /// [`Self::unpark`] before anything else goes to the lanes.
+    pub fn park_claim(&self, claim: Settle) -> Claimed {
+        debug_assert!(claim.finished.is_empty(), "a parked claim records nothing");
+        let (reply, claimed) = oneshot::channel();
+        *lock(&self.parked) = Some(SettleJob {
+            settle: claim,
+            reply,
+        });
+        claimed
+    }
+
+    /// Takes the parked claim back: true if no batch had taken it (its receiver then gets
+    /// nothing), false if one did (its outcome is on the way).
+    pub fn unpark(&self) -> bool {
+        lock(&self.parked).take().is_some()
+    }
+}
+
+fn lock(parked: &Parked) -> std::sync::MutexGuard<'_, Option<SettleJob>> {
+    // The slot holds a plain value: a panic elsewhere cannot leave it half-written.
+    parked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs a lane on a thread of its own, with a runtime of its own (see the module's doc).
@@ -181,6 +231,7 @@ async fn run(
     store: Store,
     outbox_ready: Arc<Notify>,
     metrics: IngestMetrics,
+    parked: Parked,
     mut queue: mpsc::Receiver<Job>,
 ) {
     // A job that belongs to the next batch (a second delivery round).
@@ -223,6 +274,9 @@ async fn run(
             if jobs.len() < MAX_BATCH {
                 job = queue.try_recv().ok();
             }
+        }
+        if settle.is_none() && !jobs.is_empty() {
+            settle = lock(&parked).take();
         }
         // In a task of its own: a panic while storing fails this batch's handlers (their
         // events are redelivered by the channels), not the lane.

@@ -139,8 +139,6 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
 pub struct Prepared {
     ingests: Vec<Ingest>,
     answer: Arc<AnswerFn>,
-    /// Outbox rows will be written whatever the outcome (follow-ups, notices).
-    queued: bool,
 }
 
 impl Prepared {
@@ -156,7 +154,6 @@ impl Prepared {
 /// Events handed to the lanes, to be awaited.
 pub struct Submitted {
     pending: Vec<(String, Pending)>,
-    queued: bool,
 }
 
 /// Stores `events` of `connection`; a redelivered event changes nothing.
@@ -189,7 +186,6 @@ pub async fn prepare(
             .await;
     }
     let answer: Arc<AnswerFn> = Arc::new(crate::bot::answerer(state, connection));
-    let mut queued = false;
     let mut ingests = Vec::with_capacity(events.len());
     for event in events {
         let follow_ups: Vec<FollowUp> = event
@@ -204,7 +200,6 @@ pub async fn prepare(
                 })
             })
             .collect();
-        queued |= !follow_ups.is_empty();
         let event_kind = to_ingest_event(event.kind);
         let out_of_hours = match &event_kind {
             IngestEvent::Message {
@@ -213,7 +208,6 @@ pub async fn prepare(
             } => out_of_hours_notice(connection, &routed, contact_external_id),
             _ => None,
         };
-        queued |= out_of_hours.is_some();
         ingests.push(Ingest {
             account_id: connection.account_id,
             connection_id: connection.id,
@@ -224,11 +218,7 @@ pub async fn prepare(
             follow_ups,
         });
     }
-    Ok(Prepared {
-        ingests,
-        answer,
-        queued,
-    })
+    Ok(Prepared { ingests, answer })
 }
 
 /// Hands the events over, all of them before any is awaited: a polled batch or a journal's
@@ -242,20 +232,16 @@ pub async fn submit(lanes: &GroupCommit, prepared: Prepared) -> Result<Submitted
             lanes.submit(ingest, Some(prepared.answer.clone())).await?,
         ));
     }
-    Ok(Submitted {
-        pending,
-        queued: prepared.queued,
-    })
+    Ok(Submitted { pending })
 }
 
-/// Awaits the events' commits in order, then wakes whoever waits on the outbox and on the
-/// conversations.
+/// Awaits the events' commits in order, then wakes whoever waits on the conversations (the
+/// lane has woken the delivery worker, or claimed the replies for it: see `group_commit.rs`).
 pub async fn finish(
     state: &AppState,
     connection: ConnectionId,
     submitted: Submitted,
 ) -> Result<(), StoreError> {
-    let mut queued = submitted.queued;
     for (event_id, outcome) in submitted.pending {
         match outcome.outcome().await? {
             Ingested::Duplicate => {
@@ -264,10 +250,8 @@ pub async fn finish(
             Ingested::Stored {
                 conversation_id,
                 bot,
-                answered,
                 ..
             } => {
-                queued |= answered;
                 if let Some(conversation) = conversation_id {
                     state.conversations_changed(&[conversation]);
                     if bot {
@@ -276,9 +260,6 @@ pub async fn finish(
                 }
             }
         }
-    }
-    if queued {
-        state.outbox_ready.notify_one();
     }
     Ok(())
 }

@@ -234,25 +234,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut sends = JoinSet::new();
     let mut finished: Vec<Finished> = Vec::new();
     let mut last_expiry = tokio::time::Instant::now();
-    while !*stop.borrow() {
-        if last_expiry.elapsed() > (state.delivery_lease / 4).min(Duration::from_secs(10)) {
-            last_expiry = tokio::time::Instant::now();
-            if let Err(e) = state.store.expire_outbox_leases(Timestamp::now()).await {
-                tracing::error!(error = %e, "cannot settle expired outbox leases");
-            }
-        }
-        while finished.len() < SETTLE_BATCH {
-            match outcomes.try_recv() {
-                Ok(f) => finished.push(f),
-                Err(_) => break,
-            }
-        }
-        while sends.try_join_next().is_some() {}
-        let room = MAX_IN_FLIGHT.saturating_sub(sends.len());
-        let limit = u32::try_from(room).unwrap_or(BATCH).min(BATCH);
-        let items = settle_and_claim(&state, std::mem::take(&mut finished), limit).await;
-        // A full claim may have left more due rows behind: claim again at once.
-        let more = limit > 0 && items.len() == limit as usize;
+    // A round is due: at start, and whenever something may have become due.
+    let mut round = true;
+    let spawn = |sends: &mut JoinSet<()>, items: Vec<OutboxItem>| {
         for item in items {
             let state = state.clone();
             let limiter = limiter.clone();
@@ -267,13 +251,75 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 });
             });
         }
-        if !more {
+    };
+    while !*stop.borrow() {
+        if last_expiry.elapsed() > (state.delivery_lease / 4).min(Duration::from_secs(10)) {
+            last_expiry = tokio::time::Instant::now();
+            if let Err(e) = state.store.expire_outbox_leases(Timestamp::now()).await {
+                tracing::error!(error = %e, "cannot settle expired outbox leases");
+            }
+        }
+        while finished.len() < SETTLE_BATCH {
+            match outcomes.try_recv() {
+                Ok(f) => finished.push(f),
+                Err(_) => break,
+            }
+        }
+        while sends.try_join_next().is_some() {}
+        if round || !finished.is_empty() {
+            let limit = room(&sends);
+            let items = settle_and_claim(&state, std::mem::take(&mut finished), limit).await;
+            // A full claim may have left more due rows behind: claim again at once.
+            round = limit > 0 && items.len() == limit as usize;
+            spawn(&mut sends, items);
+            if round {
+                continue;
+            }
+        }
+        // Nothing known to be due: the next batch of events claims for us, so the replies
+        // it writes leave with its commit (see `group_commit.rs`).
+        let limit = room(&sends);
+        let mut parked = (limit > 0).then(|| {
+            state.ingest.park_claim(Settle {
+                finished: Vec::new(),
+                lease: state.delivery_lease,
+                limit,
+            })
+        });
+        let mut claimed = None;
+        {
+            let parked_claim = async {
+                match parked.as_mut() {
+                    Some(claim) => claim.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(f) = outcomes.recv() => finished.push(f),
-                () = state.outbox_ready.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                result = parked_claim => claimed = Some(result),
+                () = state.outbox_ready.notified() => round = true,
+                () = tokio::time::sleep(POLL) => round = true,
                 _ = stop.changed() => {}
             }
+        }
+        if let Some(claim) = parked.filter(|_| claimed.is_none()) {
+            if !state.ingest.unpark() {
+                // A batch took the claim: its rows are on the way.
+                claimed = Some(claim.await);
+            }
+        }
+        match claimed {
+            Some(Ok(Ok(items))) => {
+                round |= items.len() == limit as usize;
+                spawn(&mut sends, items);
+            }
+            Some(Ok(Err(e))) => {
+                tracing::error!(error = %e, "cannot claim outbox rows");
+                round = true;
+            }
+            // The batch that took it failed before answering: claim again.
+            Some(Err(_)) => round = true,
+            None => {}
         }
     }
     // Sends in flight are finished and recorded before stopping.
@@ -285,6 +331,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     if !finished.is_empty() {
         record(&state, finished).await;
     }
+}
+
+/// How many rows a claim may take now.
+fn room(sends: &JoinSet<()>) -> u32 {
+    let room = MAX_IN_FLIGHT.saturating_sub(sends.len());
+    u32::try_from(room).unwrap_or(BATCH).min(BATCH)
 }
 
 /// A send's outcome, waiting to be recorded.

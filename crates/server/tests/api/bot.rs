@@ -21,6 +21,7 @@ backends!(
     the_http_step_reaches_only_allowed_hosts,
     the_bot_survives_a_restart_and_waits_on_durable_timers,
     a_connection_without_buttons_gets_a_numbered_menu,
+    a_reply_is_claimed_in_the_commit_that_stores_its_question,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -685,5 +686,73 @@ async fn a_connection_without_buttons_gets_a_numbered_menu(backend: Backend) {
     assert_eq!(
         sent(&fake, 2).await[1]["text"],
         "Введите номер заказа (от 4 до 10 цифр)"
+    );
+}
+
+/// The delivery worker leaves its claim with the ingest lane while idle: the commit that
+/// stores a question also claims the bot's reply, and the only other commit per question
+/// records that the reply was sent (there were four: a round to claim, an empty one, and a
+/// round to record). On PostgreSQL the worker's rounds are not the lane's commits; there
+/// this checks that the replies leave.
+async fn a_reply_is_claimed_in_the_commit_that_stores_its_question(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let menu = scenario(
+        &app,
+        "Menu",
+        "name: Menu\nstart: menu\nsteps:\n  menu:\n    say: \"Чем помочь?\"\n    choices:\n      - { label: \"Доставка\", goto: menu }\n",
+    )
+    .await;
+    let (fake, channel, secret) = telegram_bot(&app, &menu, 7001).await;
+    let before = app.metric("switchboard_ingest_commits_total").await;
+    let started = Instant::now();
+    const QUESTIONS: usize = 12;
+    let mut settled = std::collections::HashSet::new();
+    for i in 0..QUESTIONS {
+        let update = text_update(700 + i as i64, 90_000 + i as i64, "привет");
+        let r = deliver(&app, &channel, &secret, &update).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        sent(&fake, i + 1).await;
+        // The next question once the reply is recorded as sent (the worker then waits with
+        // its claim left for the next batch).
+        let deadline = Instant::now() + WAIT;
+        while settled.len() <= i {
+            let list = app
+                .get("/api/v1/conversations?limit=100", &app.admin_token)
+                .await
+                .body;
+            for c in list.as_array().unwrap() {
+                let id = c["id"].as_str().unwrap().to_string();
+                if settled.contains(&id) {
+                    continue;
+                }
+                let messages = app
+                    .get(
+                        &format!("/api/v1/conversations/{id}/messages"),
+                        &app.admin_token,
+                    )
+                    .await
+                    .body;
+                let sent_reply = messages
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["direction"] == "outbound" && m["delivery_status"] == "sent");
+                if sent_reply {
+                    settled.insert(id);
+                }
+            }
+            assert!(Instant::now() < deadline, "reply {i} not recorded as sent");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let commits = app.metric("switchboard_ingest_commits_total").await - before;
+    // Idle, the worker also looks for due rows four times a second, in a commit of its own.
+    let polls = (started.elapsed().as_millis() / 250) as i64 + 2;
+    assert!(
+        commits <= 2 * QUESTIONS as i64 + polls,
+        "{commits} commits for {QUESTIONS} questions in {:?}",
+        started.elapsed()
     );
 }

@@ -429,6 +429,11 @@ impl Store {
         }
         // The one-by-one path takes the writer from the pool.
         held.release();
+        let mut results = Vec::with_capacity(batch.len());
+        for (input, answer) in batch {
+            results.push(self.ingest_answering(input, *answer).await);
+        }
+        // After the events, as in a batch: their replies are claimed with the rest.
         let claimed = match settle {
             Some(settle) => Some(
                 self.settle_and_claim(
@@ -441,10 +446,6 @@ impl Store {
             ),
             None => None,
         };
-        let mut results = Vec::with_capacity(batch.len());
-        for (input, answer) in batch {
-            results.push(self.ingest_answering(input, *answer).await);
-        }
         (results, claimed)
     }
 
