@@ -7,7 +7,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     middleware, Router,
 };
-use switchboard_store::{Store, StoreError};
+use switchboard_store::{Dialect, Store, StoreError};
 use tokio::{
     net::TcpListener,
     sync::{watch, Notify},
@@ -99,7 +99,7 @@ impl Application {
         } else {
             None
         };
-        let (publish_tx, fanout) = if store.dialect() == switchboard_store::Dialect::Postgres {
+        let (publish_tx, fanout) = if store.dialect() == Dialect::Postgres {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             (Some(tx), Some((rx, config.database.url.clone())))
         } else {
@@ -194,9 +194,28 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let delivery = self
-            .delivery
-            .then(|| tokio::spawn(workers::delivery::run(self.state.clone(), stopped.clone())));
+        let delivery = match (self.delivery, self.store.dialect()) {
+            (false, _) => None,
+            // On a thread of its own, behind the webhooks when the cores are busy (see
+            // `threads.rs`).
+            (true, Dialect::Sqlite) => Some(crate::threads::spawn(
+                "delivery".into(),
+                crate::threads::Priority::Background,
+                workers::delivery::run(self.state.clone(), stopped.clone()),
+            )?),
+            // PostgreSQL's connections are sockets, driven by the runtime that opened them:
+            // one the delivery worker opened on its thread would be served at that thread's
+            // lower priority when a webhook's statement borrows it from the pool.
+            (true, Dialect::Postgres) => {
+                let (ended, ends) = tokio::sync::oneshot::channel();
+                let worker = workers::delivery::run(self.state.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    worker.await;
+                    let _ = ended.send(());
+                });
+                Some(ends)
+            }
+        };
         let polling = self
             .delivery
             .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped.clone())));
@@ -237,7 +256,12 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        for worker in [delivery, polling, timers, checkpoint, sweep]
+        if let Some(delivery) = delivery {
+            if delivery.await.is_err() {
+                tracing::error!("the delivery worker panicked");
+            }
+        }
+        for worker in [polling, timers, checkpoint, sweep]
             .into_iter()
             .flatten()
             .chain(fanout)

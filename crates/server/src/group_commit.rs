@@ -25,10 +25,8 @@
 //! [`HOLD_WRITER`]; see `HeldWriter`): handing it back costs a round trip to SQLite's
 //! thread before the next batch could take it again.
 //!
-//! Each lane runs on a thread of its own with its own small runtime: a batch is a dozen
-//! statements in a row, and on the shared runtime each one's answer waited in line behind
-//! hundreds of webhook and delivery tasks before the next could go. On its own thread the
-//! lane is woken the moment the database answers.
+//! Each lane runs on a thread of its own with its own small runtime (see `threads.rs`): on
+//! its own thread the lane is woken the moment the database answers.
 
 use std::{
     hash::{Hash, Hasher},
@@ -43,7 +41,10 @@ use tokio::sync::{
     oneshot, Notify,
 };
 
-use crate::metrics::IngestMetrics;
+use crate::{
+    metrics::IngestMetrics,
+    threads::{self, Priority},
+};
 
 /// The bot's answer inside the ingest transaction (see `bot::answerer`).
 pub type AnswerFn = dyn Fn(&BotLoad) -> Option<BotApply> + Send + Sync;
@@ -120,8 +121,9 @@ impl GroupCommit {
         let mut lanes = Vec::with_capacity(count);
         for lane in 0..count {
             let (tx, rx) = mpsc::channel(QUEUE);
-            spawn_lane(
+            threads::spawn(
                 format!("ingest-lane-{lane}"),
+                Priority::Normal,
                 run(
                     store.clone(),
                     outbox_ready.clone(),
@@ -201,20 +203,6 @@ fn lock(parked: &Parked) -> std::sync::MutexGuard<'_, Option<SettleJob>> {
     parked
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Runs a lane on a thread of its own, with a runtime of its own (see the module's doc).
-pub(crate) fn spawn_lane(
-    name: String,
-    lane: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || runtime.block_on(lane))?;
-    Ok(())
 }
 
 /// The lane of an event: by its chat, so one chat's events keep their order.

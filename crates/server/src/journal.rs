@@ -34,9 +34,10 @@ use switchboard_store::{Journal, JournalEntry, StoreError};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use crate::{
-    group_commit::{spawn_lane, GroupCommit},
+    group_commit::GroupCommit,
     ingest::{self, Prepared, Submitted},
     state::AppState,
+    threads::{self, Priority},
 };
 
 /// Below this many events waiting, a webhook's events are stored at once (no journal) and
@@ -81,8 +82,9 @@ impl JournalLane {
         let (appends, queue) = mpsc::channel(MAX_BATCH * 4);
         let (stored, forget) = mpsc::unbounded_channel();
         let journaling = Arc::new(AtomicUsize::new(0));
-        spawn_lane(
+        threads::spawn(
             "journal-lane".into(),
+            Priority::Normal,
             lane(journal.clone(), lanes, journaling.clone(), queue, forget),
         )?;
         Ok(Self {

@@ -23,6 +23,7 @@ mod openapi;
 mod routes;
 pub mod secrets;
 mod state;
+mod threads;
 mod workers;
 
 pub use app::{Application, StartError};
