@@ -1,22 +1,27 @@
-//! Webhooks acknowledged on the inbound journal (SQLite): a webhook's parsed events are
-//! appended to the journal (`store::Journal`, a file of its own), many webhooks to one
-//! commit, and the webhook is answered once that commit is durable. The events go on to
-//! the ingest lanes in journal order; an entry is forgotten once its events are stored.
+//! Webhooks acknowledged on the inbound journal: a webhook's parsed events are appended to
+//! the journal (`store::Journal`: on SQLite a file of its own, on PostgreSQL a table), many
+//! webhooks to one commit, and the webhook is answered once that commit is durable. The
+//! events go on to the ingest lanes in journal order; an entry is forgotten once its events
+//! are stored.
 //!
-//! Why: on the main database a commit that stores events costs the pages of some thirty
-//! b-trees and grows cheaper per event the more events it holds; a webhook waiting for it
-//! holds its events back from the next batch. Acknowledged on the journal, the webhooks keep
-//! coming while a batch is written, and batches grow to what the writer can take.
+//! Why: a commit that stores events grows cheaper per event the more events it holds (on
+//! SQLite the pages of some thirty b-trees, on PostgreSQL foreign-key checks, planning and
+//! round trips per statement); a webhook waiting for it holds its events back from the next
+//! batch. Acknowledged on the journal, the webhooks keep coming while a batch is written,
+//! and batches grow to what the writer can take.
 //!
 //! The journal is for load. While few events wait (fewer than [`INLINE_BELOW`]) and none is
 //! on its way through the journal, a webhook's events go straight to ingest and it is
-//! answered after that commit, as on PostgreSQL: one fsync, not two, and what a 2xx
-//! acknowledged is already visible through the API. At most [`BACKLOG`] events wait; past
+//! answered after that commit: one commit, not two, and what a 2xx acknowledged is already
+//! visible through the API. At most [`BACKLOG`] events wait; past
 //! that a webhook waits for room (backpressure: the channel's retry is the buffer beyond).
 //!
 //! After a crash, what the journal kept is stored again before the server takes webhooks
 //! ([`replay`]); ingest's dedupe on the channel's event id makes an entry stored twice a
-//! no-op. An entry whose storing failed stays in the journal and is retried by [`run`].
+//! no-op. An entry whose storing failed stays in the journal and is retried by [`run`]. On
+//! PostgreSQL the nodes share the journal: a node starting stores what any node left, and
+//! the sweep of any node stores what a dead node left (a live node's entries are stored
+//! long before the sweep's 30 s; were one stored twice, dedupe would make it a no-op).
 
 use std::{
     sync::{

@@ -1,18 +1,19 @@
-//! The inbound journal (SQLite only): webhooks' events appended as they arrive, in a database
-//! file of its own beside the main one, so that a webhook can be acknowledged once its events
-//! are durable there, without waiting for them to be routed, answered and stored in the main
-//! database.
+//! The inbound journal: webhooks' events appended as they arrive, so that a webhook can be
+//! acknowledged once its events are durable there, without waiting for them to be routed,
+//! answered and stored with the rest.
 //!
-//! Why a file of its own: SQLite has one writer per file. Appending a few hundred bytes per
-//! event and committing is cheap (one b-tree, a few pages); storing an event in the main
-//! database touches some thirty b-trees. In the main file the appends would wait behind the
-//! big batches they are meant to decouple from. Two files commit in parallel.
+//! On SQLite the journal is a database file of its own beside the main one: SQLite has one
+//! writer per file. Appending a few hundred bytes per event and committing is cheap (one
+//! b-tree, a few pages); storing an event in the main database touches some thirty b-trees.
+//! In the main file the appends would wait behind the big batches they are meant to
+//! decouple from. Two files commit in parallel. On PostgreSQL it is a table
+//! (`inbound_journal`) with a small pool of its own: there the gain is the batch size, since
+//! a commit of many events costs far less per event than one of few (foreign-key checks,
+//! planning and round trips are per statement).
 //!
-//! An entry is forgotten once what it holds is stored in the main database. A crash between
-//! the two leaves the entry: it is stored again after the restart, and ingest's dedupe (on
-//! the channel's event id) makes that a no-op. PostgreSQL writes in parallel and shares the
-//! database among nodes, so there events go straight to ingest (no journal to recover from a
-//! node that died).
+//! An entry is forgotten once what it holds is stored. A crash between the two leaves the
+//! entry: it is stored again after the restart (on PostgreSQL by whichever node starts or
+//! sweeps first), and ingest's dedupe (on the channel's event id) makes a repeat a no-op.
 
 use jiff::Timestamp;
 use sqlx::{AnyPool, Executor, Row};
@@ -21,12 +22,16 @@ use switchboard_core::ids::ConnectionId;
 use crate::{
     codec::millis,
     connect::{checkpoint, sqlite_path, sqlite_pool, Dialect},
+    rows::placeholders,
     StoreConfig, StoreError,
 };
 
-/// The most entries one statement takes (3 parameters each, far below SQLite's limit).
+/// The most entries one statement takes (3 parameters each, far below either backend's
+/// limit).
 const CHUNK: usize = 256;
 
+/// The journal's own table in its own file on SQLite; on PostgreSQL `inbound_journal`
+/// (migration 9).
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY,
     connection_id TEXT NOT NULL,
@@ -46,19 +51,37 @@ pub struct JournalEntry {
 /// The journal; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Journal {
-    /// One connection: the journal's one writer.
+    /// On SQLite one connection, the journal's one writer.
     write: AnyPool,
-    /// Reads (recovery) and checkpoints, off the writer's path.
+    /// Reads (recovery) and checkpoints, off the writer's path; on PostgreSQL `write`.
     read: AnyPool,
+    dialect: Dialect,
 }
 
 impl Journal {
-    /// Opens (creating) the journal beside the SQLite database `config` names, once
-    /// `Store::connect` has made its directory; `None` on PostgreSQL.
+    /// Opens the journal of the database `config` names: on SQLite (creating) the file
+    /// beside it, once `Store::connect` has made its directory; on PostgreSQL the table of
+    /// the migrated database. (`None` is kept for a backend without one.)
     pub async fn open(config: &StoreConfig) -> Result<Option<Journal>, StoreError> {
         sqlx::any::install_default_drivers();
-        if Dialect::of_url(&config.url)? != Dialect::Sqlite {
-            return Ok(None);
+        if Dialect::of_url(&config.url)? == Dialect::Postgres {
+            // Its own connections: an append never waits for the lanes' pool.
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(&config.url)
+                .await
+                .map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot open the journal at {}: {e}",
+                        crate::connect::redact(&config.url)
+                    ))
+                })?;
+            return Ok(Some(Journal {
+                write: pool.clone(),
+                read: pool,
+                dialect: Dialect::Postgres,
+            }));
         }
         let url = format!("sqlite://{}?mode=rwc", journal_path(&config.url));
         // Checkpoints are the server's to run from the reader (see `checkpoint`).
@@ -71,7 +94,11 @@ impl Journal {
         .await?;
         write.execute(SCHEMA).await?;
         let read = sqlite_pool(&url, config.synchronous, 1, "").await?;
-        Ok(Some(Journal { write, read }))
+        Ok(Some(Journal {
+            write,
+            read,
+            dialect: Dialect::Sqlite,
+        }))
     }
 
     /// Appends `entries` and forgets the entries `done` in one transaction; the new entries'
@@ -84,12 +111,13 @@ impl Journal {
         if entries.is_empty() && done.is_empty() {
             return Ok(Vec::new());
         }
+        let table = self.table();
         let mut tx = self.write.begin().await?;
         let mut ids = Vec::with_capacity(entries.len());
         for chunk in entries.chunks(CHUNK) {
-            let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let values = placeholders(chunk.len(), 3, self.numbered());
             let sql = format!(
-                "INSERT INTO journal (connection_id, received_at, events) VALUES {values} RETURNING id"
+                "INSERT INTO {table} (connection_id, received_at, events) VALUES {values} RETURNING id"
             );
             let mut query = sqlx::query(&sql);
             for entry in chunk {
@@ -104,13 +132,13 @@ impl Journal {
                 .iter()
                 .map(|row| row.try_get::<i64, _>(0))
                 .collect::<Result<_, _>>()?;
-            // RETURNING promises no order; rowids are handed out in insertion order.
+            // RETURNING promises no order; ids are handed out in insertion order.
             chunk_ids.sort_unstable();
             ids.extend(chunk_ids);
         }
         for chunk in done.chunks(CHUNK) {
-            let list = vec!["?"; chunk.len()].join(", ");
-            let sql = format!("DELETE FROM journal WHERE id IN ({list})");
+            let list = placeholders(1, chunk.len(), self.numbered());
+            let sql = format!("DELETE FROM {table} WHERE id IN {list}");
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);
@@ -132,9 +160,11 @@ impl Journal {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, JournalEntry)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, connection_id, received_at, events FROM journal WHERE id > ? ORDER BY id LIMIT ?",
-        )
+        let sql = match self.dialect {
+            Dialect::Sqlite => "SELECT id, connection_id, received_at, events FROM journal WHERE id > ? ORDER BY id LIMIT ?",
+            Dialect::Postgres => "SELECT id, connection_id, received_at, events FROM inbound_journal WHERE id > $1 ORDER BY id LIMIT $2",
+        };
+        let rows = sqlx::query(sql)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.read)
@@ -162,9 +192,24 @@ impl Journal {
     }
 
     /// Copies the journal's write-ahead log into its file from the reader, as
-    /// `Store::checkpoint` does for the main database.
+    /// `Store::checkpoint` does for the main database (PostgreSQL checkpoints by itself).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        checkpoint(&self.read).await
+        match self.dialect {
+            Dialect::Sqlite => checkpoint(&self.read).await,
+            Dialect::Postgres => Ok(()),
+        }
+    }
+
+    fn table(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "journal",
+            Dialect::Postgres => "inbound_journal",
+        }
+    }
+
+    /// Where numbered placeholders start (PostgreSQL), or `None` for plain `?` (SQLite).
+    fn numbered(&self) -> Option<usize> {
+        (self.dialect == Dialect::Postgres).then_some(1)
     }
 
     pub async fn close(&self) {

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workspace",
         include_str!("../migrations/0008_workspace.sql"),
     ),
+    (9, "journal", include_str!("../migrations/0009_journal.sql")),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -266,6 +266,7 @@ impl<'a> Group<'a> {
         sql.push(' ');
         sql.push_str(&last);
         let rows = bind(sqlx::query(&sql), self.args.iter().copied())
+            .persistent(crate::rows::worth_keeping(self.args.len()))
             .fetch_all(&mut *conn)
             .await?;
         self.parts.clear();
