@@ -165,10 +165,10 @@ impl Journal {
             Dialect::Postgres => "SELECT id, connection_id, received_at, events FROM inbound_journal WHERE id > $1 ORDER BY id LIMIT $2",
         };
         let rows = sqlx::query(sql)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
         rows.iter()
             .map(|row| {
                 let connection: String = row.try_get("connection_id")?;

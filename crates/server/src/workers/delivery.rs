@@ -1,7 +1,9 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
 //! through its connector, and settles it with the core's retry policy. Outcomes are recorded
 //! in the same transaction as the next claim, and on SQLite that transaction is the next
-//! ingest batch's (see `group_commit.rs`): one commit for both. Sends run
+//! ingest batch's (see `group_commit.rs`): one commit for both. With nothing to do, the
+//! worker leaves its claim parked with the lanes, and the next batch of events makes it: a
+//! reply is claimed in the commit that stored its question. Sends run
 //! continuously (up to 256 in flight) rather than a claim's batch at a time. A send whose
 //! slot in the connection's pacing is more than half a lease away goes back to the queue
 //! until then instead of waiting out its lease. Rows left `sending`
