@@ -718,27 +718,13 @@ async fn a_reply_is_claimed_in_the_commit_that_stores_its_question(backend: Back
         // its claim left for the next batch).
         let deadline = Instant::now() + WAIT;
         while settled.len() <= i {
-            let list = app
-                .get("/api/v1/conversations?limit=100", &app.admin_token)
-                .await
-                .body;
-            for c in list.as_array().unwrap() {
+            for c in app.conversations().await {
                 let id = c["id"].as_str().unwrap().to_string();
-                if settled.contains(&id) {
-                    continue;
-                }
-                let messages = app
-                    .get(
-                        &format!("/api/v1/conversations/{id}/messages"),
-                        &app.admin_token,
-                    )
-                    .await
-                    .body;
-                let sent_reply = messages
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|m| m["direction"] == "outbound" && m["delivery_status"] == "sent");
+                let sent_reply =
+                    !settled.contains(&id)
+                        && app.messages(&id).await.iter().any(|m| {
+                            m["direction"] == "outbound" && m["delivery_status"] == "sent"
+                        });
                 if sent_reply {
                     settled.insert(id);
                 }

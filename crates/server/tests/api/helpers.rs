@@ -189,6 +189,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The conversations the admin sees (up to 1,000).
+    pub async fn conversations(&self) -> Vec<Value> {
+        self.get("/api/v1/conversations?limit=1000", &self.admin_token)
+            .await
+            .body
+            .as_array()
+            .expect("a list of conversations")
+            .clone()
+    }
+
+    /// A conversation's messages, as the admin sees them.
+    pub async fn messages(&self, conversation: &str) -> Vec<Value> {
+        self.get(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &self.admin_token,
+        )
+        .await
+        .body
+        .as_array()
+        .expect("a list of messages")
+        .clone()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.request(Method::GET, path, Some(token), None).await
     }

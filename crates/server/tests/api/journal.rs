@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
 use switchboard_channels::{ContactRef, InboundEvent, InboundKind};
 use switchboard_core::{ids::ConnectionId, message::Content};
 use switchboard_store::{backends, testing::Backend, Journal, JournalEntry, StoreConfig};
 
 use crate::{
-    helpers::{spawn_app, spawn_on, TestApp},
+    helpers::{spawn_app, spawn_on},
     telegram::{connect, deliver, text_update},
 };
 
@@ -22,30 +21,6 @@ backends!(
 );
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn all_conversations(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/conversations?limit=1000", &app.admin_token)
-        .await
-        .body
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-async fn messages(app: &TestApp, conversation: &Value) -> Vec<Value> {
-    app.get(
-        &format!(
-            "/api/v1/conversations/{}/messages",
-            conversation["id"].as_str().unwrap()
-        ),
-        &app.admin_token,
-    )
-    .await
-    .body
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
-}
 
 async fn a_burst_is_acknowledged_and_stored_exactly_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -71,7 +46,7 @@ async fn a_burst_is_acknowledged_and_stored_exactly_once(backend: Backend) {
     }
     let started = Instant::now();
     let all = loop {
-        let all = all_conversations(&app).await;
+        let all = app.conversations().await;
         if all.len() as i64 >= CHATS || started.elapsed() > WAIT {
             break all;
         }
@@ -79,7 +54,7 @@ async fn a_burst_is_acknowledged_and_stored_exactly_once(backend: Backend) {
     };
     assert_eq!(all.len() as i64, CHATS, "one conversation per chat");
     for c in all.iter().step_by(15) {
-        let messages = messages(&app, c).await;
+        let messages = app.messages(c["id"].as_str().unwrap()).await;
         assert_eq!(messages.len(), 1, "stored once: {messages:?}");
     }
     // Nothing left waiting once everything is stored.
@@ -143,11 +118,11 @@ async fn what_the_journal_kept_is_stored_at_the_next_start(backend: Backend) {
     journal.close().await;
 
     let app = spawn_on(db, Default::default()).await;
-    let all = all_conversations(&app).await;
+    let all = app.conversations().await;
     let mut texts: Vec<String> = Vec::new();
     for c in &all {
         texts.extend(
-            messages(&app, c)
+            app.messages(c["id"].as_str().unwrap())
                 .await
                 .iter()
                 .map(|m| m["content"]["text"].as_str().unwrap_or_default().into()),

@@ -109,32 +109,11 @@ pub fn text_update(update_id: i64, chat: i64, text: &str) -> Vec<u8> {
     .unwrap()
 }
 
-async fn conversations(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/conversations", &app.admin_token)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn messages(app: &TestApp, conversation: &str) -> Vec<Value> {
-    app.get(
-        &format!("/api/v1/conversations/{conversation}/messages"),
-        &app.admin_token,
-    )
-    .await
-    .body
-    .as_array()
-    .unwrap()
-    .clone()
-}
-
 /// Polls a conversation until its newest outbound message leaves `pending`.
 async fn settled(app: &TestApp, conversation: &str) -> Value {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let all = messages(app, conversation).await;
+        let all = app.messages(conversation).await;
         let last = all
             .iter()
             .rev()
@@ -164,7 +143,7 @@ async fn first_conversation(app: &TestApp, tg: &Telegram, chat: i64) -> String {
         .status,
         StatusCode::OK
     );
-    conversations(app).await[0]["id"]
+    app.conversations().await[0]["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -256,12 +235,12 @@ async fn inbound_messages_are_stored_once(backend: Backend) {
         deliver(&app, tg.id(), &tg.secret, fixture).await.status,
         StatusCode::OK
     );
-    let all = conversations(&app).await;
+    let all = app.conversations().await;
     assert_eq!(all.len(), 2, "{all:?}");
     let by_text: Vec<Value> = {
         let mut found = Vec::new();
         for c in &all {
-            found.extend(messages(&app, c["id"].as_str().unwrap()).await);
+            found.extend(app.messages(c["id"].as_str().unwrap()).await);
         }
         found
     };
@@ -337,7 +316,7 @@ async fn bad_signatures_and_malformed_bodies_store_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(conversations(&app).await.is_empty(), "nothing stored");
+    assert!(app.conversations().await.is_empty(), "nothing stored");
     // The refused events were not recorded either: the channel's retry is processed.
     assert_eq!(
         deliver(&app, tg.id(), &tg.secret, &text_update(1, 1, "x"))
@@ -345,7 +324,7 @@ async fn bad_signatures_and_malformed_bodies_store_nothing(backend: Backend) {
             .status,
         StatusCode::OK
     );
-    assert_eq!(conversations(&app).await.len(), 1);
+    assert_eq!(app.conversations().await.len(), 1);
 }
 
 async fn replies_reach_the_customer_with_keyboards_and_split_text(backend: Backend) {
@@ -399,11 +378,11 @@ async fn button_presses_are_acknowledged_and_the_menu_removed(backend: Backend) 
         1,
         "acknowledged once"
     );
-    let conversation = conversations(&app).await[0]["id"]
+    let conversation = app.conversations().await[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let stored = messages(&app, &conversation).await;
+    let stored = app.messages(&conversation).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
         (
@@ -489,7 +468,7 @@ async fn paced_sends_never_outlast_their_lease(backend: Backend) {
         .await;
         assert_eq!(stored.status, StatusCode::OK);
     }
-    let all = conversations(&app).await;
+    let all = app.conversations().await;
     assert_eq!(all.len(), 8);
     for conversation in &all {
         let id = conversation["id"].as_str().unwrap();
@@ -601,7 +580,8 @@ async fn blocked_bots_and_revoked_tokens_are_visible(backend: Backend) {
     );
 
     let other = first_conversation(&app, &tg, 2222).await;
-    let other = conversations(&app)
+    let other = app
+        .conversations()
         .await
         .into_iter()
         .find(|c| c["id"] != conversation.as_str())
@@ -673,7 +653,7 @@ async fn disabling_unregisters_and_keeps_history(backend: Backend) {
             .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(messages(&app, &conversation).await.len(), 1, "history kept");
+    assert_eq!(app.messages(&conversation).await.len(), 1, "history kept");
     let enabled = app
         .patch(
             &format!("/api/v1/channels/{}", tg.id()),
@@ -697,8 +677,8 @@ pub async fn stored_photo(app: &TestApp, tg: &Telegram) -> String {
     );
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        for c in conversations(app).await {
-            for m in messages(app, c["id"].as_str().unwrap()).await {
+        for c in app.conversations().await {
+            for m in app.messages(c["id"].as_str().unwrap()).await {
                 if let Some(sha) = m["content"]["attachments"][0]["sha256"].as_str() {
                     return sha.to_string();
                 }
@@ -747,11 +727,11 @@ async fn media_is_kept_and_served_to_its_account_only(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    let conversation = conversations(&app).await[0]["id"]
+    let conversation = app.conversations().await[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let stored = messages(&app, &conversation).await;
+    let stored = app.messages(&conversation).await;
     assert_eq!(
         stored[0]["delivery_status"], "received",
         "fetching a file does not touch the message's status"
@@ -777,7 +757,7 @@ async fn long_polling_receives_without_a_public_url(backend: Backend) {
     fake.push_update(update);
     let deadline = std::time::Instant::now() + WAIT;
     let conversation = loop {
-        if let Some(c) = conversations(&app).await.first() {
+        if let Some(c) = app.conversations().await.first() {
             break c["id"].as_str().unwrap().to_string();
         }
         assert!(
@@ -788,14 +768,15 @@ async fn long_polling_receives_without_a_public_url(backend: Backend) {
     };
     fake.push_update(serde_json::from_slice(&text_update(701, 3333, "второе")).unwrap());
     let deadline = std::time::Instant::now() + WAIT;
-    while messages(&app, &conversation).await.len() < 2 {
+    while app.messages(&conversation).await.len() < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "the second update never arrived"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let texts: Vec<String> = messages(&app, &conversation)
+    let texts: Vec<String> = app
+        .messages(&conversation)
         .await
         .iter()
         .map(|m| m["content"]["text"].as_str().unwrap().to_string())
@@ -937,7 +918,7 @@ async fn quiet_conversations_close_by_themselves(backend: Backend) {
         .status,
         StatusCode::OK
     );
-    let again = conversations(&app).await;
+    let again = app.conversations().await;
     let reopened = again
         .iter()
         .find(|c| c["id"] != first.as_str())

@@ -53,27 +53,6 @@ fn message(token: u64, user: &str, text: &str) -> Value {
         "message": {"type": "text", "text": text}})
 }
 
-async fn conversations(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/conversations", &app.admin_token)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn messages(app: &TestApp, id: &str) -> Vec<Value> {
-    app.get(
-        &format!("/api/v1/conversations/{id}/messages"),
-        &app.admin_token,
-    )
-    .await
-    .body
-    .as_array()
-    .unwrap()
-    .clone()
-}
-
 async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -161,7 +140,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
-    assert!(conversations(&app).await.is_empty());
+    assert!(app.conversations().await.is_empty());
 
     // Signed: stored; the same callback again changes nothing.
     for _ in 0..2 {
@@ -172,10 +151,10 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
             200
         );
     }
-    let list = conversations(&app).await;
+    let list = app.conversations().await;
     assert_eq!(list.len(), 1);
     let id = list[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(messages(&app, &id).await.len(), 1);
+    assert_eq!(app.messages(&id).await.len(), 1);
 
     // A picture is stored with the file fetched from Viber's link.
     let url = fake.add_media("photo.jpg", b"JPEG-BYTES");
@@ -184,7 +163,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
         "message": {"type": "picture", "text": "фото", "media": url, "file_name": "photo.jpg", "size": 10}});
     assert_eq!(fake.callback(TOKEN, &picture).await.0, 200);
     let sha = eventually("the picture is fetched", async || {
-        let m = messages(&app, &id).await;
+        let m = app.messages(&id).await;
         m.last()?["content"]["attachments"][0]["sha256"]
             .as_str()
             .map(str::to_string)
@@ -206,7 +185,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
     assert_eq!(sent[0].body["receiver"], user);
     let reply_id = reply.id();
     let token = eventually("the reply is sent", async || {
-        let m = messages(&app, &id).await;
+        let m = app.messages(&id).await;
         let mine = m.iter().find(|m| m["id"] == reply_id.as_str())?;
         (mine["delivery_status"] == "sent")
             .then(|| mine["external_id"].as_str().unwrap().to_string())
@@ -219,7 +198,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
     assert_eq!(fake.callback(TOKEN, &report("seen")).await.0, 200);
     // A late "delivered" never takes a read message back.
     assert_eq!(fake.callback(TOKEN, &report("delivered")).await.0, 200);
-    let m = messages(&app, &id).await;
+    let m = app.messages(&id).await;
     let mine = m.iter().find(|m| m["id"] == reply_id.as_str()).unwrap();
     assert_eq!(mine["delivery_status"], "read");
 
@@ -300,7 +279,7 @@ async fn viber_callbacks_are_signed_stored_once_and_reported(backend: Backend) {
         .await;
     let failing_id = failing.id();
     let reason = eventually("the send fails", async || {
-        let m = messages(&app, &id).await;
+        let m = app.messages(&id).await;
         let it = m.iter().find(|m| m["id"] == failing_id.as_str())?;
         (it["delivery_status"] == "failed").then(|| {
             it["failure_reason"]
@@ -407,7 +386,7 @@ async fn the_demo_bot_greets_and_walks_in_viber(backend: Backend) {
     );
     fake.wait_for("send_message", 5, WAIT).await;
     let id = eventually("handed to the operator", async || {
-        conversations(&app)
+        app.conversations()
             .await
             .into_iter()
             .find(|c| c["status"] == "assigned" && c["assignee_id"] == agent.as_str())

@@ -55,15 +55,6 @@ fn text(event_id: &str, peer: i64, message_id: i64, text: &str, payload: Option<
             "keyboard": true, "inline_keyboard": true, "carousel": true, "lang_id": 0}}})
 }
 
-async fn conversations(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/conversations", &app.admin_token)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 async fn connecting_a_vk_community_registers_and_confirms_the_callback_server(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -167,7 +158,7 @@ async fn vk_events_are_checked_stored_once_and_answered_ok(backend: Backend) {
     let mut other = text("e-other", 1111111, 1, "hi", None);
     other["group_id"] = 1.into();
     assert_eq!(fake.callback(other).await.0, 401);
-    assert!(conversations(&app).await.is_empty());
+    assert!(app.conversations().await.is_empty());
 
     // The answer is exactly `ok`, after storing; a redelivery changes nothing.
     for _ in 0..2 {
@@ -176,7 +167,7 @@ async fn vk_events_are_checked_stored_once_and_answered_ok(backend: Backend) {
             .await;
         assert_eq!((status, answer.as_str()), (200, "ok"));
     }
-    let list = conversations(&app).await;
+    let list = app.conversations().await;
     assert_eq!(list.len(), 1);
     let id = list[0]["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/conversations/{id}/messages");
@@ -363,7 +354,8 @@ async fn the_demo_bot_walks_in_vk(backend: Backend) {
     );
     let deadline = Instant::now() + WAIT;
     let id = loop {
-        if let Some(c) = conversations(&app)
+        if let Some(c) = app
+            .conversations()
             .await
             .into_iter()
             .find(|c| c["status"] == "assigned" && c["assignee_id"] == agent.as_str())
@@ -411,7 +403,7 @@ async fn a_vk_community_without_a_public_url_is_read_by_long_poll(backend: Backe
     fake.push_update(event);
     let deadline = Instant::now() + WAIT;
     let list = loop {
-        let list = conversations(&app).await;
+        let list = app.conversations().await;
         if !list.is_empty() {
             break list;
         }
