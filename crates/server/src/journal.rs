@@ -31,6 +31,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{stream::FuturesOrdered, StreamExt};
 use jiff::Timestamp;
 use prometheus_client::metrics::gauge::Gauge;
 use switchboard_channels::InboundEvent;
@@ -212,7 +213,9 @@ fn stopped() -> StoreError {
 }
 
 /// Appends what queued up in one commit (forgetting what was stored meanwhile), then hands
-/// the events to the ingest lanes in journal order before answering the webhooks.
+/// the events to the ingest lanes in journal order before answering the webhooks. Up to
+/// [`Journal::appends_at_once`] appends are under way together; their events are handed
+/// over in the order the appends began, whichever commits first.
 async fn lane(
     journal: Journal,
     lanes: Arc<GroupCommit>,
@@ -220,13 +223,28 @@ async fn lane(
     mut queue: mpsc::Receiver<Append>,
     mut stored: mpsc::UnboundedReceiver<i64>,
 ) {
+    let at_once = journal.appends_at_once().max(1);
+    let mut appending = FuturesOrdered::new();
     let mut forget: Vec<i64> = Vec::new();
     let mut forget_by = tokio::time::Instant::now();
-    loop {
+    let mut open = true;
+    while open || !appending.is_empty() {
+        let room = appending.len() < at_once;
         let first = tokio::select! {
-            append = queue.recv() => match append {
+            biased;
+            Some((appended, waiters, forgotten)) = appending.next() => {
+                if !handed(&lanes, &journaling, appended, waiters, forgotten, &mut forget).await {
+                    // Not at once again: the database may be down.
+                    forget_by = tokio::time::Instant::now() + FORGET_AFTER;
+                }
+                continue;
+            }
+            append = queue.recv(), if open && room => match append {
                 Some(append) => Some(append),
-                None => return,
+                None => {
+                    open = false;
+                    continue;
+                }
             },
             Some(id) = stored.recv() => {
                 if forget.is_empty() {
@@ -235,7 +253,9 @@ async fn lane(
                 forget.push(id);
                 continue;
             }
-            () = tokio::time::sleep_until(forget_by), if !forget.is_empty() => None,
+            // Once the queue is closed what is left to forget stays (stored again after a
+            // restart, a no-op then).
+            () = tokio::time::sleep_until(forget_by), if open && room && !forget.is_empty() => None,
         };
         while let Ok(id) = stored.try_recv() {
             forget.push(id);
@@ -251,22 +271,54 @@ async fn lane(
             .into_iter()
             .map(|a| (a.entry, (a.prepared, a.reply)))
             .unzip();
-        match journal.append(&entries, &forget).await {
-            Ok(ids) => {
-                forget.clear();
-                for ((prepared, reply), id) in waiters.into_iter().zip(ids) {
-                    let submitted = ingest::submit(&lanes, prepared).await;
-                    journaling.fetch_sub(1, Ordering::SeqCst);
-                    let _ = reply.send(submitted.map(|s| (id, s)));
-                }
+        let forgotten = std::mem::take(&mut forget);
+        let journal = journal.clone();
+        appending.push_back(async move {
+            let appended = journal.append(&entries, &forgotten).await;
+            (appended, waiters, forgotten)
+        });
+    }
+}
+
+/// What a webhook waits for on the journal's lane: its events, and where to answer.
+type Waiter = (
+    Prepared,
+    oneshot::Sender<Result<(i64, Submitted), StoreError>>,
+);
+
+/// An append ended: its events go to the ingest lanes and its webhooks are answered; when
+/// it failed (`false`), its webhooks get the error and what it was to forget is forgotten
+/// later.
+async fn handed(
+    lanes: &GroupCommit,
+    journaling: &AtomicUsize,
+    appended: Result<Vec<i64>, StoreError>,
+    waiters: Vec<Waiter>,
+    forgotten: Vec<i64>,
+    forget: &mut Vec<i64>,
+) -> bool {
+    match appended {
+        Ok(ids) => {
+            for ((prepared, reply), id) in waiters.into_iter().zip(ids) {
+                let submitted = ingest::submit(lanes, prepared).await;
+                journaling.fetch_sub(1, Ordering::SeqCst);
+                let _ = reply.send(submitted.map(|s| (id, s)));
             }
-            Err(e) => {
-                tracing::error!(error = %e, "appending to the inbound journal failed; its webhooks get an error");
-                for (_, reply) in waiters {
-                    journaling.fetch_sub(1, Ordering::SeqCst);
-                    let _ = reply.send(Err(StoreError::Unavailable(format!("journal: {e}"))));
-                }
+            true
+        }
+        Err(e) if waiters.is_empty() => {
+            tracing::warn!(error = %e, entries = forgotten.len(), "forgetting stored journal entries failed; tried again later");
+            forget.extend(forgotten);
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "appending to the inbound journal failed; its webhooks get an error");
+            forget.extend(forgotten);
+            for (_, reply) in waiters {
+                journaling.fetch_sub(1, Ordering::SeqCst);
+                let _ = reply.send(Err(StoreError::Unavailable(format!("journal: {e}"))));
             }
+            false
         }
     }
 }

@@ -30,6 +30,9 @@ use crate::{
 /// limit).
 const CHUNK: usize = 256;
 
+/// The journal's own connections on PostgreSQL.
+const JOURNAL_CONNECTIONS: u32 = 2;
+
 /// The journal's own table in its own file on SQLite; on PostgreSQL `inbound_journal`
 /// (migration 9).
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS journal (
@@ -67,7 +70,7 @@ impl Journal {
         if Dialect::of_url(&config.url)? == Dialect::Postgres {
             // Its own connections: an append never waits for the lanes' pool.
             let pool = sqlx::any::AnyPoolOptions::new()
-                .max_connections(2)
+                .max_connections(JOURNAL_CONNECTIONS)
                 .acquire_timeout(std::time::Duration::from_secs(10))
                 .connect(&config.url)
                 .await
@@ -197,6 +200,16 @@ impl Journal {
         match self.dialect {
             Dialect::Sqlite => checkpoint(&self.read).await,
             Dialect::Postgres => Ok(()),
+        }
+    }
+
+    /// How many appends may be under way at once: on SQLite one (the file's one writer);
+    /// on PostgreSQL two, one per connection of the journal's pool, so that a webhook
+    /// arriving during an append's commit is not held for the whole of it.
+    pub fn appends_at_once(&self) -> usize {
+        match self.dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => JOURNAL_CONNECTIONS as usize,
         }
     }
 
