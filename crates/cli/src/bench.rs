@@ -23,10 +23,16 @@ use std::{
 use anyhow::{bail, Context};
 use axum::{
     extract::{Path, State},
+    http::header,
+    response::{IntoResponse, Response},
     routing::post,
-    Json, Router,
+    Router,
 };
 use clap::{Args, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_core::DurationSpec;
 
@@ -89,38 +95,55 @@ struct Seen {
     next_id: AtomicU64,
 }
 
+/// The fields of a Bot API call the fake reads; the rest of the body is skipped unparsed
+/// into values (the fake shares the cores with the server it measures).
+#[derive(Deserialize)]
+struct Call {
+    #[serde(default)]
+    chat_id: Option<ChatId>,
+    #[serde(default)]
+    secret_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ChatId {
+    Number(i64),
+    Text(String),
+}
+
 async fn bot_api(
     State(seen): State<Arc<Seen>>,
     Path((_bot, method)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> Json<Value> {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match method.as_str() {
-        "getMe" => Json(
-            json!({"ok": true, "result": {"id": 7000000001_i64, "is_bot": true,
-            "first_name": "Bench Bot", "username": "bench_bot"}}),
-        ),
+) -> Response {
+    let call: Option<Call> = serde_json::from_slice(&body).ok();
+    let answer = match method.as_str() {
+        "getMe" => r#"{"ok":true,"result":{"id":7000000001,"is_bot":true,"first_name":"Bench Bot","username":"bench_bot"}}"#.to_string(),
         "setWebhook" => {
             if let Ok(mut s) = seen.secret.lock() {
-                *s = body["secret_token"].as_str().map(str::to_string);
+                *s = call.and_then(|c| c.secret_token);
             }
-            Json(json!({"ok": true, "result": true}))
+            r#"{"ok":true,"result":true}"#.to_string()
         }
         "sendMessage" => {
             let now = Instant::now();
-            let chat = body["chat_id"]
-                .as_i64()
-                .or_else(|| body["chat_id"].as_str().and_then(|c| c.parse().ok()))
-                .unwrap_or_default();
+            let chat = match call.and_then(|c| c.chat_id) {
+                Some(ChatId::Number(n)) => n,
+                Some(ChatId::Text(t)) => t.parse().unwrap_or_default(),
+                None => 0,
+            };
             if let Ok(mut answers) = seen.answers.lock() {
                 answers.entry(chat).or_default().push(now);
             }
             let id = seen.next_id.fetch_add(1, Ordering::Relaxed);
-            Json(json!({"ok": true, "result": {"message_id": id, "date": 0,
-                "chat": {"id": chat, "type": "private"}}}))
+            format!(
+                r#"{{"ok":true,"result":{{"message_id":{id},"date":0,"chat":{{"id":{chat},"type":"private"}}}}}}"#
+            )
         }
-        _ => Json(json!({"ok": true, "result": true})),
-    }
+        _ => r#"{"ok":true,"result":true}"#.to_string(),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
 }
 
 async fn start_fake() -> anyhow::Result<(SocketAddr, Arc<Seen>)> {
@@ -134,6 +157,80 @@ async fn start_fake() -> anyhow::Result<(SocketAddr, Arc<Seen>)> {
         let _ = axum::serve(listener, app).await;
     });
     Ok((addr, seen))
+}
+
+/// One simulated client of the webhook: a keep-alive HTTP/1.1 connection used for one
+/// request at a time (as wrk's are), opened again when it breaks.
+struct Poster {
+    server: SocketAddr,
+    host: String,
+    path: String,
+    secret: String,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Poster {
+    fn new(server: SocketAddr, path: String, secret: String) -> Self {
+        Self {
+            server,
+            host: server.to_string(),
+            path,
+            secret,
+            sender: None,
+        }
+    }
+
+    async fn connect(
+        &self,
+    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(self.server).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    /// Posts `body` as a Telegram update; whether the webhook answered 2xx (within 30 s).
+    async fn post(&mut self, body: Bytes) -> bool {
+        tokio::time::timeout(Duration::from_secs(30), self.try_post(body))
+            .await
+            .unwrap_or_else(|_| {
+                self.sender = None;
+                false
+            })
+    }
+
+    async fn try_post(&mut self, body: Bytes) -> bool {
+        let mut sender = match self.sender.take().filter(|s| !s.is_closed()) {
+            Some(sender) => sender,
+            None => match self.connect().await {
+                Ok(sender) => sender,
+                Err(_) => return false,
+            },
+        };
+        if sender.ready().await.is_err() {
+            return false;
+        }
+        let request = hyper::Request::post(self.path.as_str())
+            .header(hyper::header::HOST, self.host.as_str())
+            .header("x-telegram-bot-api-secret-token", self.secret.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body));
+        let Ok(request) = request else {
+            return false;
+        };
+        let Ok(response) = sender.send_request(request).await else {
+            return false;
+        };
+        let ok = response.status().is_success();
+        // Read to the end, so the connection can carry the next request.
+        let read = response.into_body().collect().await.is_ok();
+        if read {
+            self.sender = Some(sender);
+        }
+        ok && read
+    }
 }
 
 /// The server under test, killed when dropped.
@@ -346,8 +443,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
     let (fake, seen) = start_fake().await?;
     let (server, base) = start_server(&database_url, &dir)?;
+    // Setting up and reading metrics; the load goes through `Poster`s.
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;
     let channel = set_up(&http, &base, fake, args.profile).await?;
@@ -357,7 +454,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.clone())
         .context("the server registered no webhook")?;
-    let hook = format!("{base}/hooks/{channel}");
+    let hook = format!("/hooks/{channel}");
+    let server_addr: SocketAddr = base
+        .strip_prefix("http://")
+        .and_then(|a| a.parse().ok())
+        .with_context(|| format!("the server's address {base} is not http://host:port"))?;
 
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -374,15 +475,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (http, hook, secret, next, text) = (
-            http.clone(),
-            hook.clone(),
-            secret.clone(),
-            next.clone(),
-            text.clone(),
-        );
+        let (hook, secret, next, text) = (hook.clone(), secret.clone(), next.clone(), text.clone());
         let rate = args.rate;
         workers.push(tokio::spawn(async move {
+            let mut poster = Poster::new(server_addr, hook, secret);
             let mut sent: Vec<Sent> = Vec::new();
             let mut errors = 0u64;
             loop {
@@ -399,18 +495,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 let update = json!({"update_id": seq + 1, "message": {"message_id": seq + 1, "date": 1,
                     "from": {"id": chat, "is_bot": false, "first_name": "Клиент"},
                     "chat": {"id": chat, "type": "private", "first_name": "Клиент"}, "text": text}});
-                let body = serde_json::to_vec(&update).unwrap_or_default();
+                let body = Bytes::from(serde_json::to_vec(&update).unwrap_or_default());
                 let at = Instant::now();
                 let mut ok = true;
                 for _ in 0..copies {
-                    let answer = http
-                        .post(&hook)
-                        .header("X-Telegram-Bot-Api-Secret-Token", &secret)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    ok &= matches!(answer, Ok(r) if r.status().is_success());
+                    ok &= poster.post(body.clone()).await;
                 }
                 if ok {
                     sent.push(Sent {
@@ -471,6 +560,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     latencies.sort_by(f64::total_cmp);
+    if std::env::var_os("SWITCHBOARD_BENCH_TIMELINE").is_some() {
+        eprintln!("{}", timeline(started, &sent, &answers));
+    }
     let mut acks: Vec<f64> = sent.iter().map(|s| s.ack.as_secs_f64() * 1000.0).collect();
     acks.sort_by(f64::total_cmp);
     let elapsed = if expect_answers {
@@ -515,6 +607,27 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     });
     println!("{line}");
     Ok(())
+}
+
+/// Webhooks acknowledged and answers received in each second of the run (which stage kept
+/// up when), for `SWITCHBOARD_BENCH_TIMELINE=1`.
+fn timeline(started: Instant, sent: &[Sent], answers: &HashMap<i64, Vec<Instant>>) -> String {
+    let second = |t: Instant| t.duration_since(started).as_secs() as usize;
+    let mut acked: Vec<u32> = Vec::new();
+    let mut answered: Vec<u32> = Vec::new();
+    let count = |counts: &mut Vec<u32>, i: usize| {
+        if counts.len() <= i {
+            counts.resize(i + 1, 0);
+        }
+        counts[i] += 1;
+    };
+    for s in sent {
+        count(&mut acked, second(s.at + s.ack));
+    }
+    for t in answers.values().flatten() {
+        count(&mut answered, second(*t));
+    }
+    format!("acknowledged per second: {acked:?}\nanswered per second:     {answered:?}")
 }
 
 /// The ingest lanes' commits and the events they stored, from the server's `/metrics`.
