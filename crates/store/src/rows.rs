@@ -6,9 +6,10 @@
 //! A statement names the place of its rows with `{rows}` and takes no other bound values.
 //! Both dialects call the columns of a `VALUES` list `column1, column2, ...`. Joins are
 //! written against the list, never `(a, b) IN (VALUES ...)`: SQLite scans the whole table
-//! for that form. On SQLite the placeholders are plain `?`: for numbered ones sqlx asks
+//! for that form. On SQLite the placeholders are plain `?` (for numbered ones sqlx asks
 //! SQLite each one's name, a walk of the list of names every time, which made binding
-//! hundreds of values cost more than running the statement.
+//! hundreds of values cost more than running the statement), and the rows are padded to a
+//! power of two so that a statement's text recurs and stays compiled ([`padded`]).
 
 use sqlx::{
     any::{AnyArguments, AnyRow},
@@ -79,6 +80,10 @@ impl Rows {
 
     pub fn push<const N: usize>(&mut self, row: [Arg; N]) {
         assert_eq!(N, self.width, "every row has the width of the first");
+        debug_assert!(
+            !matches!(row.first(), Some(Arg::Text(None) | Arg::Int(None))),
+            "a row's first value is never NULL: rows of NULL pad statements on SQLite"
+        );
         self.args.extend(row);
     }
 
@@ -103,6 +108,43 @@ impl Rows {
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
         self.args.chunks(CHUNK * self.width)
     }
+}
+
+/// A value for rows that pad a statement to its row count (see [`padded`]).
+static NULL: Arg = Arg::Int(None);
+
+/// Rows per statement on SQLite (see [`padded`]).
+const PADDED_CHUNK: usize = 64;
+
+/// `sql`'s statements for `rows` on SQLite: at most [`PADDED_CHUNK`] rows each, padded to
+/// a power of two rows with rows of `NULL`, which the statement skips (`WHERE column1 IS
+/// NOT NULL`: a real row's first value is never `NULL`). A statement's text then depends on
+/// the power, not the exact count: seven texts at most, kept compiled, where a text per row
+/// count was compiled for every batch (compiling cost half as much as running).
+pub(crate) fn padded<'a>(
+    sql: &'a str,
+    rows: &'a Rows,
+) -> impl Iterator<Item = (String, Vec<&'a Arg>)> + 'a {
+    debug_assert!(
+        sql.contains("VALUES {rows}"),
+        "a set-wise statement reads its rows as `VALUES {{rows}}`: {sql}"
+    );
+    let sql = sql.replace(
+        "VALUES {rows}",
+        "SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL",
+    );
+    rows.args
+        .chunks(PADDED_CHUNK * rows.width)
+        .map(move |chunk| {
+            let count = chunk.len() / rows.width;
+            let padded = count.next_power_of_two();
+            let slot = placeholders(padded, rows.width, None);
+            let nulls = std::iter::repeat_n(&NULL, (padded - count) * rows.width);
+            (
+                sql.replace("{rows}", &slot),
+                chunk.iter().chain(nulls).collect(),
+            )
+        })
 }
 
 /// Rows per statement: far below the bound-value limits of both backends (32,766 on
@@ -148,17 +190,18 @@ pub(crate) fn bind<'q>(
     query
 }
 
+/// `sql`'s statements for `rows` on PostgreSQL: placeholders numbered from `$1`, at most
+/// [`CHUNK`] rows each.
 pub(crate) fn statements<'a>(
     sql: &'a str,
     rows: &'a Rows,
-    numbered: bool,
 ) -> impl Iterator<Item = (String, &'a [Arg])> + 'a {
     debug_assert!(
         sql.contains("{rows}") && !sql.contains('$'),
         "a set-wise statement binds its rows and nothing else"
     );
     rows.chunks().map(move |chunk| {
-        let slot = placeholders(chunk.len() / rows.width, rows.width, numbered.then_some(1));
+        let slot = placeholders(chunk.len() / rows.width, rows.width, Some(1));
         (sql.replace("{rows}", &slot), chunk)
     })
 }
@@ -191,8 +234,17 @@ pub(crate) async fn fetch(
     rows: &Rows,
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut out = Vec::new();
-    let numbered = numbered(conn);
-    for (statement, chunk) in statements(sql, rows, numbered) {
+    if !numbered(conn) {
+        for (statement, args) in padded(sql, rows) {
+            out.extend(
+                bind(sqlx::query(&statement), args)
+                    .fetch_all(&mut *conn)
+                    .await?,
+            );
+        }
+        return Ok(out);
+    }
+    for (statement, chunk) in statements(sql, rows) {
         let query = bind(sqlx::query(&statement), chunk).persistent(worth_keeping(chunk.len()));
         out.extend(query.fetch_all(&mut *conn).await?);
     }
@@ -216,11 +268,34 @@ mod tests {
         for i in 0..(CHUNK as i64 * 2 + 1) {
             rows.push([Arg::from(i), Arg::from("x")]);
         }
-        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &rows, true).collect();
+        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &rows).collect();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[0].1.len(), CHUNK * 2);
         assert_eq!(parts[2].1.len(), 2);
         assert_eq!(parts[2].0, "INSERT INTO t VALUES ($1, $2)");
         assert_eq!(rows.args.len(), (CHUNK * 2 + 1) * 2);
+    }
+
+    #[test]
+    fn sqlite_statements_are_padded_to_a_power_of_two_rows_that_skip_the_padding() {
+        let mut rows = Rows::new(2);
+        for i in 0..(PADDED_CHUNK as i64 + 3) {
+            rows.push([Arg::from(i), Arg::from("x")]);
+        }
+        let parts: Vec<_> = padded("INSERT INTO t (a, b) VALUES {rows}", &rows).collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[0].1.len(),
+            PADDED_CHUNK * 2,
+            "a full chunk needs no padding"
+        );
+        // 3 rows go as 4: the fourth is all NULL, and skipped.
+        assert_eq!(
+            parts[1].0,
+            "INSERT INTO t (a, b) SELECT * FROM (VALUES (?, ?), (?, ?), (?, ?), (?, ?)) WHERE column1 IS NOT NULL"
+        );
+        assert_eq!(parts[1].1.len(), 8);
+        assert_eq!(parts[1].1[5], &Arg::Text(Some("x".into())));
+        assert_eq!(parts[1].1[6..], [&Arg::Int(None), &Arg::Int(None)]);
     }
 }

@@ -1,15 +1,15 @@
 //! Writes whose answers nobody reads, queued until the next read needs them done
-//! ([`Writes`]). On SQLite they then go to the connection's thread together with that read
-//! as one multi-statement script: one hand-off instead of one per statement. On PostgreSQL,
+//! ([`Writes`]). On SQLite they then run one statement after another, each with its rows
+//! padded so that its text recurs and stays compiled (`rows::padded`). On PostgreSQL,
 //! where every statement is a round trip, consecutive writes go as one statement of
 //! data-modifying `WITH` parts as long as that changes nothing (see [`grouped`]).
 
 use std::{borrow::Cow, collections::HashSet};
 
-use sqlx::{any::AnyRow, AnyConnection, Row};
+use sqlx::{any::AnyRow, AnyConnection};
 
 use crate::{
-    rows::{bind, fetch, numbered, placeholders, statements, Arg, Rows},
+    rows::{bind, fetch, numbered, placeholders, Arg, Rows},
     StoreError,
 };
 
@@ -69,30 +69,6 @@ impl Writes {
         self.run(conn, Read::Set(sql, rows), None).await
     }
 
-    /// Runs what is queued, then two reads; the rows of each. On SQLite it all goes in one
-    /// script, and a row belongs to the second read when it has the column `second_has`
-    /// (which the first read's rows must not have).
-    pub async fn fetch_two(
-        &mut self,
-        conn: &mut AnyConnection,
-        first: (&'static str, &Rows),
-        second: (&'static str, &Rows),
-        second_has: &str,
-    ) -> Result<(Vec<AnyRow>, Vec<AnyRow>), StoreError> {
-        if numbered(conn) || first.1.is_empty() || second.1.is_empty() {
-            let a = self.fetch(conn, first.0, first.1).await?;
-            let b = self.fetch(conn, second.0, second.1).await?;
-            return Ok((a, b));
-        }
-        self.queued.push(Part::Set(first.0.into(), first.1.clone()));
-        let (b, a) = self
-            .run(conn, Read::Set(second.0, second.1), None)
-            .await?
-            .into_iter()
-            .partition(|row| row.try_column(second_has).is_ok());
-        Ok((a, b))
-    }
-
     /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
     /// PostgreSQL), then the statement `then` if any (a `COMMIT`, in the same go); every row
     /// that returns.
@@ -132,44 +108,29 @@ impl Writes {
             }
             return Ok(rows);
         }
-        let mut script = String::new();
-        let mut bound: Vec<&Arg> = Vec::new();
-        let parts = queued.iter().map(|part| match part {
-            Part::Set(sql, rows) => (sql.as_ref(), Some(rows)),
-            Part::Plain(sql) => (*sql, None),
-        });
-        for (part, rows) in parts.chain(set.map(|(sql, rows)| (sql, Some(rows)))) {
-            match rows {
-                Some(rows) => {
-                    for (statement, chunk) in statements(part, rows, false) {
-                        script.push_str(&statement);
-                        script.push_str(";\n");
-                        bound.extend(chunk);
-                    }
+        // On SQLite each statement goes on its own, its rows padded so that its text
+        // recurs and stays compiled (`rows::padded`). One script for all was one hand-off
+        // to SQLite's thread, but its text was new for nearly every batch and compiling it
+        // cost more than the hand-offs it saved.
+        for part in &queued {
+            match part {
+                Part::Set(sql, rows) => {
+                    fetch(conn, sql, rows).await?;
                 }
-                None => {
-                    script.push_str(part);
-                    script.push_str(";\n");
+                Part::Plain(sql) => {
+                    sqlx::query(sql).execute(&mut *conn).await?;
                 }
             }
         }
-        if let Read::Plain(sql, args) = read {
-            script.push_str(sql);
-            script.push_str(";\n");
-            bound.extend(args);
-        }
+        let rows = match read {
+            Read::Nothing => Vec::new(),
+            Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
+            Read::Plain(sql, args) => bind(sqlx::query(sql), args).fetch_all(&mut *conn).await?,
+        };
         if let Some(then) = then {
-            script.push_str(then);
+            sqlx::query(then).execute(&mut *conn).await?;
         }
-        if script.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Not kept prepared: a script is one of countless combinations of row counts, so
-        // the cache would rarely hit and would hold megabytes of compiled statements.
-        Ok(bind(sqlx::query(&script), bound)
-            .persistent(false)
-            .fetch_all(&mut *conn)
-            .await?)
+        Ok(rows)
     }
 }
 

@@ -716,18 +716,15 @@ async fn claim(
             ]);
         }
     }
-    let (inserted, known) = writes
-        .fetch_two(
+    let inserted = writes
+        .fetch(
             tx,
-            (
-                "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
-                 ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
-                &rows,
-            ),
-            (IDENTITIES, &chats),
-            "contact_id",
+            "INSERT INTO inbound_events (connection_id, external_event_id, received_at, message_id) VALUES {rows}
+             ON CONFLICT DO NOTHING RETURNING connection_id, external_event_id",
+            &rows,
         )
         .await?;
+    let known = writes.fetch(tx, IDENTITIES, &chats).await?;
     let known = known_of(&known)?;
     let mut new: HashSet<(String, String)> = inserted
         .iter()
