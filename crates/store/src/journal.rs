@@ -22,13 +22,9 @@ use switchboard_core::ids::ConnectionId;
 use crate::{
     codec::millis,
     connect::{checkpoint, sqlite_path, sqlite_pool, Dialect},
-    rows::placeholders,
+    rows::{fetch, Rows},
     StoreConfig, StoreError,
 };
-
-/// The most entries one statement takes (3 parameters each, far below either backend's
-/// limit).
-const CHUNK: usize = 256;
 
 /// The journal's own connections on PostgreSQL.
 const JOURNAL_CONNECTIONS: u32 = 2;
@@ -115,39 +111,38 @@ impl Journal {
             return Ok(Vec::new());
         }
         let table = self.table();
+        let mut added = Rows::new(3);
+        for entry in entries {
+            added.push([
+                entry.connection_id.to_string().into(),
+                millis(entry.received_at).into(),
+                entry.events.as_str().into(),
+            ]);
+        }
+        let mut forgotten = Rows::new(1);
+        for id in done {
+            forgotten.push([(*id).into()]);
+        }
         let mut tx = self.write.begin().await?;
-        let mut ids = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(CHUNK) {
-            let values = placeholders(chunk.len(), 3, self.numbered());
-            let sql = format!(
-                "INSERT INTO {table} (connection_id, received_at, events) VALUES {values} RETURNING id"
-            );
-            let mut query = sqlx::query(&sql);
-            for entry in chunk {
-                query = query
-                    .bind(entry.connection_id.to_string())
-                    .bind(millis(entry.received_at))
-                    .bind(entry.events.as_str());
-            }
-            let mut chunk_ids: Vec<i64> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<i64, _>(0))
-                .collect::<Result<_, _>>()?;
-            // RETURNING promises no order; ids are handed out in insertion order.
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
-        }
-        for chunk in done.chunks(CHUNK) {
-            let list = placeholders(1, chunk.len(), self.numbered());
-            let sql = format!("DELETE FROM {table} WHERE id IN {list}");
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        let mut ids: Vec<i64> = fetch(
+            &mut tx,
+            &format!(
+                "INSERT INTO {table} (connection_id, received_at, events) VALUES {{rows}} RETURNING id"
+            ),
+            &added,
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+        // RETURNING promises no order; ids are handed out in insertion order.
+        ids.sort_unstable();
+        fetch(
+            &mut tx,
+            &format!("DELETE FROM {table} WHERE id IN (VALUES {{rows}})"),
+            &forgotten,
+        )
+        .await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -218,11 +213,6 @@ impl Journal {
             Dialect::Sqlite => "journal",
             Dialect::Postgres => "inbound_journal",
         }
-    }
-
-    /// Where numbered placeholders start (PostgreSQL), or `None` for plain `?` (SQLite).
-    fn numbered(&self) -> Option<usize> {
-        (self.dialect == Dialect::Postgres).then_some(1)
     }
 
     pub async fn close(&self) {
