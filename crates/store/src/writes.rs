@@ -70,8 +70,7 @@ impl Writes {
     }
 
     /// Runs what is queued, then `sql` with plain `?` placeholders for `args` (numbered on
-    /// PostgreSQL), then the statement `then` if any (a `COMMIT`, in the same go); every row
-    /// that returns.
+    /// PostgreSQL), then the statement `then` if any (a `COMMIT`); every row that returns.
     pub async fn fetch_plain(
         &mut self,
         conn: &mut AnyConnection,
