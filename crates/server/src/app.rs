@@ -126,7 +126,7 @@ impl Application {
             )),
             None => None,
         };
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             store: store.clone(),
             passwords: Arc::new(passwords),
             throttle: Arc::new(LoginThrottle::default()),
@@ -149,7 +149,7 @@ impl Application {
             vk_app: config.vk_app.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,
-        };
+        });
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {
             listener,

@@ -13,9 +13,27 @@ use crate::{
     secrets::Sealer,
 };
 
-/// Shared state, cheap to clone.
+/// Shared state: one `Arc`, so the clones axum makes per request and per extractor are one
+/// reference count, not a dozen (with strings copied) on every webhook.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Store,
     pub passwords: Arc<Passwords>,
     pub throttle: Arc<LoginThrottle>,
@@ -51,7 +69,7 @@ pub struct AppState {
     pub publish: Option<tokio::sync::mpsc::UnboundedSender<Vec<ConversationId>>>,
 }
 
-impl AppState {
+impl Shared {
     /// A connection with its credentials unsealed (from the cache while fresh).
     pub async fn opened(
         &self,
