@@ -87,6 +87,10 @@ impl Rows {
         self.args.extend(row);
     }
 
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     pub fn is_empty(&self) -> bool {
         self.args.is_empty()
     }
@@ -99,27 +103,27 @@ impl Rows {
         );
         self.args.extend(other.args);
     }
+
+    /// The rows in chunks small enough for one statement on either backend.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[Arg]> {
+        self.args.chunks(CHUNK * self.width)
+    }
 }
 
-/// Values for rows that pad a statement to its row count (see [`padded`]), typed as the
-/// column they pad (PostgreSQL will not mix text and bigint in one column of a list).
-static NULL_TEXT: Arg = Arg::Text(None);
-static NULL_INT: Arg = Arg::Int(None);
+/// A value for rows that pad a statement to its row count (see [`padded`]).
+static NULL: Arg = Arg::Int(None);
 
-/// Rows per statement (see [`padded`]).
+/// Rows per statement on SQLite (see [`padded`]).
 const PADDED_CHUNK: usize = 64;
 
-/// `sql`'s statements for `rows`: at most [`PADDED_CHUNK`] rows each, padded to a power of
-/// two rows with rows of `NULL`, which the statement skips (`WHERE column1 IS NOT NULL`: a
-/// real row's first value is never `NULL`). A statement's text then depends on the power,
-/// not the exact count: seven texts at most, kept compiled (SQLite) or prepared
-/// (PostgreSQL), where a text per row count was compiled, or parsed and planned, for every
-/// batch (on SQLite compiling cost half as much as running). Placeholders are numbered
-/// from `$1` for PostgreSQL (`numbered`), plain `?` for SQLite.
+/// `sql`'s statements for `rows` on SQLite: at most [`PADDED_CHUNK`] rows each, padded to
+/// a power of two rows with rows of `NULL`, which the statement skips (`WHERE column1 IS
+/// NOT NULL`: a real row's first value is never `NULL`). A statement's text then depends on
+/// the power, not the exact count: seven texts at most, kept compiled, where a text per row
+/// count was compiled for every batch (compiling cost half as much as running).
 pub(crate) fn padded<'a>(
     sql: &'a str,
     rows: &'a Rows,
-    numbered: bool,
 ) -> impl Iterator<Item = (String, Vec<&'a Arg>)> + 'a {
     debug_assert!(
         sql.contains("VALUES {rows}"),
@@ -127,32 +131,25 @@ pub(crate) fn padded<'a>(
     );
     let sql = sql.replace(
         "VALUES {rows}",
-        "SELECT * FROM (VALUES {rows}) AS padded WHERE column1 IS NOT NULL",
+        "SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL",
     );
-    let nulls: Vec<&'static Arg> = rows.args[..rows.width.min(rows.args.len())]
-        .iter()
-        .map(|arg| match arg {
-            Arg::Text(_) => &NULL_TEXT,
-            Arg::Int(_) => &NULL_INT,
-        })
-        .collect();
     rows.args
         .chunks(PADDED_CHUNK * rows.width)
         .map(move |chunk| {
             let count = chunk.len() / rows.width;
             let padded = count.next_power_of_two();
-            let slot = placeholders(padded, rows.width, numbered.then_some(1));
-            let padding = nulls
-                .iter()
-                .copied()
-                .cycle()
-                .take((padded - count) * rows.width);
+            let slot = placeholders(padded, rows.width, None);
+            let nulls = std::iter::repeat_n(&NULL, (padded - count) * rows.width);
             (
                 sql.replace("{rows}", &slot),
-                chunk.iter().chain(padding).collect(),
+                chunk.iter().chain(nulls).collect(),
             )
         })
 }
+
+/// Rows per statement: far below the bound-value limits of both backends (32,766 on
+/// SQLite, 65,535 on PostgreSQL) for the widest row written.
+const CHUNK: usize = 256;
 
 /// The placeholders for `rows` rows of `width` values: `($1, $2), ($3, $4)` numbered from
 /// `first`, or on SQLite (`None`) `(?, ?), (?, ?)`.
@@ -193,6 +190,31 @@ pub(crate) fn bind<'q>(
     query
 }
 
+/// `sql`'s statements for `rows` on PostgreSQL: placeholders numbered from `$1`, at most
+/// [`CHUNK`] rows each.
+pub(crate) fn statements<'a>(
+    sql: &'a str,
+    rows: &'a Rows,
+) -> impl Iterator<Item = (String, &'a [Arg])> + 'a {
+    debug_assert!(
+        sql.contains("{rows}") && !sql.contains('$'),
+        "a set-wise statement binds its rows and nothing else"
+    );
+    rows.chunks().map(move |chunk| {
+        let slot = placeholders(chunk.len() / rows.width, rows.width, Some(1));
+        (sql.replace("{rows}", &slot), chunk)
+    })
+}
+
+/// Whether a statement binding `values` values is worth keeping prepared (on PostgreSQL,
+/// where sqlx keeps up to 100 per connection): its text depends on its row counts, so one
+/// of a few rows recurs (a lone event's) and one of many hardly ever does, and each kept
+/// one holds its text and the types of all its parameters. Kept, the statements of
+/// batches of dozens of events took the server from ~65 MB to ~180 MB.
+pub(crate) fn worth_keeping(values: usize) -> bool {
+    values <= 64
+}
+
 pub(crate) fn numbered(conn: &AnyConnection) -> bool {
     conn.backend_name() != "SQLite"
 }
@@ -212,13 +234,19 @@ pub(crate) async fn fetch(
     rows: &Rows,
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut out = Vec::new();
-    let numbered = numbered(conn);
-    for (statement, args) in padded(sql, rows, numbered) {
-        out.extend(
-            bind(sqlx::query(&statement), args)
-                .fetch_all(&mut *conn)
-                .await?,
-        );
+    if !numbered(conn) {
+        for (statement, args) in padded(sql, rows) {
+            out.extend(
+                bind(sqlx::query(&statement), args)
+                    .fetch_all(&mut *conn)
+                    .await?,
+            );
+        }
+        return Ok(out);
+    }
+    for (statement, chunk) in statements(sql, rows) {
+        let query = bind(sqlx::query(&statement), chunk).persistent(worth_keeping(chunk.len()));
+        out.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(out)
 }
@@ -235,12 +263,26 @@ mod tests {
     }
 
     #[test]
-    fn statements_are_padded_to_a_power_of_two_rows_that_skip_the_padding() {
+    fn large_sets_are_cut_into_statements_of_whole_rows() {
+        let mut rows = Rows::new(2);
+        for i in 0..(CHUNK as i64 * 2 + 1) {
+            rows.push([Arg::from(i), Arg::from("x")]);
+        }
+        let parts: Vec<_> = statements("INSERT INTO t VALUES {rows}", &rows).collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].1.len(), CHUNK * 2);
+        assert_eq!(parts[2].1.len(), 2);
+        assert_eq!(parts[2].0, "INSERT INTO t VALUES ($1, $2)");
+        assert_eq!(rows.args.len(), (CHUNK * 2 + 1) * 2);
+    }
+
+    #[test]
+    fn sqlite_statements_are_padded_to_a_power_of_two_rows_that_skip_the_padding() {
         let mut rows = Rows::new(2);
         for i in 0..(PADDED_CHUNK as i64 + 3) {
             rows.push([Arg::from(i), Arg::from("x")]);
         }
-        let parts: Vec<_> = padded("INSERT INTO t (a, b) VALUES {rows}", &rows, false).collect();
+        let parts: Vec<_> = padded("INSERT INTO t (a, b) VALUES {rows}", &rows).collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(
             parts[0].1.len(),
@@ -250,22 +292,10 @@ mod tests {
         // 3 rows go as 4: the fourth is all NULL, and skipped.
         assert_eq!(
             parts[1].0,
-            "INSERT INTO t (a, b) SELECT * FROM (VALUES (?, ?), (?, ?), (?, ?), (?, ?)) AS padded WHERE column1 IS NOT NULL"
+            "INSERT INTO t (a, b) SELECT * FROM (VALUES (?, ?), (?, ?), (?, ?), (?, ?)) WHERE column1 IS NOT NULL"
         );
         assert_eq!(parts[1].1.len(), 8);
         assert_eq!(parts[1].1[5], &Arg::Text(Some("x".into())));
-        assert_eq!(
-            parts[1].1[6..],
-            [&Arg::Int(None), &Arg::Text(None)],
-            "padding has its column's type"
-        );
-        let numbered: Vec<_> = padded("INSERT INTO t (a, b) VALUES {rows}", &rows, true).collect();
-        assert!(
-            numbered[1]
-                .0
-                .contains("(VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8)) AS padded"),
-            "{}",
-            numbered[1].0
-        );
+        assert_eq!(parts[1].1[6..], [&Arg::Int(None), &Arg::Int(None)]);
     }
 }

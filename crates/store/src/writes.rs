@@ -1,14 +1,15 @@
 //! Writes whose answers nobody reads, queued until the next read needs them done
-//! ([`Writes`]). They then run one statement after another, each with its rows padded so
-//! that its text recurs and stays compiled on SQLite, prepared on PostgreSQL
-//! (`rows::padded`).
+//! ([`Writes`]). On SQLite they then run one statement after another, each with its rows
+//! padded so that its text recurs and stays compiled (`rows::padded`). On PostgreSQL,
+//! where every statement is a round trip, consecutive writes go as one statement of
+//! data-modifying `WITH` parts as long as that changes nothing (see [`grouped`]).
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::HashSet};
 
 use sqlx::{any::AnyRow, AnyConnection};
 
 use crate::{
-    rows::{bind, fetch, numbered, Arg, Rows},
+    rows::{bind, fetch, numbered, placeholders, Arg, Rows},
     StoreError,
 };
 
@@ -87,10 +88,29 @@ impl Writes {
         then: Option<&'static str>,
     ) -> Result<Vec<AnyRow>, StoreError> {
         let queued = std::mem::take(&mut self.queued);
-        // Each statement goes on its own, its rows padded so that its text recurs and stays
-        // compiled or prepared (`rows::padded`). One script (SQLite) or one statement of
-        // `WITH` parts (PostgreSQL) for all saved hand-offs or round trips, but its text was
-        // new for nearly every batch, and compiling, or parsing and planning, it cost more.
+        let set = match read {
+            Read::Set(sql, rows) => Some((sql, rows)),
+            _ => None,
+        };
+        if numbered(conn) {
+            let rows = match (grouped(conn, &queued, set).await?, read) {
+                (Some(rows), _) => rows,
+                (None, Read::Nothing) => Vec::new(),
+                (None, Read::Set(sql, rows)) => fetch(conn, sql, rows).await?,
+                (None, Read::Plain(sql, args)) => {
+                    let sql = number_placeholders(sql);
+                    bind(sqlx::query(&sql), args).fetch_all(&mut *conn).await?
+                }
+            };
+            if let Some(then) = then {
+                sqlx::query(then).execute(&mut *conn).await?;
+            }
+            return Ok(rows);
+        }
+        // On SQLite each statement goes on its own, its rows padded so that its text
+        // recurs and stays compiled (`rows::padded`). One script for all was one hand-off
+        // to SQLite's thread, but its text was new for nearly every batch and compiling it
+        // cost more than the hand-offs it saved.
         for part in &queued {
             match part {
                 Part::Set(sql, rows) => {
@@ -104,11 +124,6 @@ impl Writes {
         let rows = match read {
             Read::Nothing => Vec::new(),
             Read::Set(sql, rows) => fetch(conn, sql, rows).await?,
-            Read::Plain(sql, args) if numbered(conn) => {
-                bind(sqlx::query(&number_placeholders(sql)), args)
-                    .fetch_all(&mut *conn)
-                    .await?
-            }
             Read::Plain(sql, args) => bind(sqlx::query(sql), args).fetch_all(&mut *conn).await?,
         };
         if let Some(then) = then {
@@ -116,6 +131,127 @@ impl Writes {
         }
         Ok(rows)
     }
+}
+
+/// Runs `queued` on PostgreSQL, where every statement is a round trip: consecutive writes
+/// go as one statement of data-modifying `WITH` parts. Such parts all see the database as it
+/// was before the statement, and a row changed twice in one statement keeps only one of the
+/// changes; so a group never writes a table twice, and no part reads a table an earlier
+/// part of its group wrote. Then the group does what the writes one after the other would
+/// have done. (Foreign keys are checked at the end of the statement: a row may refer to
+/// one another part inserts.) The `read` that follows goes in the last group's statement
+/// too when the same rules allow; then its rows are returned.
+async fn grouped(
+    conn: &mut AnyConnection,
+    queued: &[Part],
+    read: Option<(&str, &Rows)>,
+) -> Result<Option<Vec<AnyRow>>, StoreError> {
+    let mut group = Group::default();
+    for part in queued {
+        match part {
+            Part::Plain(sql) => {
+                group.run(conn).await?;
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+            Part::Set(sql, rows) => {
+                let (target, reads) = tables(sql);
+                debug_assert!(!target.is_empty(), "a queued write names its table: {sql}");
+                for chunk in rows.chunks() {
+                    if !group.admits(target, &reads, chunk.len()) {
+                        group.run(conn).await?;
+                    }
+                    group.push(sql, rows.width(), chunk, target);
+                }
+            }
+        }
+    }
+    if let Some((sql, rows)) = read {
+        let (target, reads) = tables(sql);
+        let mut chunks = rows.chunks();
+        if let (Some(chunk), None) = (chunks.next(), chunks.next()) {
+            if !group.parts.is_empty() && group.admits(target, &reads, chunk.len()) {
+                group.push(sql, rows.width(), chunk, target);
+                return group.fetch(conn).await.map(Some);
+            }
+        }
+    }
+    group.run(conn).await?;
+    Ok(None)
+}
+
+/// Values bound in one grouped statement at most: well below PostgreSQL's 65,535.
+const MAX_GROUP_ARGS: usize = 30_000;
+
+/// Writes gathered into one statement.
+#[derive(Default)]
+struct Group<'a> {
+    parts: Vec<String>,
+    args: Vec<&'a Arg>,
+    written: HashSet<String>,
+}
+
+impl<'a> Group<'a> {
+    /// Whether a statement changing `target`, reading `reads` and binding `values` more
+    /// values may join: see [`grouped`].
+    fn admits(&self, target: &str, reads: &[&str], values: usize) -> bool {
+        !self.written.contains(target)
+            && !reads.iter().any(|t| self.written.contains(*t))
+            && self.args.len() + values <= MAX_GROUP_ARGS
+    }
+
+    /// Adds `sql` for the rows of `chunk`, numbered after the values already bound.
+    fn push(&mut self, sql: &str, width: usize, chunk: &'a [Arg], target: &str) {
+        let slot = placeholders(chunk.len() / width, width, Some(self.args.len() + 1));
+        self.parts.push(sql.replace("{rows}", &slot));
+        self.args.extend(chunk);
+        if !target.is_empty() {
+            self.written.insert(target.to_owned());
+        }
+    }
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        self.fetch(conn).await.map(drop)
+    }
+
+    /// Runs the group; the rows its last part returns.
+    async fn fetch(&mut self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, StoreError> {
+        let Some(last) = self.parts.pop() else {
+            return Ok(Vec::new());
+        };
+        let mut sql = String::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            sql.push_str(if i == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{i} AS ({part})"));
+        }
+        sql.push(' ');
+        sql.push_str(&last);
+        let rows = bind(sqlx::query(&sql), self.args.iter().copied())
+            .persistent(crate::rows::worth_keeping(self.args.len()))
+            .fetch_all(&mut *conn)
+            .await?;
+        self.parts.clear();
+        self.args.clear();
+        self.written.clear();
+        Ok(rows)
+    }
+}
+
+/// The table a statement changes (none for a `SELECT`), and the tables it reads (`FROM`
+/// and `JOIN`, lists of values aside).
+fn tables(sql: &str) -> (&str, Vec<&str>) {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let mut target = "";
+    let mut reads = Vec::new();
+    for (i, pair) in words.windows(2).enumerate() {
+        let next = pair[1].trim_end_matches(',');
+        match pair[0] {
+            "INTO" | "UPDATE" if target.is_empty() => target = next,
+            "FROM" if i > 0 && words[i - 1] == "DELETE" && target.is_empty() => target = next,
+            "FROM" | "JOIN" if !next.starts_with('(') => reads.push(next),
+            _ => {}
+        }
+    }
+    (target, reads)
 }
 
 /// The read that goes with queued writes.
@@ -145,6 +281,26 @@ fn number_placeholders(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_names_the_table_it_changes_and_those_it_reads() {
+        assert_eq!(
+            tables("INSERT INTO timers (kind) SELECT 'x' FROM (VALUES {rows}) AS v JOIN channel_connections c ON c.id = v.column1"),
+            ("timers", vec!["channel_connections"])
+        );
+        assert_eq!(
+            tables("UPDATE messages SET a = v.column2 FROM (VALUES {rows}) AS v JOIN outbox o ON o.id = v.column1"),
+            ("messages", vec!["outbox"])
+        );
+        assert_eq!(
+            tables("DELETE FROM timers WHERE kind = 'bot' AND conversation_id IN (VALUES {rows})"),
+            ("timers", vec![])
+        );
+        assert_eq!(
+            tables("INSERT INTO contacts (id) VALUES {rows}"),
+            ("contacts", vec![])
+        );
+    }
 
     #[test]
     fn plain_placeholders_are_numbered_in_turn() {
