@@ -230,6 +230,39 @@ mod tests {
         assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
     }
 
+    /// SQLite-only settings (PostgreSQL has neither a bundled build nor `temp_store`): the
+    /// build flags of `.cargo/config.toml` reached the bundled SQLite, and every connection,
+    /// writer and readers, keeps temporary storage in memory.
+    #[tokio::test]
+    async fn sqlite_runs_without_global_mutexes_and_keeps_temporary_storage_in_memory() {
+        use sqlx::Row;
+        let db = crate::testing::TestDb::sqlite();
+        let store = db.store().await;
+        let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+            .fetch_all(&store.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "memory statistics are off: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "no page cache shared behind a mutex: {options:?}"
+        );
+        for pool in [&store.write, &store.read] {
+            let mode: i64 = sqlx::query("PRAGMA temp_store")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(mode, 2, "temporary storage in memory");
+        }
+    }
+
     #[test]
     fn sqlite_paths() {
         assert_eq!(sqlite_path("sqlite://./data/x.db"), "./data/x.db");
