@@ -133,9 +133,12 @@ pub struct OutboundFile {
     pub url: Option<String>,
 }
 
-/// Something to do through a channel's API; stored in the outbox as JSON.
+/// Something to do through a channel's API; stored in the outbox as JSON, tagged by
+/// `action`. Read back through [`StoredOutbound`]: serde's derived reading of a tagged enum
+/// buffers every field into a tree first, and that was a tenth of the delivery worker's
+/// instructions (docs/performance.md, ninth round).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case", try_from = "StoredOutbound")]
 pub enum Outbound {
     Message(OutboundMessage),
     /// Stop the spinner on a pressed button (Telegram answerCallbackQuery).
@@ -155,6 +158,68 @@ pub enum Outbound {
     },
 }
 
+/// Which [`Outbound`] a stored row holds.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Message,
+    AcknowledgeChoice,
+    ClearChoices,
+    FetchMedia,
+}
+
+/// An outbox row's JSON as it is stored: every variant's fields side by side, read in one
+/// pass (unknown fields are ignored, as the tagged enum's reading did).
+#[derive(serde::Deserialize)]
+struct StoredOutbound {
+    action: Action,
+    chat_id: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    files: Vec<OutboundFile>,
+    #[serde(default)]
+    links: Vec<OutboundLink>,
+    #[serde(default)]
+    keyboard: Keyboard,
+    callback_id: Option<String>,
+    message_id: Option<String>,
+    file_id: Option<String>,
+    index: Option<usize>,
+}
+
+impl TryFrom<StoredOutbound> for Outbound {
+    type Error = String;
+
+    fn try_from(stored: StoredOutbound) -> Result<Self, String> {
+        fn needed<T>(value: Option<T>, field: &str) -> Result<T, String> {
+            value.ok_or_else(|| format!("missing field `{field}`"))
+        }
+        Ok(match stored.action {
+            Action::Message => Outbound::Message(OutboundMessage {
+                chat_id: needed(stored.chat_id, "chat_id")?,
+                text: needed(stored.text, "text")?,
+                choices: stored.choices,
+                files: stored.files,
+                links: stored.links,
+                keyboard: stored.keyboard,
+            }),
+            Action::AcknowledgeChoice => Outbound::AcknowledgeChoice {
+                callback_id: needed(stored.callback_id, "callback_id")?,
+            },
+            Action::ClearChoices => Outbound::ClearChoices {
+                chat_id: needed(stored.chat_id, "chat_id")?,
+                message_id: needed(stored.message_id, "message_id")?,
+            },
+            Action::FetchMedia => Outbound::FetchMedia {
+                file_id: needed(stored.file_id, "file_id")?,
+                index: needed(stored.index, "index")?,
+            },
+        })
+    }
+}
+
 impl Outbound {
     /// Whether this action must keep its place among the conversation's messages. Downloads
     /// and acknowledgements must not wait behind (or hold up) replies.
@@ -168,6 +233,95 @@ impl Outbound {
             Outbound::Message(m) => Some(&m.chat_id),
             Outbound::ClearChoices { chat_id, .. } => Some(chat_id),
             Outbound::AcknowledgeChoice { .. } | Outbound::FetchMedia { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use switchboard_core::message::AttachmentKind;
+
+    use super::*;
+
+    /// Every action reads back as it was written, whatever the order of its fields.
+    #[test]
+    fn stored_actions_read_back_as_written() {
+        let actions = [
+            Outbound::Message(OutboundMessage {
+                chat_id: "42".into(),
+                text: "Выберите".into(),
+                choices: vec![Choice {
+                    label: "Да".into(),
+                    payload: "yes".into(),
+                }],
+                files: vec![OutboundFile {
+                    kind: AttachmentKind::Image,
+                    sha256: "ab".repeat(32),
+                    file_name: Some("a.png".into()),
+                    mime_type: None,
+                    data: None,
+                    url: None,
+                }],
+                links: vec![OutboundLink {
+                    kind: AttachmentKind::Video,
+                    url: "https://example.com/v.mp4".into(),
+                }],
+                keyboard: Keyboard::ReplyOnce,
+            }),
+            Outbound::Message(OutboundMessage {
+                chat_id: "42".into(),
+                text: String::new(),
+                choices: Vec::new(),
+                files: Vec::new(),
+                links: Vec::new(),
+                keyboard: Keyboard::Inline,
+            }),
+            Outbound::AcknowledgeChoice {
+                callback_id: "cb".into(),
+            },
+            Outbound::ClearChoices {
+                chat_id: "42".into(),
+                message_id: "7".into(),
+            },
+            Outbound::FetchMedia {
+                file_id: "f".into(),
+                index: 2,
+            },
+        ];
+        for action in actions {
+            let text = serde_json::to_string(&action).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Outbound>(&text).unwrap(),
+                action,
+                "{text}"
+            );
+        }
+        let reordered = json!({"text": "hi", "unknown": 1, "chat_id": "5", "action": "message"});
+        assert!(matches!(
+            serde_json::from_value::<Outbound>(reordered).unwrap(),
+            Outbound::Message(m) if m.chat_id == "5" && m.text == "hi"
+        ));
+    }
+
+    /// A row missing what its action needs, or naming an action we do not know, is refused
+    /// with a reason rather than read as something else.
+    #[test]
+    fn incomplete_or_unknown_actions_are_refused() {
+        for (row, reason) in [
+            (json!({"action": "message", "text": "hi"}), "chat_id"),
+            (
+                json!({"action": "clear_choices", "chat_id": "1"}),
+                "message_id",
+            ),
+            (json!({"action": "fetch_media", "file_id": "f"}), "index"),
+            (json!({"action": "launch_rocket"}), "launch_rocket"),
+            (json!({"chat_id": "1", "text": "hi"}), "action"),
+        ] {
+            let error = serde_json::from_value::<Outbound>(row)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(reason), "{error}");
         }
     }
 }
