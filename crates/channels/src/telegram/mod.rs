@@ -11,7 +11,7 @@ mod outbound;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_core::channel::ChannelKind;
 
@@ -23,6 +23,7 @@ use crate::{
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
+    http::endpoint,
 };
 
 pub const DEFAULT_API: &str = "https://api.telegram.org";
@@ -46,8 +47,8 @@ struct Credentials {
 }
 
 fn credentials(value: &Value) -> Result<Credentials, ConnectError> {
-    let credentials: Credentials =
-        serde_json::from_value(value.clone()).map_err(|e| ConnectError::InvalidCredentials {
+    let credentials =
+        Credentials::deserialize(value).map_err(|e| ConnectError::InvalidCredentials {
             field: "token".into(),
             message: e.to_string(),
         })?;
@@ -73,13 +74,13 @@ fn credentials(value: &Value) -> Result<Credentials, ConnectError> {
 }
 
 /// Calls a Bot API method and decodes its answer, sorting failures for the caller.
-pub(crate) async fn call<T: DeserializeOwned>(
+pub(crate) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
     api: &ApiContext,
     token: &str,
     method: &str,
-    body: &Value,
+    body: &B,
 ) -> Result<T, SendError> {
-    let url = format!("{}/bot{token}/{method}", api.base(DEFAULT_API));
+    let url = endpoint(api.base(DEFAULT_API), &[&format!("bot{token}"), method])?;
     answer(api.http.post(url).json(body)).await
 }
 
@@ -90,7 +91,7 @@ pub(crate) async fn call_form<T: DeserializeOwned>(
     method: &str,
     form: reqwest::multipart::Form,
 ) -> Result<T, SendError> {
-    let url = format!("{}/bot{token}/{method}", api.base(DEFAULT_API));
+    let url = endpoint(api.base(DEFAULT_API), &[&format!("bot{token}"), method])?;
     answer(api.http.post(url).multipart(form)).await
 }
 
@@ -171,7 +172,7 @@ impl Connector for Telegram {
     ) -> Result<(), ConnectError> {
         let credentials = credentials(credentials_json)?;
         let body = serde_json::json!({"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES});
-        call::<bool>(api, &credentials.token, "setWebhook", &body)
+        call::<bool, _>(api, &credentials.token, "setWebhook", &body)
             .await
             .map_err(ConnectError::from)?;
         Ok(())
@@ -183,7 +184,7 @@ impl Connector for Telegram {
         credentials_json: &Value,
     ) -> Result<(), ConnectError> {
         let credentials = credentials(credentials_json)?;
-        call::<bool>(
+        call::<bool, _>(
             api,
             &credentials.token,
             "deleteWebhook",

@@ -1,7 +1,10 @@
 //! Sending through the Bot API: long texts split at 4096 UTF-16 units, choices as an inline
 //! keyboard on the last piece, button presses acknowledged and their menus removed.
 
+use std::borrow::Cow;
+
 use reqwest::multipart::{Form, Part};
+use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_core::message::{AttachmentKind, Choice};
 
@@ -16,28 +19,75 @@ use crate::{
     text::split,
 };
 
+/// A message's keyboard (`reply_markup`) as the Bot API takes it. Typed rather than built
+/// as a JSON tree: building, copying and writing out trees was a sixth of the delivery
+/// worker's instructions (docs/performance.md, ninth round).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Markup<'a> {
+    Inline {
+        inline_keyboard: Vec<[InlineButton<'a>; 1]>,
+    },
+    Reply {
+        keyboard: Vec<[ReplyButton<'a>; 1]>,
+        one_time_keyboard: bool,
+        resize_keyboard: bool,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct InlineButton<'a> {
+    text: &'a str,
+    callback_data: Cow<'a, str>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReplyButton<'a> {
+    text: &'a str,
+}
+
+/// sendMessage's body.
+#[derive(Serialize)]
+struct TextBody<'a> {
+    chat_id: &'a str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_markup: Option<&'a Markup<'a>>,
+}
+
 /// An inline keyboard, one choice per row. A payload longer than Telegram's 64-byte
 /// `callback_data` travels as its position (`#2`), which the press carries back.
-pub fn inline_keyboard(choices: &[Choice], max_payload_bytes: usize) -> Value {
-    let rows: Vec<Value> = choices
+fn inline_keyboard(choices: &[Choice], max_payload_bytes: usize) -> Markup<'_> {
+    let rows = choices
         .iter()
         .enumerate()
         .map(|(i, choice)| {
-            let data = if choice.payload.len() <= max_payload_bytes {
-                choice.payload.clone()
+            let callback_data = if choice.payload.len() <= max_payload_bytes {
+                Cow::Borrowed(choice.payload.as_str())
             } else {
-                format!("#{i}")
+                Cow::Owned(format!("#{i}"))
             };
-            json!([{"text": choice.label, "callback_data": data}])
+            [InlineButton {
+                text: &choice.label,
+                callback_data,
+            }]
         })
         .collect();
-    json!({"inline_keyboard": rows})
+    Markup::Inline {
+        inline_keyboard: rows,
+    }
 }
 
 /// A reply keyboard, one choice per row; a press comes back as the label typed as text.
-pub fn reply_keyboard(choices: &[Choice], one_time: bool) -> Value {
-    let rows: Vec<Value> = choices.iter().map(|c| json!([{"text": c.label}])).collect();
-    json!({"keyboard": rows, "one_time_keyboard": one_time, "resize_keyboard": true})
+fn reply_keyboard(choices: &[Choice], one_time: bool) -> Markup<'_> {
+    Markup::Reply {
+        keyboard: choices
+            .iter()
+            .map(|c| [ReplyButton { text: &c.label }])
+            .collect(),
+        one_time_keyboard: one_time,
+        resize_keyboard: true,
+    }
 }
 
 /// The Bot API method and form field for sending a file of this kind.
@@ -56,7 +106,7 @@ async fn send_file(
     token: &str,
     chat_id: &str,
     file: &OutboundFile,
-    markup: Option<&Value>,
+    markup: Option<&Markup<'_>>,
 ) -> Result<SentMessage, SendError> {
     let data = file
         .data
@@ -74,7 +124,9 @@ async fn send_file(
         .text("chat_id", chat_id.to_string())
         .part(field, part);
     if let Some(markup) = markup {
-        form = form.text("reply_markup", markup.to_string());
+        let markup = serde_json::to_string(markup)
+            .map_err(|e| SendError::Permanent(format!("cannot write the keyboard: {e}")))?;
+        form = form.text("reply_markup", markup);
     }
     call_form(api, token, method, form).await
 }
@@ -108,11 +160,12 @@ async fn send_message(
     let mut position = 0;
     for piece in &pieces {
         position += 1;
-        let mut body = json!({"chat_id": message.chat_id, "text": piece});
-        if let (true, Some(markup)) = (position == total, &markup) {
-            body["reply_markup"] = markup.clone();
-        }
-        let result = call::<SentMessage>(api, token, "sendMessage", &body).await;
+        let body = TextBody {
+            chat_id: &message.chat_id,
+            text: piece,
+            reply_markup: markup.as_ref().filter(|_| position == total),
+        };
+        let result = call::<SentMessage, _>(api, token, "sendMessage", &body).await;
         sent.record_part(result.map(|m| m.message_id.to_string()), total)?;
     }
     for file in &message.files {
@@ -127,9 +180,10 @@ async fn send_message(
         let (method, field) = file_method(link.kind);
         let mut body = json!({"chat_id": message.chat_id, field: link.url});
         if let (true, Some(markup)) = (position == total, &markup) {
-            body["reply_markup"] = markup.clone();
+            body["reply_markup"] = serde_json::to_value(markup)
+                .map_err(|e| SendError::Permanent(format!("cannot write the keyboard: {e}")))?;
         }
-        let result = call::<SentMessage>(api, token, method, &body).await;
+        let result = call::<SentMessage, _>(api, token, method, &body).await;
         sent.record_part(result.map(|m| m.message_id.to_string()), total)?;
     }
     Ok(sent)
@@ -163,7 +217,7 @@ pub async fn send(
     match outbound {
         Outbound::Message(message) => send_message(api, token, message, caps).await,
         Outbound::AcknowledgeChoice { callback_id } => {
-            call::<bool>(
+            call::<bool, _>(
                 api,
                 token,
                 "answerCallbackQuery",
@@ -184,7 +238,7 @@ pub async fn send(
             message_id,
         } => {
             let body = json!({"chat_id": chat_id, "message_id": message_id, "reply_markup": {"inline_keyboard": []}});
-            call::<Value>(api, token, "editMessageReplyMarkup", &body).await?;
+            call::<Value, _>(api, token, "editMessageReplyMarkup", &body).await?;
             Ok(Sent::default())
         }
     }

@@ -93,7 +93,7 @@ pub(crate) async fn call<T: DeserializeOwned>(
 ) -> Result<T, SendError> {
     let response = api
         .http
-        .post(outbound::url(api, method))
+        .post(crate::http::endpoint(api.base(DEFAULT_API), &[method])?)
         .header(TOKEN_HEADER, token)
         .json(body)
         .send()

@@ -9,7 +9,7 @@ use switchboard_core::{
     text::split,
 };
 
-use super::{api::SentMessage, call, DEFAULT_API};
+use super::{api::SentMessage, call};
 use crate::{
     connector::{ApiContext, SendError, Sent},
     event::{Outbound, OutboundMessage},
@@ -109,9 +109,4 @@ pub async fn send(
         // message rather than removed.
         Outbound::AcknowledgeChoice { .. } | Outbound::ClearChoices { .. } => Ok(Sent::default()),
     }
-}
-
-/// The API's address for a method.
-pub fn url(api: &ApiContext, method: &str) -> String {
-    format!("{}/{method}", api.base(DEFAULT_API))
 }

@@ -121,7 +121,10 @@ pub(crate) async fn call<T: serde::de::DeserializeOwned>(
     form.push(("v", api::VERSION.to_string()));
     let response = api
         .http
-        .post(format!("{}/method/{method}", api.base(DEFAULT_API)))
+        .post(crate::http::endpoint(
+            api.base(DEFAULT_API),
+            &["method", method],
+        )?)
         .bearer_auth(token)
         .form(&form)
         .send()
