@@ -46,6 +46,12 @@ struct ReplyButton<'a> {
     text: &'a str,
 }
 
+/// A keyboard written as JSON, for the bodies that are not [`TextBody`] (a form field, a
+/// body whose media field is named by its kind).
+fn keyboard_json<T>(written: serde_json::Result<T>) -> Result<T, SendError> {
+    written.map_err(|e| SendError::Permanent(format!("cannot write the keyboard: {e}")))
+}
+
 /// sendMessage's body.
 #[derive(Serialize)]
 struct TextBody<'a> {
@@ -124,9 +130,10 @@ async fn send_file(
         .text("chat_id", chat_id.to_string())
         .part(field, part);
     if let Some(markup) = markup {
-        let markup = serde_json::to_string(markup)
-            .map_err(|e| SendError::Permanent(format!("cannot write the keyboard: {e}")))?;
-        form = form.text("reply_markup", markup);
+        form = form.text(
+            "reply_markup",
+            keyboard_json(serde_json::to_string(markup))?,
+        );
     }
     call_form(api, token, method, form).await
 }
@@ -180,8 +187,7 @@ async fn send_message(
         let (method, field) = file_method(link.kind);
         let mut body = json!({"chat_id": message.chat_id, field: link.url});
         if let (true, Some(markup)) = (position == total, &markup) {
-            body["reply_markup"] = serde_json::to_value(markup)
-                .map_err(|e| SendError::Permanent(format!("cannot write the keyboard: {e}")))?;
+            body["reply_markup"] = keyboard_json(serde_json::to_value(markup))?;
         }
         let result = call::<SentMessage, _>(api, token, method, &body).await;
         sent.record_part(result.map(|m| m.message_id.to_string()), total)?;

@@ -313,6 +313,42 @@ async fn long_texts_are_split_and_choices_go_on_the_last_piece() {
     );
 }
 
+/// Media by URL goes as the Bot API's own fetch (`sendVideo` with the link), and a reply
+/// keyboard rides on it when it is the last part.
+#[tokio::test]
+async fn linked_media_carries_a_reply_keyboard_when_last() {
+    let (fake, api) = fake().await;
+    let outbound = Outbound::Message(OutboundMessage {
+        chat_id: "1111111".into(),
+        text: "Как добраться".into(),
+        choices: vec![Choice {
+            label: "Понятно".into(),
+            payload: "ok".into(),
+        }],
+        files: Vec::new(),
+        links: vec![crate::event::OutboundLink {
+            kind: AttachmentKind::Video,
+            url: "https://example.com/route.mp4".into(),
+        }],
+        keyboard: crate::event::Keyboard::ReplyOnce,
+    });
+    let sent = Telegram
+        .send(&api, &json!({"token": TOKEN}), &outbound)
+        .await
+        .unwrap();
+    assert_eq!(sent.external_ids.len(), 2);
+    assert!(fake.calls_of("sendMessage")[0]
+        .body
+        .get("reply_markup")
+        .is_none());
+    let video = &fake.calls_of("sendVideo")[0];
+    assert_eq!(video.body["video"], "https://example.com/route.mp4");
+    assert_eq!(
+        video.body["reply_markup"],
+        json!({"keyboard": [[{"text": "Понятно"}]], "one_time_keyboard": true, "resize_keyboard": true})
+    );
+}
+
 #[tokio::test]
 async fn failures_are_sorted_for_the_delivery_worker() {
     let (fake, api) = fake().await;
