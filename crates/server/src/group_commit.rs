@@ -361,11 +361,10 @@ mod tests {
 
     /// A connection to store events for (a group to route to, as connections need one).
     async fn connection(store: &Store) -> (AccountId, ConnectionId) {
-        use switchboard_core::{
-            channel::{ChannelKind, Receive, Routing},
-            operator::Role,
+        use switchboard_core::operator::Role;
+        use switchboard_store::{
+            testing::telegram_connection, GroupInput, NewAccount, NewOperator,
         };
-        use switchboard_store::{GroupInput, NewAccount, NewConnection, NewOperator};
         let admin = NewOperator {
             account_id: AccountId::new(),
             email: "admin@example.ru".into(),
@@ -387,28 +386,9 @@ mod tests {
             distribution: Default::default(),
         };
         let group = store.create_group(account, &group, None).await.unwrap().id;
-        let id = ConnectionId::new();
-        let new = NewConnection {
-            id,
-            account_id: account,
-            kind: ChannelKind::Telegram,
-            name: "Shop bot".into(),
-            account_name: "Shop Bot".into(),
-            external_account_id: id.to_string(),
-            sealed_credentials: vec![1],
-            routing: Routing::Group { group_id: group },
-            schedule_id: None,
-            auto_close_after: "12h".parse().unwrap(),
-            auto_close_message: None,
-            out_of_hours: None,
-            enabled: true,
-            receive: Receive::Webhook,
-            api_base_url: None,
-            rate_limits: Some(None),
-            capabilities: None,
-        };
+        let new = telegram_connection(account, group);
         store.create_connection(&new, None).await.unwrap();
-        (account, id)
+        (account, new.id)
     }
 
     /// A delivery round handed over while thousands of events wait rides in one of the

@@ -9,8 +9,12 @@
 use std::path::PathBuf;
 
 use sqlx::{any::AnyPoolOptions, Executor};
+use switchboard_core::{
+    channel::{ChannelKind, Receive, Routing},
+    ids::{AccountId, ConnectionId, GroupId},
+};
 
-use crate::{Store, StoreConfig};
+use crate::{NewConnection, Store, StoreConfig};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Test databases older than this are leftovers of killed runs and are dropped.
@@ -126,6 +130,31 @@ impl TestDb {
             .expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
         store
+    }
+}
+
+/// A Telegram connection of `account_id` routed to `group_id`, taking webhooks, without
+/// rate limits; tests change what they need with `..telegram_connection(...)`.
+pub fn telegram_connection(account_id: AccountId, group_id: GroupId) -> NewConnection {
+    let id = ConnectionId::new();
+    NewConnection {
+        id,
+        account_id,
+        kind: ChannelKind::Telegram,
+        name: "Shop bot".into(),
+        account_name: "Shop Bot".into(),
+        external_account_id: id.to_string(),
+        sealed_credentials: vec![1],
+        routing: Routing::Group { group_id },
+        schedule_id: None,
+        auto_close_after: "12h".parse().expect("a valid duration"),
+        auto_close_message: None,
+        out_of_hours: None,
+        enabled: true,
+        receive: Receive::Webhook,
+        api_base_url: None,
+        rate_limits: Some(None),
+        capabilities: None,
     }
 }
 

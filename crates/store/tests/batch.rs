@@ -14,7 +14,6 @@ use proptest::{
 };
 use sqlx::Row;
 use switchboard_core::{
-    channel::{ChannelKind, Receive, Routing},
     conversation::ConversationStatus,
     group::Distribution,
     ids::{AccountId, ConnectionId, GroupId, ScenarioId},
@@ -24,7 +23,7 @@ use switchboard_core::{
 };
 use switchboard_store::{
     backends,
-    testing::{Backend, TestDb},
+    testing::{self, Backend, TestDb},
     BotApply, BotLoad, BotMessage, BotNext, FollowUp, GroupInput, Ingest, IngestEvent, Ingested,
     NewAccount, NewConnection, NewOperator, Notice, Store,
 };
@@ -156,22 +155,8 @@ async fn place(store: &Store, connection: ConnectionId) -> Place {
         .create_connection(
             &NewConnection {
                 id: connection,
-                account_id: account,
-                kind: ChannelKind::Telegram,
-                name: "Shop bot".into(),
-                account_name: "Shop Bot".into(),
                 external_account_id: connection.to_string(),
-                sealed_credentials: vec![1],
-                routing: Routing::Group { group_id: group },
-                schedule_id: None,
-                auto_close_after: "12h".parse().unwrap(),
-                auto_close_message: None,
-                out_of_hours: None,
-                enabled: true,
-                receive: Receive::Webhook,
-                api_base_url: None,
-                rate_limits: Some(None),
-                capabilities: None,
+                ..testing::telegram_connection(account, group)
             },
             None,
         )

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use switchboard_core::{
-    channel::{ChannelKind, Receive, Routing},
+    channel::Routing,
     conversation::{ClosedReason, ConversationStatus},
     delivery::Step,
     group::Distribution,
@@ -15,7 +15,7 @@ use switchboard_core::{
 };
 use switchboard_store::{
     backends,
-    testing::{Backend, TestDb},
+    testing::{self, Backend, TestDb},
     ConversationFilter, Dialect, Finish, FollowUp, GroupInput, HeldWriter, Ingest, IngestEvent,
     Ingested, NewAccount, NewConnection, NewOperator, NewReply, Settle, Store, StoreError,
 };
@@ -73,23 +73,9 @@ async fn setup(backend: Backend) -> Option<(TestDb, Store, AccountId, OperatorId
 
 fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {
     NewConnection {
-        id: ConnectionId::new(),
-        account_id: account,
-        kind: ChannelKind::Telegram,
-        name: "Shop bot".into(),
-        account_name: "Shop Bot".into(),
         external_account_id: bot.into(),
         sealed_credentials: vec![1, 2, 3],
-        routing: Routing::Group { group_id: group },
-        schedule_id: None,
-        auto_close_after: "12h".parse().unwrap(),
-        auto_close_message: None,
-        out_of_hours: None,
-        enabled: true,
-        receive: Receive::Webhook,
-        api_base_url: None,
-        rate_limits: Some(None),
-        capabilities: None,
+        ..testing::telegram_connection(account, group)
     }
 }
 

@@ -14,7 +14,6 @@ use proptest::{
 };
 use sqlx::Row;
 use switchboard_core::{
-    channel::{ChannelKind, Receive, Routing},
     conversation::ConversationStatus,
     group::{Distribution, Strategy as Policy},
     ids::{AccountId, ConversationId, GroupId, OperatorId},
@@ -24,7 +23,7 @@ use switchboard_core::{
 };
 use switchboard_store::{
     backends,
-    testing::{Backend, TestDb},
+    testing::{self, Backend, TestDb},
     DueTimer, GroupInput, Ingest, IngestEvent, NewAccount, NewConnection, NewOperator, NewReply,
     Store, TransferTarget, ANSWER_TIMEOUT,
 };
@@ -159,23 +158,10 @@ async fn world(store: &Store, case: &Case) -> World {
         .await
         .unwrap();
     let connection = NewConnection {
-        id: switchboard_core::ids::ConnectionId::new(),
-        account_id: account.id,
-        kind: ChannelKind::Telegram,
         name: "Bot".into(),
         account_name: "Bot".into(),
-        external_account_id: uuid::Uuid::new_v4().to_string(),
-        sealed_credentials: vec![1],
-        routing: Routing::Group { group_id: first.id },
-        schedule_id: None,
-        auto_close_after: "12h".parse().unwrap(),
-        auto_close_message: None,
-        out_of_hours: None,
-        enabled: true,
-        receive: Receive::Webhook,
-        api_base_url: None,
         rate_limits: None,
-        capabilities: None,
+        ..testing::telegram_connection(account.id, first.id)
     };
     let (connection, _) = store.create_connection(&connection, None).await.unwrap();
     World {
