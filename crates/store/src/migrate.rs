@@ -38,15 +38,23 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_workspace.sql"),
     ),
     (9, "journal", include_str!("../migrations/0009_journal.sql")),
+    (
+        10,
+        "implied accounts",
+        include_str!("../migrations/0010_implied_accounts.sql"),
+    ),
 ];
 
+/// Fills the placeholders: `{{BLOB}}` and `{{SERIAL_PK}}` are types; a line starting with
+/// `{{POSTGRES}}` applies on PostgreSQL only (a comment on SQLite).
 fn render(sql: &str, dialect: Dialect) -> String {
-    let (blob, serial_pk) = match dialect {
-        Dialect::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-        Dialect::Postgres => ("BYTEA", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    let (blob, serial_pk, postgres) = match dialect {
+        Dialect::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", "-- "),
+        Dialect::Postgres => ("BYTEA", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", ""),
     };
     sql.replace("{{BLOB}}", blob)
         .replace("{{SERIAL_PK}}", serial_pk)
+        .replace("{{POSTGRES}}", postgres)
 }
 
 #[derive(Debug)]
@@ -95,6 +103,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_postgres_line_is_a_comment_on_sqlite() {
+        let sql = "{{POSTGRES}}ALTER TABLE t DROP CONSTRAINT t_fkey;\nCREATE TABLE u (id BIGINT);";
+        assert_eq!(
+            render(sql, Dialect::Sqlite),
+            "-- ALTER TABLE t DROP CONSTRAINT t_fkey;\nCREATE TABLE u (id BIGINT);"
+        );
+        assert_eq!(
+            render(sql, Dialect::Postgres),
+            "ALTER TABLE t DROP CONSTRAINT t_fkey;\nCREATE TABLE u (id BIGINT);"
+        );
     }
 
     #[test]
