@@ -129,21 +129,26 @@ pub(super) async fn contacts(
 /// Stored contacts by (connection, external id).
 pub(super) type Known = HashMap<(String, String), ContactId>;
 
-/// The stored contacts of (connection, external id) rows; its rows have a `contact_id`.
+/// The stored contacts of (connection, external id) rows: one row per pair asked, its
+/// `contact_id` null when none is stored. A lookup per pair, not a join: joined with the
+/// `VALUES` list, PostgreSQL hashed the list and scanned every identity ever stored (9 ms
+/// for 256 pairs among 47,000 identities, 0.4 ms looked up one by one), until the table grew
+/// large enough for its planner to change its mind.
 pub(super) const IDENTITIES: &str =
-    "SELECT i.connection_id, i.external_id, i.contact_id FROM (VALUES {rows}) AS v
-     JOIN contact_identities i ON i.connection_id = v.column1 AND i.external_id = v.column2";
+    "SELECT v.column1 AS connection_id, v.column2 AS external_id,
+         (SELECT i.contact_id FROM contact_identities i
+          WHERE i.connection_id = v.column1 AND i.external_id = v.column2) AS contact_id
+     FROM (VALUES {rows}) AS v";
 
-/// What [`IDENTITIES`] returned.
+/// What [`IDENTITIES`] found.
 pub(super) fn known_of(rows: &[AnyRow]) -> Result<Known, StoreError> {
-    rows.iter()
-        .map(|row| {
-            Ok((
-                (row.text("connection_id")?, row.text("external_id")?),
-                row.parse("contact_id")?,
-            ))
-        })
-        .collect()
+    let mut known = Known::with_capacity(rows.len());
+    for row in rows {
+        if let Some(contact) = row.opt_parse("contact_id")? {
+            known.insert((row.text("connection_id")?, row.text("external_id")?), contact);
+        }
+    }
+    Ok(known)
 }
 
 /// The stored contacts of these (connection, external id) pairs.
