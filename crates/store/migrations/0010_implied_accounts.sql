@@ -1,6 +1,6 @@
 -- A conversation, a message, an outbox row and a bot state each name a conversation or a
--- connection, which belongs to an account: their own reference to `accounts` checks nothing
--- the parent's does not, and deleting an account still cascades through the parent. On
+-- connection, which belongs to an account, and each is written with its parent's account:
+-- their own reference to `accounts` checks nothing the parent's does not. On
 -- PostgreSQL every foreign key costs a query per inserted row (an inbound message that opens
 -- a conversation and is answered wrote some 20 such checks, a fifth of the machine under
 -- load; these four tables made 5 of them), so the redundant ones go. SQLite checks a

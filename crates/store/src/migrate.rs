@@ -50,7 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 fn render(sql: &str, dialect: Dialect) -> String {
     let (blob, serial_pk, postgres) = match dialect {
         Dialect::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", "-- "),
-        Dialect::Postgres => ("BYTEA", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", ""),
+        Dialect::Postgres => (
+            "BYTEA",
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "",
+        ),
     };
     sql.replace("{{BLOB}}", blob)
         .replace("{{SERIAL_PK}}", serial_pk)

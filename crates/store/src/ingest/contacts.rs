@@ -134,8 +134,7 @@ pub(super) type Known = HashMap<(String, String), ContactId>;
 /// `VALUES` list, PostgreSQL hashed the list and scanned every identity ever stored (9 ms
 /// for 256 pairs among 47,000 identities, 0.4 ms looked up one by one), until the table grew
 /// large enough for its planner to change its mind.
-pub(super) const IDENTITIES: &str =
-    "SELECT v.column1 AS connection_id, v.column2 AS external_id,
+pub(super) const IDENTITIES: &str = "SELECT v.column1 AS connection_id, v.column2 AS external_id,
          (SELECT i.contact_id FROM contact_identities i
           WHERE i.connection_id = v.column1 AND i.external_id = v.column2) AS contact_id
      FROM (VALUES {rows}) AS v";
@@ -145,7 +144,10 @@ pub(super) fn known_of(rows: &[AnyRow]) -> Result<Known, StoreError> {
     let mut known = Known::with_capacity(rows.len());
     for row in rows {
         if let Some(contact) = row.opt_parse("contact_id")? {
-            known.insert((row.text("connection_id")?, row.text("external_id")?), contact);
+            known.insert(
+                (row.text("connection_id")?, row.text("external_id")?),
+                contact,
+            );
         }
     }
     Ok(known)
