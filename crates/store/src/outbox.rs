@@ -311,6 +311,12 @@ pub(crate) async fn claim_in(
 /// per table for all of them. A row whose lease expired was already settled as unknown: it
 /// is left be, and so is its message (which is why the messages go first, while the rows
 /// still say `sending`).
+///
+/// The rows are found by id; their status is only checked (`status || ''`, which no index
+/// serves). Written `status = 'sending'`, PostgreSQL read every row the partial index of
+/// leases had ever held since the last vacuum (a bitmap scan does not skip index entries of
+/// rows already settled, as an index scan learns to): 23,000 entries for 256 rows after 10 s
+/// under load, and more the longer between vacuums.
 pub(crate) fn finish_all(writes: &mut Writes, finished: &[(i64, Finish)], now: Timestamp) {
     let now_ms = millis(now);
     let mut rows = Rows::new(5);
@@ -344,13 +350,13 @@ pub(crate) fn finish_all(writes: &mut Writes, finished: &[(i64, Finish)], now: T
         "UPDATE messages SET delivery_status = v.column2, external_id = COALESCE(v.column3, messages.external_id),
              failure_reason = v.column4
          FROM (VALUES {rows}) AS v JOIN outbox o ON o.id = v.column1
-         WHERE messages.id = o.message_id AND o.status = 'sending' AND messages.direction = 'outbound'",
+         WHERE messages.id = o.message_id AND o.status || '' = 'sending' AND messages.direction = 'outbound'",
         messages,
     );
     writes.execute(
         "UPDATE outbox SET status = v.column2, next_attempt_at = v.column3, lease_until = NULL, last_error = v.column4,
              updated_at = v.column5
-         FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status = 'sending'",
+         FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status || '' = 'sending'",
         rows,
     );
 }
