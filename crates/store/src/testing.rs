@@ -11,10 +11,12 @@ use std::path::PathBuf;
 use sqlx::{any::AnyPoolOptions, Executor};
 use switchboard_core::{
     channel::{ChannelKind, Receive, Routing},
+    group::Distribution,
     ids::{AccountId, ConnectionId, GroupId},
+    operator::Role,
 };
 
-use crate::{NewConnection, Store, StoreConfig};
+use crate::{GroupInput, NewAccount, NewConnection, NewOperator, Store, StoreConfig};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Test databases older than this are leftovers of killed runs and are dropped.
@@ -156,6 +158,46 @@ pub fn telegram_connection(account_id: AccountId, group_id: GroupId) -> NewConne
         rate_limits: Some(None),
         capabilities: None,
     }
+}
+
+/// A new account with an admin, a group without operators and [`telegram_connection`]
+/// routed to it: the least a test of inbound messages needs.
+pub async fn account_with_connection(store: &Store) -> (AccountId, ConnectionId) {
+    let admin = NewOperator {
+        account_id: AccountId::new(),
+        email: format!("{}@x.ru", uuid::Uuid::new_v4()),
+        name: "Admin".into(),
+        role: Role::Admin,
+        password_hash: "h".into(),
+        instance_admin: false,
+    };
+    let (account, _) = store
+        .create_account(
+            NewAccount {
+                name: "A".into(),
+                admin,
+            },
+            None,
+        )
+        .await
+        .expect("create an account");
+    let group = store
+        .create_group(
+            account.id,
+            &GroupInput {
+                name: "Support".into(),
+                operator_ids: Vec::new(),
+                distribution: Distribution::default(),
+            },
+            None,
+        )
+        .await
+        .expect("create a group");
+    let (connection, _) = store
+        .create_connection(&telegram_connection(account.id, group.id), None)
+        .await
+        .expect("create a connection");
+    (account.id, connection.id)
 }
 
 async fn drop_stale(admin: &sqlx::AnyPool, now: u64) {

@@ -161,3 +161,67 @@ async fn identities(
 ) -> Result<Known, StoreError> {
     known_of(&writes.fetch(tx, IDENTITIES, keys).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+    use crate::testing::{self, Backend, TestDb};
+
+    /// The lookup of a batch's chats reads the identities by their key on both backends,
+    /// whatever the planner knows of the table: never a scan of every identity stored
+    /// (joined with the list instead, PostgreSQL hashed it and scanned the table).
+    async fn the_chats_of_a_batch_are_looked_up_by_key(backend: Backend) {
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let store = db.store().await;
+        let (account, connection) = testing::account_with_connection(&store).await;
+        for (sql, first) in [
+            (
+                "INSERT INTO contacts (id, account_id, name, created_at) SELECT 'c' || i, $1, 'x', 0 FROM n",
+                account.to_string(),
+            ),
+            (
+                "INSERT INTO contact_identities (connection_id, external_id, contact_id) SELECT $1, 'e' || i, 'c' || i FROM n",
+                connection.to_string(),
+            ),
+        ] {
+            sqlx::query(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) {sql}"
+            ))
+            .bind(first)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        }
+        sqlx::query("ANALYZE").execute(&store.write).await.unwrap();
+        let list: Vec<String> = (0..256)
+            .map(|i| format!("('{connection}', 'new{i}')"))
+            .collect();
+        let sql = IDENTITIES.replace("{rows}", &list.join(", "));
+        let (explain, column) = match backend {
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+            Backend::Postgres => ("EXPLAIN", "QUERY PLAN"),
+        };
+        let plan: Vec<String> = sqlx::query(&format!("{explain} {sql}"))
+            .fetch_all(&store.write)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String, _>(column).unwrap())
+            .collect();
+        let plan = plan.join("\n");
+        let by_key = match backend {
+            Backend::Sqlite => plan.contains("SEARCH i USING") && !plan.contains("SCAN i"),
+            Backend::Postgres => {
+                plan.contains("Index Scan using contact_identities_pkey")
+                    && !plan.contains("Scan on contact_identities")
+            }
+        };
+        assert!(by_key, "the identities are scanned:\n{plan}");
+    }
+
+    crate::backends!(the_chats_of_a_batch_are_looked_up_by_key);
+}
