@@ -12,7 +12,7 @@ use sqlx::{any::AnyPoolOptions, Executor};
 use switchboard_core::{
     channel::{ChannelKind, Receive, Routing},
     group::Distribution,
-    ids::{AccountId, ConnectionId, GroupId},
+    ids::{AccountId, ConnectionId, GroupId, OperatorId},
     operator::Role,
 };
 
@@ -160,9 +160,9 @@ pub fn telegram_connection(account_id: AccountId, group_id: GroupId) -> NewConne
     }
 }
 
-/// A new account with an admin, a group without operators and [`telegram_connection`]
-/// routed to it: the least a test of inbound messages needs.
-pub async fn account_with_connection(store: &Store) -> (AccountId, ConnectionId) {
+/// A new account with an admin, and a group "Support" without operators: what most tests
+/// start from. Returns the account, its admin and the group.
+pub async fn account_with_group(store: &Store) -> (AccountId, OperatorId, GroupId) {
     let admin = NewOperator {
         account_id: AccountId::new(),
         email: format!("{}@x.ru", uuid::Uuid::new_v4()),
@@ -171,7 +171,7 @@ pub async fn account_with_connection(store: &Store) -> (AccountId, ConnectionId)
         password_hash: "h".into(),
         instance_admin: false,
     };
-    let (account, _) = store
+    let (account, admin) = store
         .create_account(
             NewAccount {
                 name: "A".into(),
@@ -193,11 +193,7 @@ pub async fn account_with_connection(store: &Store) -> (AccountId, ConnectionId)
         )
         .await
         .expect("create a group");
-    let (connection, _) = store
-        .create_connection(&telegram_connection(account.id, group.id), None)
-        .await
-        .expect("create a connection");
-    (account.id, connection.id)
+    (account.id, admin.id, group.id)
 }
 
 async fn drop_stale(admin: &sqlx::AnyPool, now: u64) {

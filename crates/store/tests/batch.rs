@@ -15,17 +15,15 @@ use proptest::{
 use sqlx::Row;
 use switchboard_core::{
     conversation::ConversationStatus,
-    group::Distribution,
     ids::{AccountId, ConnectionId, GroupId, ScenarioId},
     message::Content,
-    operator::Role,
     routing::Start,
 };
 use switchboard_store::{
     backends,
     testing::{self, Backend, TestDb},
-    BotApply, BotLoad, BotMessage, BotNext, FollowUp, GroupInput, Ingest, IngestEvent, Ingested,
-    NewAccount, NewConnection, NewOperator, Notice, Store,
+    BotApply, BotLoad, BotMessage, BotNext, FollowUp, Ingest, IngestEvent, Ingested, NewConnection,
+    Notice, Store,
 };
 
 backends!(batches_store_what_one_event_at_a_time_stores);
@@ -113,39 +111,7 @@ struct Place {
 }
 
 async fn place(store: &Store, connection: ConnectionId) -> Place {
-    let admin = NewOperator {
-        account_id: AccountId::new(),
-        email: format!("{}@x.ru", uuid::Uuid::new_v4()),
-        name: "Admin".into(),
-        role: Role::Admin,
-        password_hash: "h".into(),
-        instance_admin: false,
-    };
-    let account = store
-        .create_account(
-            NewAccount {
-                name: "A".into(),
-                admin,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .0
-        .id;
-    let group = store
-        .create_group(
-            account,
-            &GroupInput {
-                name: "Support".into(),
-                operator_ids: vec![],
-                distribution: Distribution::default(),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .id;
+    let (account, _, group) = testing::account_with_group(store).await;
     let scenario = store
         .create_scenario(account, "Echo", "start: hello", None)
         .await

@@ -7,17 +7,15 @@ use switchboard_core::{
     channel::Routing,
     conversation::{ClosedReason, ConversationStatus},
     delivery::Step,
-    group::Distribution,
     ids::{AccountId, ConnectionId, ConversationId, GroupId, OperatorId},
     message::{Content, DeliveryStatus},
-    operator::Role,
     routing::Start,
 };
 use switchboard_store::{
     backends,
     testing::{self, Backend, TestDb},
-    ConversationFilter, Dialect, Finish, FollowUp, GroupInput, HeldWriter, Ingest, IngestEvent,
-    Ingested, NewAccount, NewConnection, NewOperator, NewReply, Settle, Store, StoreError,
+    ConversationFilter, Dialect, Finish, FollowUp, HeldWriter, Ingest, IngestEvent, Ingested,
+    NewConnection, NewReply, Settle, Store, StoreError,
 };
 
 backends!(
@@ -38,37 +36,8 @@ backends!(
 async fn setup(backend: Backend) -> Option<(TestDb, Store, AccountId, OperatorId, GroupId)> {
     let db = TestDb::new(backend).await?;
     let store = db.store().await;
-    let admin = NewOperator {
-        account_id: AccountId::new(),
-        email: format!("{}@x.ru", uuid::Uuid::new_v4()),
-        name: "Admin".into(),
-        role: Role::Admin,
-        password_hash: "h".into(),
-        instance_admin: false,
-    };
-    let (account, admin) = store
-        .create_account(
-            NewAccount {
-                name: "A".into(),
-                admin,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let group = store
-        .create_group(
-            account.id,
-            &GroupInput {
-                name: "Support".into(),
-                operator_ids: vec![],
-                distribution: Distribution::default(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    Some((db, store, account.id, admin.id, group.id))
+    let (account, admin, group) = testing::account_with_group(&store).await;
+    Some((db, store, account, admin, group))
 }
 
 fn connection(account: AccountId, group: GroupId, bot: &str) -> NewConnection {

@@ -177,7 +177,12 @@ mod tests {
             return;
         };
         let store = db.store().await;
-        let (account, connection) = testing::account_with_connection(&store).await;
+        let (account, _, group) = testing::account_with_group(&store).await;
+        let (connection, _) = store
+            .create_connection(&testing::telegram_connection(account, group), None)
+            .await
+            .unwrap();
+        let connection = connection.id;
         for (sql, first) in [
             (
                 "INSERT INTO contacts (id, account_id, name, created_at) SELECT 'c' || i, $1, 'x', 0 FROM n",
