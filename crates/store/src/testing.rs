@@ -160,9 +160,8 @@ pub fn telegram_connection(account_id: AccountId, group_id: GroupId) -> NewConne
     }
 }
 
-/// A new account with an admin, and a group "Support" without operators: what most tests
-/// start from. Returns the account, its admin and the group.
-pub async fn account_with_group(store: &Store) -> (AccountId, OperatorId, GroupId) {
+/// A new account with an admin; returns both.
+pub async fn account(store: &Store) -> (AccountId, OperatorId) {
     let admin = NewOperator {
         account_id: AccountId::new(),
         email: format!("{}@x.ru", uuid::Uuid::new_v4()),
@@ -181,9 +180,16 @@ pub async fn account_with_group(store: &Store) -> (AccountId, OperatorId, GroupI
         )
         .await
         .expect("create an account");
+    (account.id, admin.id)
+}
+
+/// A new account with an admin ([`account`]), and a group "Support" without operators: what
+/// most tests start from. Returns the account, its admin and the group.
+pub async fn account_with_group(store: &Store) -> (AccountId, OperatorId, GroupId) {
+    let (account, admin) = self::account(store).await;
     let group = store
         .create_group(
-            account.id,
+            account,
             &GroupInput {
                 name: "Support".into(),
                 operator_ids: Vec::new(),
@@ -193,7 +199,7 @@ pub async fn account_with_group(store: &Store) -> (AccountId, OperatorId, GroupI
         )
         .await
         .expect("create a group");
-    (account.id, admin.id, group.id)
+    (account, admin, group.id)
 }
 
 async fn drop_stale(admin: &sqlx::AnyPool, now: u64) {

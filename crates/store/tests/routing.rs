@@ -24,8 +24,8 @@ use switchboard_core::{
 use switchboard_store::{
     backends,
     testing::{self, Backend, TestDb},
-    DueTimer, GroupInput, Ingest, IngestEvent, NewAccount, NewConnection, NewOperator, NewReply,
-    Store, TransferTarget, ANSWER_TIMEOUT,
+    DueTimer, GroupInput, Ingest, IngestEvent, NewConnection, NewOperator, NewReply, Store,
+    TransferTarget, ANSWER_TIMEOUT,
 };
 
 backends!(routing_invariants_hold_under_random_operations);
@@ -91,28 +91,11 @@ struct World {
 }
 
 async fn world(store: &Store, case: &Case) -> World {
-    let admin = NewOperator {
-        account_id: AccountId::new(),
-        email: format!("{}@x.ru", uuid::Uuid::new_v4()),
-        name: "Admin".into(),
-        role: Role::Admin,
-        password_hash: "h".into(),
-        instance_admin: false,
-    };
-    let (account, _) = store
-        .create_account(
-            NewAccount {
-                name: "A".into(),
-                admin,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let (account, _) = testing::account(store).await;
     let mut operators = Vec::new();
     for i in 0..OPERATORS {
         let new = NewOperator {
-            account_id: account.id,
+            account_id: account,
             email: format!("op{i}-{}@x.ru", uuid::Uuid::new_v4()),
             name: format!("Op {i}"),
             role: Role::Operator,
@@ -124,7 +107,7 @@ async fn world(store: &Store, case: &Case) -> World {
     // The fallback group shares one operator with the first group.
     let second = store
         .create_group(
-            account.id,
+            account,
             &GroupInput {
                 name: "Second line".into(),
                 operator_ids: operators[2..].to_vec(),
@@ -141,7 +124,7 @@ async fn world(store: &Store, case: &Case) -> World {
         .unwrap();
     let first = store
         .create_group(
-            account.id,
+            account,
             &GroupInput {
                 name: "First line".into(),
                 operator_ids: operators[..3].to_vec(),
@@ -161,11 +144,11 @@ async fn world(store: &Store, case: &Case) -> World {
         name: "Bot".into(),
         account_name: "Bot".into(),
         rate_limits: None,
-        ..testing::telegram_connection(account.id, first.id)
+        ..testing::telegram_connection(account, first.id)
     };
     let (connection, _) = store.create_connection(&connection, None).await.unwrap();
     World {
-        account: account.id,
+        account,
         connection: connection.id,
         operators,
         groups: vec![first.id, second.id],
