@@ -154,10 +154,17 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, ExprError> {
     Ok(tokens)
 }
 
+/// The most tokens a condition may have: real ones are a line; a limit keeps every walk of
+/// the tree (evaluating, listing variables, dropping it) shallow.
+pub const MAX_TOKENS: usize = 500;
+/// The deepest nesting of `not` and parentheses: the parser recurses once per level.
+pub const MAX_DEPTH: usize = 32;
+
 struct Parser {
     tokens: Vec<(Token, usize)>,
     at: usize,
     end: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -167,6 +174,18 @@ impl Parser {
 
     fn offset(&self) -> usize {
         self.tokens.get(self.at).map_or(self.end, |(_, o)| *o)
+    }
+
+    /// One level deeper (a `not` or a `(`), refused past [`MAX_DEPTH`].
+    fn descend(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(
+                self.offset(),
+                format!("the condition nests `not` and parentheses more than {MAX_DEPTH} deep"),
+            );
+        }
+        Ok(())
     }
 
     fn or(&mut self) -> Result<Expr, ExprError> {
@@ -190,7 +209,10 @@ impl Parser {
     fn not(&mut self) -> Result<Expr, ExprError> {
         if self.peek() == Some(&Token::Not) {
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.descend()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.compare()
     }
@@ -229,7 +251,9 @@ impl Parser {
                 ),
             },
             Token::Open => {
+                self.descend()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Token::Close) {
                     return err(self.offset(), "`(` is never closed");
                 }
@@ -261,7 +285,18 @@ impl Expr {
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
         let tokens = tokenize(text)?;
         let end = text.chars().count();
-        let mut parser = Parser { tokens, at: 0, end };
+        if let Some((_, offset)) = tokens.get(MAX_TOKENS) {
+            return err(
+                *offset,
+                format!("the condition is too long: at most {MAX_TOKENS} words and signs"),
+            );
+        }
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            end,
+            depth: 0,
+        };
         let expr = parser.or()?;
         if parser.at < parser.tokens.len() {
             let (token, offset) = &parser.tokens[parser.at];
@@ -372,6 +407,24 @@ mod tests {
         assert!(holds("'b' > 'a'", scope.clone()));
         assert!(holds("order", scope.clone()));
         assert!(holds("-1 < 0", scope));
+    }
+
+    /// A condition of a million `not`s or parentheses would overflow the stack: refused.
+    #[test]
+    fn deep_or_long_conditions_are_refused() {
+        for text in [
+            "not ".repeat(1_000_000) + "x",
+            "(".repeat(1_000_000) + "x" + &")".repeat(1_000_000),
+            vec!["x"; 100_000].join(" and "),
+        ] {
+            assert!(Expr::parse(&text).is_err());
+        }
+        let deep = "not ".repeat(MAX_DEPTH) + "x";
+        assert!(Expr::parse(&deep).is_ok());
+        let deeper = "not ".repeat(MAX_DEPTH + 1) + "x";
+        assert!(Expr::parse(&deeper).unwrap_err().message.contains("nests"));
+        let nested = "(".repeat(MAX_DEPTH) + "x" + &")".repeat(MAX_DEPTH);
+        assert!(Expr::parse(&nested).is_ok());
     }
 
     #[test]

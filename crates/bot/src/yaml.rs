@@ -1,8 +1,13 @@
 //! A YAML document as a tree that remembers where every node starts, so every problem can be
 //! reported at its line and column. Built from yaml-rust2's event parser (the ready-made
 //! loaders drop positions); anchors and aliases are resolved, duplicate keys are refused.
+//!
+//! An alias is a copy of its anchor's tree, so a few hundred bytes of nested aliases can stand
+//! for billions of nodes ("billion laughs"). The builder therefore counts the nodes it makes,
+//! aliases included at their full size, and stops at [`MAX_NODES`]; nesting is capped at
+//! [`MAX_DEPTH`] so that nothing walking the tree (or dropping it) can overflow the stack.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::{
     parser::{Event, MarkedEventReceiver, Parser},
@@ -152,37 +157,82 @@ fn pos(mark: &Marker) -> Pos {
     Pos::new(mark.line().max(1), mark.col() + 1)
 }
 
-enum Frame {
-    Seq(Pos, Vec<Node>, usize),
-    Map(Pos, Vec<(Node, Node)>, Option<Node>, usize),
+/// The most nodes a document may stand for, aliases counted at the size of what they copy.
+/// The largest real scenarios are a few thousand nodes.
+pub const MAX_NODES: usize = 50_000;
+/// The deepest nesting of lists and mappings a document may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// A list or mapping being built: where it starts, its anchor, and how many nodes it holds.
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    size: usize,
+    kind: FrameKind,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
+    /// The entries, the key waiting for its value, and the scalar keys seen (a set, so a
+    /// mapping of many keys is checked for duplicates in linear time).
+    Map(Vec<(Node, Node)>, Option<Node>, HashSet<String>),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node with the number of nodes in it.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     problems: Vec<Diagnostic>,
+    /// Nodes made so far, aliases counted in full.
+    nodes: usize,
+    /// Set when a limit was passed: every later event is ignored.
+    stopped: bool,
 }
 
 impl Builder {
-    fn push(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    /// Counts `size` more nodes; false (and a problem at `at`) once the budget is spent.
+    fn spend(&mut self, size: usize, at: Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.stop(
+                at,
+                format!(
+                    "the document is too big: it stands for more than {MAX_NODES} values \
+                     (aliases count as copies of what they refer to)"
+                ),
+            );
+            return false;
         }
-        match self.stack.last_mut() {
-            None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
-                }
+        true
+    }
+
+    fn stop(&mut self, at: Pos, message: String) {
+        self.problems.push(Diagnostic::new(at, message));
+        self.stopped = true;
+        // Nothing built is used after a stop; dropping it now keeps the memory bounded.
+        self.stack.clear();
+        self.anchors.clear();
+    }
+
+    fn push(&mut self, node: Node, size: usize, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            if self.root.is_none() {
+                self.root = Some(node);
             }
-            Some(Frame::Seq(_, items, _)) => items.push(node),
-            Some(Frame::Map(_, entries, key, _)) => match key.take() {
+            return;
+        };
+        frame.size += size;
+        match &mut frame.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map(entries, key, seen) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
-                    let duplicate = entries
-                        .iter()
-                        .any(|(other, _)| other.scalar().is_some() && other.scalar() == k.scalar());
+                    let duplicate = k.scalar().is_some_and(|text| !seen.insert(text.to_owned()));
                     if duplicate {
                         self.problems.push(Diagnostic::new(
                             k.pos,
@@ -202,6 +252,9 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.stopped {
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, _) => {
                 let node = Node {
@@ -217,44 +270,69 @@ impl MarkedEventReceiver for Builder {
                         },
                     },
                 };
-                self.push(node, anchor);
+                if self.spend(1, node.pos) {
+                    self.push(node, 1, anchor);
+                }
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(pos(&mark), Vec::new(), anchor))
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Frame::Map(pos(&mark), Vec::new(), None, anchor))
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                let at = pos(&mark);
+                if self.stack.len() >= MAX_DEPTH {
+                    self.stop(
+                        at,
+                        format!("lists and mappings are nested more than {MAX_DEPTH} deep"),
+                    );
+                    return;
+                }
+                if !self.spend(1, at) {
+                    return;
+                }
+                let kind = match ev {
+                    Event::SequenceStart(..) => FrameKind::Seq(Vec::new()),
+                    _ => FrameKind::Map(Vec::new(), None, HashSet::new()),
+                };
+                self.stack.push(Frame {
+                    pos: at,
+                    anchor,
+                    size: 1,
+                    kind,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(pos, items, anchor)) => (
-                        Node {
-                            pos,
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map(pos, entries, _, anchor)) => (
-                        Node {
-                            pos,
-                            value: Value::Map(entries),
-                        },
-                        anchor,
-                    ),
-                    None => return,
+                let Some(frame) = self.stack.pop() else {
+                    return;
                 };
-                self.push(node, anchor);
+                let value = match frame.kind {
+                    FrameKind::Seq(items) => Value::Seq(items),
+                    FrameKind::Map(entries, ..) => Value::Map(entries),
+                };
+                let node = Node {
+                    pos: frame.pos,
+                    value,
+                };
+                self.push(node, frame.size, frame.anchor);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
-                    pos: pos(&mark),
-                    value: Value::Scalar {
-                        text: String::new(),
-                        style: Style::Plain,
+                let at = pos(&mark);
+                let (node, size) = self.anchors.get(&id).map_or_else(
+                    || {
+                        let empty = Value::Scalar {
+                            text: String::new(),
+                            style: Style::Plain,
+                        };
+                        (
+                            Node {
+                                pos: at,
+                                value: empty,
+                            },
+                            1,
+                        )
                     },
-                });
-                self.push(node, 0);
+                    |(node, size)| (node.clone(), *size),
+                );
+                // Counted before the copy is kept, so a bomb stops at its first big alias.
+                if self.spend(size, at) {
+                    self.push(node, size, 0);
+                }
             }
             Event::Nothing
             | Event::StreamStart
@@ -278,6 +356,12 @@ pub fn parse(source: &str) -> Result<Node, Vec<Diagnostic>> {
     }
     if !builder.problems.is_empty() {
         return Err(builder.problems);
+    }
+    if builder.stopped {
+        return Err(vec![Diagnostic::new(
+            Pos::new(1, 1),
+            "the document could not be read",
+        )]);
     }
     builder.root.ok_or_else(|| {
         vec![Diagnostic::new(
@@ -311,6 +395,38 @@ mod tests {
         assert!(err[0].message.starts_with("YAML syntax error"), "{err:?}");
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err[0].pos, Pos::new(3, 1));
+    }
+
+    /// Nine levels of nine aliases each stand for 9^9 (387 million) scalars: refused at the
+    /// first alias past the budget, having built no more than the budget.
+    #[test]
+    fn alias_bombs_are_refused_within_the_node_budget() {
+        let mut source = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for pair in names.windows(2) {
+            let (prev, name) = (pair[0], pair[1]);
+            let items = vec![format!("*{prev}"); 9].join(", ");
+            source.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        assert!(source.len() < 400, "{}", source.len());
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].message.contains("too big"), "{err:?}");
+        // A few aliases of a small anchor are fine.
+        let doc = parse("a: &a [1, 2]\nb: *a\nc: *a\n").unwrap();
+        assert_eq!(doc.map().unwrap()[2].1.to_json(), serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = parse(&deep).unwrap_err();
+        assert!(err[0].message.contains("nested"), "{err:?}");
+        let fine = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&fine).is_ok());
+        // Far deeper than any stack would take to walk: refused, not a crash.
+        let abyss = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&abyss).is_err());
     }
 
     #[test]

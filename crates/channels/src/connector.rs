@@ -58,6 +58,11 @@ pub enum ConnectError {
     /// The channel could not be reached or answered nonsense; worth trying again.
     #[error("the channel's API is unavailable: {0}")]
     Unavailable(String),
+    /// The API answered with an error in its own words (`message`, taken from its body):
+    /// worth trying again when `retry`. Its words are someone else's text, so they are shown
+    /// only when the API is the channel's own (see the server's `connect_error`).
+    #[error("the channel's API answered: {message}")]
+    Answered { message: String, retry: bool },
 }
 
 /// Why an inbound request was refused. Nothing is stored in either case.
@@ -100,11 +105,17 @@ impl From<SendError> for ConnectError {
     fn from(e: SendError) -> Self {
         match e {
             SendError::ConnectionBroken(d) => ConnectError::BotNotFound(d),
-            SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Unavailable(d),
+            SendError::Transient(d) | SendError::Unknown(d) => ConnectError::Answered {
+                message: d,
+                retry: true,
+            },
             SendError::RetryAfter(d) => {
                 ConnectError::Unavailable(format!("rate limited for {d:?}"))
             }
-            SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Refused(d),
+            SendError::ContactUnreachable(d) | SendError::Permanent(d) => ConnectError::Answered {
+                message: d,
+                retry: false,
+            },
         }
     }
 }

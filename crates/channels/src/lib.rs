@@ -27,6 +27,7 @@ pub use event::{
     ContactRef, DeliveryReport, InboundEvent, InboundKind, Keyboard, Outbound, OutboundFile,
     OutboundLink, OutboundMessage,
 };
+pub use http::{secrets_match, ApiBaseAllow};
 pub use reqwest;
 pub use switchboard_core::channel::ChannelKind;
 pub use switchboard_core::{capabilities, text};

@@ -305,6 +305,8 @@ fn start_server(database_url: &str, dir: &std::path::Path) -> anyhow::Result<(Se
         .args(["--database-url", database_url])
         .env("SWITCHBOARD_ADMIN_EMAIL", "bench@localhost")
         .env("SWITCHBOARD_ADMIN_PASSWORD", PASSWORD)
+        // The fake channel API the bench sends to.
+        .env("SWITCHBOARD_API_BASE_ALLOW", "127.0.0.1")
         // `SWITCHBOARD_BENCH_SERVER_LOG=sqlx::query=debug` lists every statement the path runs.
         .env(
             "SWITCHBOARD_LOG_LEVEL",

@@ -104,7 +104,13 @@ pub fn chat(file: &str, kind: ChannelKind, allow: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let http = runtime.block_on(async { BotHttp::new(allow) });
+    let http = match runtime.block_on(async { BotHttp::new(allow) }) {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let caps = Capabilities::for_kind(kind);
     let env = Env {
         caps: &caps,

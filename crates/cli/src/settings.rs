@@ -101,6 +101,32 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub bot_http_allow: Option<Vec<String>>,
+    /// Hosts (or host:port) a channel's `api_base_url` may point at besides the channel's
+    /// own API, comma-separated: a local Bot API server, a proxy. None by default.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_API_BASE_ALLOW",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub api_base_allow: Option<Vec<String>>,
+    /// Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR ranges,
+    /// comma-separated), so login throttling sees each client rather than the proxy.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_name = "ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// A token `GET /metrics` requires (as `Authorization: Bearer`); open when unset.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// A VK app's id, to connect VK communities by OAuth instead of pasting a token.
     #[arg(long, env = "SWITCHBOARD_VK_CLIENT_ID", value_name = "ID")]
     pub vk_client_id: Option<String>,
@@ -134,6 +160,9 @@ struct FileSettings {
     secret_key: Option<String>,
     delivery_lease: Option<String>,
     bot_http_allow: Option<Vec<String>>,
+    api_base_allow: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    metrics_token: Option<String>,
     vk_client_id: Option<String>,
     vk_client_secret: Option<String>,
 }
@@ -304,6 +333,18 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
         .bot_http_allow
         .or(file.bot_http_allow.take())
         .unwrap_or_default();
+    server.api_base_allow = args
+        .api_base_allow
+        .or(file.api_base_allow.take())
+        .unwrap_or_default();
+    server.trusted_proxies = args
+        .trusted_proxies
+        .or(file.trusted_proxies.take())
+        .unwrap_or_default();
+    server.metrics_token = args
+        .metrics_token
+        .or(file.metrics_token.take())
+        .filter(|t| !t.trim().is_empty());
     let vk_id = args.vk_client_id.or(file.vk_client_id.take());
     let vk_secret = args.vk_client_secret.or(file.vk_client_secret.take());
     server.vk_app = match (vk_id, vk_secret) {

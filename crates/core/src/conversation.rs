@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::{
     ids::{AccountId, ConnectionId, ContactId, ConversationId, GroupId, OperatorId},
+    operator::Role,
     string_enum,
 };
 
@@ -99,4 +100,76 @@ pub struct Conversation {
     pub last_inbound_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closed_at: Option<Timestamp>,
+}
+
+impl Conversation {
+    /// Whether an operator may open this conversation (read, answer, annotate): every one
+    /// for roles that read all conversations; otherwise only one assigned or offered to
+    /// them, or waiting in (or held by) one of their `groups`.
+    pub fn visible_to(&self, operator: OperatorId, role: Role, groups: &[GroupId]) -> bool {
+        role.reads_every_conversation()
+            || self.assignee_id == Some(operator)
+            || self.wanted_operator_id == Some(operator)
+            || self.offered_to.contains(&operator)
+            || self.group_id.is_some_and(|g| groups.contains(&g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation() -> Conversation {
+        let now = Timestamp::UNIX_EPOCH;
+        let contact_id = ContactId::new();
+        Conversation {
+            id: ConversationId::new(),
+            account_id: AccountId::new(),
+            channel_id: ConnectionId::new(),
+            contact_id,
+            contact: ContactSummary {
+                id: contact_id,
+                name: "Anna".into(),
+                reachable: true,
+            },
+            status: ConversationStatus::Queued,
+            group_id: None,
+            assignee_id: None,
+            previous_id: None,
+            closed_reason: None,
+            wanted_operator_id: None,
+            offered_to: Vec::new(),
+            answered: false,
+            needs_attention: false,
+            held_until: None,
+            queued_at: None,
+            assigned_at: None,
+            opened_at: now,
+            last_message_at: now,
+            last_inbound_at: None,
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn plain_operators_see_their_own_and_their_groups_conversations() {
+        let (me, other) = (OperatorId::new(), OperatorId::new());
+        let (mine, theirs) = (GroupId::new(), GroupId::new());
+        let mut c = conversation();
+        assert!(!c.visible_to(me, Role::Operator, &[mine]));
+        assert!(c.visible_to(me, Role::Supervisor, &[]));
+        assert!(c.visible_to(me, Role::Admin, &[]));
+        c.group_id = Some(theirs);
+        assert!(!c.visible_to(me, Role::Operator, &[mine]));
+        c.offered_to = vec![me];
+        assert!(c.visible_to(me, Role::Operator, &[]));
+        c.offered_to.clear();
+        c.assignee_id = Some(other);
+        assert!(!c.visible_to(me, Role::Operator, &[mine]));
+        c.assignee_id = Some(me);
+        assert!(c.visible_to(me, Role::Operator, &[]));
+        c.assignee_id = None;
+        c.group_id = Some(mine);
+        assert!(c.visible_to(me, Role::Operator, &[mine]));
+    }
 }

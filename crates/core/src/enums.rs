@@ -1,14 +1,17 @@
 //! Closed sets of names stored as text (roles, statuses, strategies, kinds).
 //!
-//! One macro gives each the same text form in JSON, in the database and in error messages,
-//! so a value can never read one way in the API and another in storage.
+//! One macro gives each the same text form in JSON, in the database, in error messages and
+//! in the OpenAPI document, so a value can never read one way in the API and another in
+//! storage or in a generated client. (The schema is written by hand: utoipa's derive does
+//! not see a `serde(rename)` whose name comes from a macro argument, and documented
+//! `Admin` where the wire says `admin`.)
 
 /// Declares a fieldless enum whose variants have fixed snake_case names.
 #[macro_export]
 macro_rules! string_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -25,6 +28,21 @@ macro_rules! string_enum {
             /// The names, joined for an error message.
             pub fn expected() -> String {
                 [$($text),+].join(", ")
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
             }
         }
 
@@ -47,6 +65,29 @@ macro_rules! string_enum {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use crate::operator::{OperatorStatus, Role};
+
+    /// The document lists exactly the names the API reads and writes.
+    #[test]
+    fn the_schema_names_what_the_wire_carries() {
+        let schema = serde_json::to_value(Role::schema()).unwrap();
+        assert_eq!(
+            schema,
+            serde_json::json!({"type": "string", "enum": ["admin", "supervisor", "operator"]})
+        );
+        let schema = serde_json::to_value(OperatorStatus::schema()).unwrap();
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["online", "away", "offline"])
+        );
+        assert_eq!(serde_json::to_value(Role::Admin).unwrap(), "admin");
+    }
 }
 
 /// A name outside an enum's closed set.

@@ -19,6 +19,7 @@ pub mod group;
 pub mod ids;
 pub mod message;
 pub mod operator;
+pub mod rate;
 pub mod render;
 pub mod report;
 pub mod routing;

@@ -86,17 +86,9 @@ fn shorten(label: &str, max: usize, unit: TextUnit) -> String {
     }
     let ellipsis = '…';
     let budget = max.saturating_sub(unit.len_char(ellipsis));
-    let mut used = 0;
-    let mut out = String::new();
-    for c in label.chars() {
-        let w = unit.len_char(c);
-        if used + w > budget {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    let mut out = out.trim_end().to_string();
+    // Whole grapheme clusters only: half a flag or a family emoji is another picture.
+    let cut = crate::text::fitting_prefix(label, budget, unit);
+    let mut out = label[..cut].trim_end().to_string();
     out.push(ellipsis);
     out
 }

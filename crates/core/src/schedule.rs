@@ -239,13 +239,16 @@ impl Hours {
         Ok(tz)
     }
 
-    /// Whether `at` falls inside working hours. An invalid zone (never stored: `check` runs
-    /// first) counts as always open, so a broken schedule never silences a channel.
+    /// The schedule's zone. The tz database is built into the binary, so a zone that passed
+    /// `check` is always found; one that did not (written around the API) is read as UTC:
+    /// the hours still open and close, rather than the channel being open around the clock.
+    fn zone(&self) -> TimeZone {
+        TimeZone::get(&self.time_zone).unwrap_or(TimeZone::UTC)
+    }
+
+    /// Whether `at` falls inside working hours.
     pub fn is_open(&self, at: Timestamp) -> bool {
-        let Ok(tz) = TimeZone::get(&self.time_zone) else {
-            return true;
-        };
-        let local = at.to_zoned(tz);
+        let local = at.to_zoned(self.zone());
         let date = local.date();
         let minute = (local.hour() as u16) * 60 + local.minute() as u16;
         let intervals = match self.exceptions.iter().find(|e| e.date == date) {
@@ -269,13 +272,13 @@ impl Hours {
     }
 
     /// The first moment at or after `at` inside working hours; `None` when the schedule does
-    /// not open within a year (or its zone is unknown). An interval that starts inside a
-    /// daylight-saving gap opens when the clocks jump past it.
+    /// not open within a year. An interval that starts inside a daylight-saving gap opens
+    /// when the clocks jump past it.
     pub fn next_open(&self, at: Timestamp) -> Option<Timestamp> {
         if self.is_open(at) {
             return Some(at);
         }
-        let tz = TimeZone::get(&self.time_zone).ok()?;
+        let tz = self.zone();
         let mut date = at.to_zoned(tz.clone()).date();
         for _ in 0..=NEXT_OPEN_HORIZON_DAYS {
             let mut starts: Vec<Timestamp> = self
@@ -434,6 +437,24 @@ mod tests {
         // inside the interval.
         let opens = h.next_open(at("2026-03-28T23:00:00Z")).unwrap();
         assert_eq!(opens, at("2026-03-29T01:00:00Z"));
+    }
+
+    /// A zone that never passed `check` does not open the channel around the clock: the
+    /// hours are read in UTC. Zones come from the database built into the binary, not the
+    /// host's (a host without tzdata knows no zones at all).
+    #[test]
+    fn an_unknown_zone_is_not_always_open() {
+        let h = hours(serde_json::json!({
+            "time_zone": "Mars/Base",
+            "weekly": {"mon": [{"start": "09:00", "end": "18:00"}]}
+        }));
+        assert!(!h.is_open(at("2026-03-02T03:00:00Z")), "a Monday night");
+        assert!(h.is_open(at("2026-03-02T10:00:00Z")));
+        assert_eq!(
+            h.next_open(at("2026-03-02T03:00:00Z")),
+            Some(at("2026-03-02T09:00:00Z"))
+        );
+        assert!(TimeZone::get("Asia/Vladivostok").is_ok());
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum StartError {
     Secrets(#[from] SecretsError),
     #[error("bot HTTP allow-list: {0}")]
     AllowList(String),
+    #[error("{0}: {1}")]
+    Setting(&'static str, String),
     #[error("starting the ingest lanes: {0}")]
     Lanes(std::io::Error),
 }
@@ -72,6 +74,18 @@ impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
         let allow =
             crate::bot::AllowList::parse(&config.bot_http_allow).map_err(StartError::AllowList)?;
+        let api_base_allow = switchboard_channels::ApiBaseAllow::parse(&config.api_base_allow)
+            .map_err(|e| StartError::Setting("api_base_allow", e))?;
+        let trusted_proxies = crate::bot::AllowList::parse(&config.trusted_proxies)
+            .ok()
+            .filter(|list| list.has_no_names())
+            .ok_or_else(|| {
+                StartError::Setting(
+                    "trusted_proxies",
+                    "give addresses or CIDR ranges, not host names".into(),
+                )
+            })?;
+        let bots = crate::bot::Bots::new(allow).map_err(StartError::AllowList)?;
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let passwords = Passwords::new(config.password_params)?;
@@ -142,7 +156,11 @@ impl Application {
             events: tokio::sync::broadcast::channel(1024).0,
             demo_chat,
             files: crate::files::Files::new(&config.data_dir),
-            bots: Arc::new(crate::bot::Bots::new(allow)),
+            bots: Arc::new(bots),
+            api_base_allow,
+            trusted_proxies,
+            metrics_token: config.metrics_token.clone(),
+            webchat_sessions: Default::default(),
             connections: Arc::new(crate::channels::ConnectionCache::default()),
             ingest: lanes.clone(),
             journal,

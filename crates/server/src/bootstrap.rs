@@ -57,7 +57,7 @@ pub async fn ensure_first_admin(
         .map_err(|e| BootstrapError::Email(e.message))?;
     let (password, generated) = match password {
         Some(p) => {
-            operator::check_password("password", p)
+            operator::check_password("password", p, &[&email])
                 .map_err(|e| BootstrapError::Password(e.message))?;
             (p.to_string(), false)
         }
@@ -148,7 +148,7 @@ pub async fn seed_demo(
         name: DEMO_CHAT.into(),
         account_name: "Web chat".into(),
         external_account_id: format!("webchat-{id}"),
-        sealed_credentials: secrets.seal(sealer)?,
+        sealed_credentials: secrets.seal(sealer, id)?,
         routing: Routing::Bot {
             scenario_id: scenario,
         },

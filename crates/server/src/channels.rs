@@ -21,14 +21,20 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub fn seal(&self, sealer: &Sealer) -> Result<Vec<u8>, SecretsError> {
+    /// Sealed for the connection `id`: the value opens only as that connection's.
+    pub fn seal(&self, sealer: &Sealer, id: ConnectionId) -> Result<Vec<u8>, SecretsError> {
         let json = serde_json::to_vec(self).map_err(|_| SecretsError::Seal)?;
-        sealer.seal(&json)
+        sealer.seal(&json, &context(id))
     }
 
-    pub fn open(sealed: &[u8], sealer: &Sealer) -> Result<Self, SecretsError> {
-        serde_json::from_slice(&sealer.open(sealed)?).map_err(|_| SecretsError::Open)
+    pub fn open(sealed: &[u8], sealer: &Sealer, id: ConnectionId) -> Result<Self, SecretsError> {
+        serde_json::from_slice(&sealer.open(sealed, &context(id))?).map_err(|_| SecretsError::Open)
     }
+}
+
+/// The associated data of a connection's sealed credentials.
+fn context(id: ConnectionId) -> Vec<u8> {
+    format!("connection credentials {id}").into_bytes()
 }
 
 /// A webhook secret: 32 characters from the set every channel accepts (`A-Za-z0-9_-`).
@@ -71,7 +77,7 @@ pub fn open(
 ) -> Result<Opened, OpenError> {
     let connector = registry::connector(record.connection.kind)
         .ok_or_else(|| OpenError::Unsupported(record.connection.kind.to_string()))?;
-    let secrets = Secrets::open(&record.sealed_credentials, sealer)?;
+    let secrets = Secrets::open(&record.sealed_credentials, sealer, record.connection.id)?;
     let api = ApiContext {
         http: http.clone(),
         api_base_url: record.connection.api_base_url.clone(),

@@ -46,6 +46,14 @@ pub struct ServerConfig {
     /// Internal hosts a scenario's `http` step may call (names, addresses, CIDR ranges);
     /// everything else internal is refused.
     pub bot_http_allow: Vec<String>,
+    /// Hosts (or `host:port`) a connection's `api_base_url` may name besides each channel's
+    /// own API: a local Bot API server, a proxy. Empty: no other address is allowed.
+    pub api_base_allow: Vec<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client:
+    /// login throttling keys on the client's address, not the proxy's.
+    pub trusted_proxies: Vec<String>,
+    /// When set, `GET /metrics` requires `Authorization: Bearer` with this token.
+    pub metrics_token: Option<String>,
     /// A VK app for connecting communities by OAuth (the admin picks the community; the
     /// server obtains its token). Without one, a community token is entered by hand.
     pub vk_app: Option<VkApp>,
@@ -79,6 +87,9 @@ impl ServerConfig {
             delivery: true,
             delivery_lease: std::time::Duration::from_secs(60),
             bot_http_allow: Vec::new(),
+            api_base_allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             vk_app: None,
         }
     }

@@ -88,4 +88,24 @@ mod tests {
             }
         }
     }
+
+    /// Enums are documented as the API spells them: a client generated from the document
+    /// sends `{"status": "away"}`, which the API reads.
+    #[test]
+    fn enums_are_documented_as_the_wire_spells_them() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for (name, first) in [
+            ("Role", "admin"),
+            ("OperatorStatus", "online"),
+            ("ConversationStatus", "bot"),
+            ("Strategy", "round_robin"),
+        ] {
+            assert_eq!(schemas[name]["enum"][0], first, "{name}: {}", schemas[name]);
+        }
+        let text = doc.to_string();
+        for wrong in ["\"Admin\"", "\"RoundRobin\"", "\"Online\""] {
+            assert!(!text.contains(wrong), "the document says {wrong}");
+        }
+    }
 }

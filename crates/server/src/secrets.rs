@@ -2,18 +2,24 @@
 //! configuration or, when none is given, from `DATA_DIR/secret.key`, created on first start
 //! with owner-only permissions. A sealed value is `version byte || nonce || ciphertext`, so
 //! a later key rotation can tell old values from new.
+//!
+//! Version 2 (written now): the cipher key and the file-link key are derived from the
+//! configured key with HKDF-SHA256, each for its own purpose, and every value is sealed with
+//! associated data naming what it belongs to (a connection's credentials name the
+//! connection): a sealed value copied into another row does not open there. Version 1
+//! values (the configured key used directly, no associated data) still open.
 
 use std::path::Path;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chacha20poly1305::{
-    aead::{Aead, AeadCore, KeyInit, OsRng},
+    aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
     XChaCha20Poly1305, XNonce,
 };
 use hmac::{Hmac, Mac};
-use sha2::Digest;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const LEGACY: u8 = 1;
 const NONCE_LEN: usize = 24;
 
 /// Why the key could not be loaded or a value not be opened.
@@ -36,6 +42,8 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// Opens version 1 values (sealed with the configured key itself).
+    legacy: XChaCha20Poly1305,
     /// Signs links that expire (files a channel fetches by URL); derived from the key.
     link_key: [u8; 32],
 }
@@ -55,14 +63,21 @@ impl Sealer {
     }
 
     fn from_key(bytes: &[u8]) -> Result<Self, SecretsError> {
-        let cipher = XChaCha20Poly1305::new_from_slice(bytes)
+        let legacy = XChaCha20Poly1305::new_from_slice(bytes)
             .map_err(|_| SecretsError::BadKey(format!("got {} bytes", bytes.len())))?;
-        let mut derive = sha2::Sha256::new();
-        derive.update(b"switchboard file links v1");
-        derive.update(bytes);
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"switchboard"), bytes);
+        let derive = |purpose: &[u8]| {
+            let mut key = [0u8; 32];
+            hkdf.expand(purpose, &mut key)
+                .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
+            key
+        };
+        let cipher = XChaCha20Poly1305::new_from_slice(&derive(b"sealed values v2"))
+            .map_err(|_| SecretsError::BadKey("derived key".into()))?;
         Ok(Self {
             cipher,
-            link_key: derive.finalize().into(),
+            legacy,
+            link_key: derive(b"file links v2"),
         })
     }
 
@@ -107,11 +122,18 @@ impl Sealer {
         bool::from(self.sign(data).as_bytes().ct_eq(signature.as_bytes()))
     }
 
-    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    /// Seals `plaintext` for `context` (what it belongs to: it must be given again to open).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, SecretsError> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, plaintext)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .map_err(|_| SecretsError::Seal)?;
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(VERSION);
@@ -120,14 +142,25 @@ impl Sealer {
         Ok(sealed)
     }
 
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        if sealed.len() < 1 + NONCE_LEN || sealed[0] != VERSION {
+    /// Opens a value sealed for `context`.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, SecretsError> {
+        if sealed.len() < 1 + NONCE_LEN {
             return Err(SecretsError::Open);
         }
         let nonce = XNonce::from_slice(&sealed[1..=NONCE_LEN]);
-        self.cipher
-            .decrypt(nonce, &sealed[1 + NONCE_LEN..])
-            .map_err(|_| SecretsError::Open)
+        let ciphertext = &sealed[1 + NONCE_LEN..];
+        match sealed[0] {
+            VERSION => self.cipher.decrypt(
+                nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            ),
+            LEGACY => self.legacy.decrypt(nonce, ciphertext),
+            _ => return Err(SecretsError::Open),
+        }
+        .map_err(|_| SecretsError::Open)
     }
 }
 
@@ -157,23 +190,51 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("switchboard-secrets-{}", uuid::Uuid::new_v4()));
         let sealer = Sealer::load(None, &dir).unwrap();
-        let sealed = sealer.seal(b"123456:token").unwrap();
+        let sealed = sealer.seal(b"123456:token", b"row 1").unwrap();
         assert!(
             !sealed.windows(6).any(|w| w == b"123456"),
             "not stored in clear"
         );
-        assert_eq!(sealer.open(&sealed).unwrap(), b"123456:token");
+        assert_eq!(sealer.open(&sealed, b"row 1").unwrap(), b"123456:token");
         assert_eq!(
-            Sealer::load(None, &dir).unwrap().open(&sealed).unwrap(),
+            Sealer::load(None, &dir)
+                .unwrap()
+                .open(&sealed, b"row 1")
+                .unwrap(),
             b"123456:token",
             "the key file is reused"
         );
+        assert!(
+            matches!(sealer.open(&sealed, b"row 2"), Err(SecretsError::Open)),
+            "a value copied into another row does not open there"
+        );
         let other = Sealer::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
-        assert!(matches!(other.open(&sealed), Err(SecretsError::Open)));
+        assert!(matches!(
+            other.open(&sealed, b"row 1"),
+            Err(SecretsError::Open)
+        ));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(matches!(sealer.open(&tampered), Err(SecretsError::Open)));
+        assert!(matches!(
+            sealer.open(&tampered, b"row 1"),
+            Err(SecretsError::Open)
+        ));
         assert!(Sealer::from_base64("c2hvcnQ=").is_err());
+
+        // A version 1 value (the key itself, no context) written before still opens.
+        let key: [u8; 32] = [9; 32];
+        let raw = XChaCha20Poly1305::new_from_slice(&key).unwrap();
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let mut v1 = vec![LEGACY];
+        v1.extend_from_slice(&nonce);
+        v1.extend(raw.encrypt(&nonce, &b"old token"[..]).unwrap());
+        let sealer = Sealer::from_base64(&STANDARD.encode(key)).unwrap();
+        assert_eq!(sealer.open(&v1, b"any row").unwrap(), b"old token");
+        // The derived keys are not the configured key: a v2 value does not open with it.
+        let v2 = sealer.seal(b"new token", b"").unwrap();
+        assert!(raw
+            .decrypt(XNonce::from_slice(&v2[1..=NONCE_LEN]), &v2[1 + NONCE_LEN..])
+            .is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

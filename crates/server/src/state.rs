@@ -61,6 +61,14 @@ pub struct Shared {
     pub connections: Arc<crate::channels::ConnectionCache>,
     /// The bot's HTTP client and parsed scenarios.
     pub bots: Arc<crate::bot::Bots>,
+    /// The API addresses connections may use besides their channel's own.
+    pub api_base_allow: switchboard_channels::ApiBaseAllow,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::bot::AllowList,
+    /// What `GET /metrics` requires, when anything.
+    pub metrics_token: Option<String>,
+    /// New web-chat sessions per client address.
+    pub webchat_sessions: crate::routes::webchat::SessionLimits,
     /// The web chat connection of `--demo`, shown at `/demo`.
     pub demo_chat: Option<ConnectionId>,
     /// This process among the nodes sharing the database.

@@ -31,6 +31,8 @@ pub struct ConversationFilter {
     pub offered_to: Option<OperatorId>,
     /// Only this contact's conversations (their history across channels).
     pub contact_id: Option<ContactId>,
+    /// Only those this plain operator may open (see `Conversation::visible_to`).
+    pub visible_to: Option<OperatorId>,
     pub limit: u32,
 }
 
@@ -126,6 +128,9 @@ impl Store {
                AND ($6 IS NULL OR v.needs_attention = $6)
                AND ($7 IS NULL OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $7))
                AND ($9 IS NULL OR v.contact_id = $9)
+               AND ($10 IS NULL OR v.assignee_id = $10 OR v.wanted_operator_id = $10
+                    OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $10)
+                    OR v.group_id IN (SELECT m.group_id FROM group_members m WHERE m.operator_id = $10))
              ORDER BY v.last_message_at DESC, v.id DESC LIMIT $8"
         );
         let rows = sqlx::query(&sql)
@@ -138,6 +143,7 @@ impl Store {
             .bind(filter.offered_to.map(|o| o.to_string()))
             .bind(i64::from(filter.limit.max(1)))
             .bind(filter.contact_id.map(|c| c.to_string()))
+            .bind(filter.visible_to.map(|o| o.to_string()))
             .fetch_all(&self.read)
             .await?;
         let mut list = rows

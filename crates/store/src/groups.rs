@@ -221,6 +221,25 @@ impl Store {
         group_from_row(&row, members)
     }
 
+    /// The groups `operator` is a member of.
+    pub async fn groups_of(
+        &self,
+        account: AccountId,
+        operator: OperatorId,
+    ) -> Result<Vec<GroupId>, StoreError> {
+        sqlx::query(
+            "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id
+             WHERE g.account_id = $1 AND m.operator_id = $2",
+        )
+        .bind(account.to_string())
+        .bind(operator.to_string())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| r.parse("group_id"))
+        .collect()
+    }
+
     pub async fn list_groups(&self, account: AccountId) -> Result<Vec<Group>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM groups WHERE account_id = $1 ORDER BY name, id");
         let rows = sqlx::query(&sql)

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "implied accounts",
         include_str!("../migrations/0010_implied_accounts.sql"),
     ),
+    (
+        11,
+        "uploads",
+        include_str!("../migrations/0011_uploads.sql"),
+    ),
 ];
 
 /// Fills the placeholders: `{{BLOB}}` and `{{SERIAL_PK}}` are types; a line starting with

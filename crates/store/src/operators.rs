@@ -34,6 +34,9 @@ pub struct OperatorUpdate {
     pub password_hash: Option<String>,
     /// `Some(None)` clears the operator's own limit (the group's applies).
     pub capacity: Option<Option<u32>>,
+    /// With a new password, every session of the operator ends but this one (the session
+    /// that changed its own password stays logged in).
+    pub keep_session: Option<switchboard_core::ids::TokenId>,
 }
 
 /// What a login checks a password against.
@@ -211,6 +214,19 @@ impl Store {
         }
         if update.password_hash.is_some() {
             changed.insert("password".into(), "changed".into());
+            // Whoever knew the old password may be logged in: their sessions end with it.
+            let keep = update
+                .keep_session
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            sqlx::query(
+                "DELETE FROM tokens WHERE account_id = $1 AND operator_id = $2 AND kind = 'session' AND id <> $3",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(capacity) = update.capacity {
             changed.insert("capacity".into(), capacity.into());

@@ -122,22 +122,31 @@ pub(crate) async fn call<T: DeserializeOwned>(
         .map_err(|e| SendError::Unknown(format!("unreadable answer: {e}")))
 }
 
-/// The bot's name by token, shown as the sender of every message. Asked once per process.
-fn names() -> &'static Mutex<HashMap<String, String>> {
-    static NAMES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+/// The bot's name, shown as the sender of every message: asked once per process for each
+/// bot, a bot being its token at its API address (one token on two API servers, as in
+/// tests with two fakes, is two bots).
+fn names() -> &'static Mutex<HashMap<(String, String), String>> {
+    static NAMES: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
     NAMES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn bot_key(api: &ApiContext, token: &str) -> (String, String) {
+    (api.base(DEFAULT_API).to_string(), token.to_string())
 }
 
 async fn account(api: &ApiContext, token: &str) -> Result<api::AccountInfo, SendError> {
     let info: api::AccountInfo = call(api, token, "get_account_info", &json!({})).await?;
     if let Ok(mut names) = names().lock() {
-        names.insert(token.to_string(), info.name.clone());
+        names.insert(bot_key(api, token), info.name.clone());
     }
     Ok(info)
 }
 
 async fn name(api: &ApiContext, token: &str) -> Result<String, SendError> {
-    let known = names().lock().ok().and_then(|n| n.get(token).cloned());
+    let known = names()
+        .lock()
+        .ok()
+        .and_then(|n| n.get(&bot_key(api, token)).cloned());
     match known {
         Some(name) => Ok(name),
         None => Ok(account(api, token).await?.name),

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 use switchboard_core::{
-    capabilities::Capabilities,
+    capabilities::{Capabilities, TextUnit},
     message::{AttachmentKind, Choice},
-    text::split,
+    text::{fitting_prefix, split},
 };
 
 use super::{api::SentMessage, call};
@@ -31,7 +31,8 @@ pub fn keyboard(choices: &[Choice], per_row: usize) -> Value {
 
 /// The sender shown with each message: Viber requires a name of at most 28 characters.
 fn sender(name: &str) -> Value {
-    let name: String = name.chars().take(28).collect();
+    let end = fitting_prefix(name, 28, TextUnit::Chars);
+    let name = &name[..end];
     json!({"name": name})
 }
 

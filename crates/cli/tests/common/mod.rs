@@ -51,6 +51,8 @@ pub fn start_in(
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        // The fake channel APIs listen on loopback.
+        .env("SWITCHBOARD_API_BASE_ALLOW", "127.0.0.1")
         .args(args);
     for (k, v) in envs {
         command.env(k, v);

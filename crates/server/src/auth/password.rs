@@ -1,5 +1,9 @@
 //! Password hashing with Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane). A hash
 //! made with other parameters still verifies, and is replaced on the next login.
+//!
+//! Every hash costs 19 MiB and tens of milliseconds of a core, so at most [`SLOTS`] run at
+//! once (on blocking threads); a burst of logins waits for a slot instead of taking a
+//! gigabyte. Login throttling admits attempts before they get here (`auth::throttle`).
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -32,6 +36,8 @@ pub enum PasswordError {
     Params(argon2::Error),
     #[error("hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
+    #[error("the hashing thread stopped")]
+    Busy,
 }
 
 /// The outcome of checking a password.
@@ -44,10 +50,14 @@ pub enum Verified {
     RightRehashed(String),
 }
 
+/// Argon2 computations at once.
+pub const SLOTS: usize = 4;
+
 /// Hashes and verifies passwords with one set of parameters.
 #[derive(Clone, Debug)]
 pub struct Passwords {
     params: PasswordParams,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// A hash of a random password, verified against when a login names no operator, so a
     /// wrong e-mail costs as much time as a wrong password and reveals nothing.
     dummy: String,
@@ -57,6 +67,7 @@ impl Passwords {
     pub fn new(params: PasswordParams) -> Result<Self, PasswordError> {
         let mut this = Self {
             params,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(SLOTS)),
             dummy: String::new(),
         };
         this.dummy = this.hash(&crate::auth::secret::generate())?;
@@ -101,6 +112,42 @@ impl Passwords {
         } else {
             Ok(Verified::RightRehashed(self.hash(password)?))
         }
+    }
+
+    /// [`Passwords::hash`] on a blocking thread, once a slot is free.
+    pub async fn hash_in_slot(&self, password: String) -> Result<String, PasswordError> {
+        let this = self.clone();
+        self.in_slot(move || this.hash(&password)).await
+    }
+
+    /// [`Passwords::verify`] on a blocking thread, once a slot is free.
+    pub async fn verify_in_slot(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verified, PasswordError> {
+        let this = self.clone();
+        self.in_slot(move || this.verify(&password, stored.as_deref()))
+            .await
+    }
+
+    async fn in_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Busy)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| PasswordError::Busy)?
+    }
+
+    /// Slots free now (for tests).
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
     }
 
     fn is_current(&self, hash: &PasswordHash<'_>) -> bool {
@@ -159,6 +206,35 @@ mod tests {
             Verified::Right
         );
         assert_eq!(new.verify("wrong", Some(&old)).unwrap(), Verified::Wrong);
+    }
+
+    /// Sixteen at once: never more than the slots run together.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_run_a_few_at_a_time() {
+        let p = light(1);
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (p, running, most) = (p.clone(), running.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                p.in_slot(move || {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, SeqCst);
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=SLOTS).contains(&most), "{most} ran at once");
+        assert_eq!(p.free_slots(), SLOTS);
     }
 
     #[test]

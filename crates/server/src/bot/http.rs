@@ -74,7 +74,12 @@ impl AllowList {
         self.names.contains(&host)
     }
 
-    fn allows_ip(&self, ip: IpAddr) -> bool {
+    /// Whether every entry is an address or range (a list of trusted proxies must be).
+    pub fn has_no_names(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub(crate) fn allows_ip(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
     }
 }
@@ -221,7 +226,9 @@ pub struct BotHttp {
 }
 
 impl BotHttp {
-    pub fn new(allow: AllowList) -> Self {
+    /// The guarded client. Failing to build it is an error, never a fall-back to a plain
+    /// client: that would call internal addresses the guard exists to refuse.
+    pub fn new(allow: AllowList) -> Result<Self, String> {
         let allow = Arc::new(allow);
         let for_redirects = allow.clone();
         let policy = redirect::Policy::custom(move |attempt| {
@@ -242,8 +249,8 @@ impl BotHttp {
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("Switchboard-bot/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
-        Self { client, allow }
+            .map_err(|e| format!("cannot build the bot's guarded HTTP client: {e}"))?;
+        Ok(Self { client, allow })
     }
 
     /// Makes the call. The answer's body is JSON when it parses, else text; an error says
@@ -384,7 +391,7 @@ mod tests {
     #[tokio::test]
     async fn calls_are_checked_at_every_hop() {
         let addr = service().await;
-        let allowed = BotHttp::new(AllowList::parse(&["127.0.0.1"]).unwrap());
+        let allowed = BotHttp::new(AllowList::parse(&["127.0.0.1"]).unwrap()).unwrap();
         let reply = allowed
             .call(&get(format!("http://{addr}/json")))
             .await
@@ -407,7 +414,7 @@ mod tests {
             .unwrap_err();
         assert!(big.contains("larger than 256 KB"), "{big}");
 
-        let guarded = BotHttp::new(AllowList::default());
+        let guarded = BotHttp::new(AllowList::default()).unwrap();
         let literal = guarded
             .call(&get(format!("http://{addr}/json")))
             .await
@@ -423,6 +430,7 @@ mod tests {
             .unwrap_err();
         assert!(named.contains("resolves to an internal address"), "{named}");
         let named_ok = BotHttp::new(AllowList::parse(&["localhost"]).unwrap())
+            .unwrap()
             .call(&get(format!("http://localhost:{}/json", addr.port())))
             .await;
         // localhost may resolve to ::1 first, where the service does not listen; the

@@ -101,11 +101,11 @@ enum Outcome {
 }
 
 impl Bots {
-    pub fn new(allow: AllowList) -> Self {
-        Self {
-            http: BotHttp::new(allow),
+    pub fn new(allow: AllowList) -> Result<Self, String> {
+        Ok(Self {
+            http: BotHttp::new(allow)?,
             parsed: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The parsed scenario when its version was confirmed lately, without asking the

@@ -80,7 +80,11 @@ async fn create(
     let name = account::parse_name(&body.name)?;
     let email = operator::parse_email("admin.email", &body.admin.email)?;
     let admin_name = operator::parse_name(&body.admin.name).map_err(|e| e.within("admin"))?;
-    operator::check_password("admin.password", &body.admin.password)?;
+    operator::check_password(
+        "admin.password",
+        &body.admin.password,
+        &[&email, &admin_name, &name],
+    )?;
     let password_hash = hash_password(&state, body.admin.password).await?;
     let admin = NewOperator {
         account_id: AccountId::new(),

@@ -9,6 +9,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use switchboard_channels::MAX_MEDIA_BYTES;
+use switchboard_store::StoredAttachment;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -49,7 +50,7 @@ pub struct Uploaded {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Uploaded), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn upload(
-    _caller: Caller,
+    caller: Caller,
     State(state): State<AppState>,
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
@@ -76,13 +77,20 @@ async fn upload(
         tracing::error!(error = %e, "cannot store an upload");
         ApiError::internal()
     })?;
+    let upload = StoredAttachment {
+        sha256,
+        size: body.len() as u64,
+        file_name,
+        mime_type,
+    };
+    state.store.record_upload(caller.account(), &upload).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Uploaded {
-            sha256,
-            size: body.len() as u64,
-            file_name,
-            mime_type,
+            sha256: upload.sha256,
+            size: upload.size,
+            file_name: upload.file_name,
+            mime_type: upload.mime_type,
         }),
     ))
 }
@@ -129,7 +137,8 @@ fn disposition(name: Option<&str>) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-/// A stored attachment by its SHA-256 (from a message's `content.attachments[].sha256`).
+/// A stored attachment by its SHA-256 (from a message's `content.attachments[].sha256`, or an
+/// upload of the caller's account).
 #[utoipa::path(get, path = "/attachments/{id}", tag = "conversations", params(("id" = String, Path, description = "SHA-256, hex")),
     responses((status = 200, description = "The file", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
 async fn get(
@@ -140,7 +149,7 @@ async fn get(
     if state.files.path(&id).is_none() {
         return Err(ApiError::not_found());
     }
-    let stored = state.store.attachment(caller.account(), &id).await?;
+    let stored = state.store.usable_file(caller.account(), &id).await?;
     let bytes = state.files.get(&stored.sha256).await.map_err(|e| {
         tracing::error!(error = %e, sha256 = %stored.sha256, "a recorded attachment is missing on disk");
         ApiError::not_found()

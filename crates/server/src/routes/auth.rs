@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{password::Verified, secret, Caller, SESSION_IDLE},
+    auth::{password::Verified, secret, throttle::client_address, Caller, SESSION_IDLE},
     error::{ApiError, ErrorBody},
     extract::{Id, Json},
     state::AppState,
@@ -62,9 +62,10 @@ pub struct LoginReply {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<axum::Json<LoginReply>, ApiError> {
-    let (token, expires_at, operator) = sign_in(&state, peer, body).await?;
+    let (token, expires_at, operator) = sign_in(&state, peer, &headers, body).await?;
     Ok(axum::Json(LoginReply {
         token,
         expires_at,
@@ -90,10 +91,11 @@ pub struct SessionReply {
 async fn session(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let (token, expires_at, operator) = sign_in(&state, peer, body).await?;
+    let (token, expires_at, operator) = sign_in(&state, peer, &headers, body).await?;
     let cookie = crate::auth::session_cookie(&state, &token, SESSION_IDLE.as_secs());
     let reply = SessionReply {
         csrf_token: crate::auth::csrf_token(&state, &token),
@@ -111,35 +113,33 @@ async fn session(
 async fn sign_in(
     state: &AppState,
     peer: SocketAddr,
+    headers: &HeaderMap,
     body: Login,
 ) -> Result<(String, Timestamp, Operator), ApiError> {
     let email = body.email.trim().to_lowercase();
     let now = Timestamp::now();
-    if let Some(wait) = state.throttle.blocked(&email, peer.ip(), now) {
+    let address = client_address(peer.ip(), headers, &state.trusted_proxies);
+    // Admitted and counted before the password is checked: concurrent guesses cannot pass
+    // the policy between a check and a record.
+    let attempt = state.throttle.admit(&email, address, now).map_err(|wait| {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             format!("too many failed logins; try again in {} s", wait.as_secs()),
         );
         e.retry_after = Some(wait.as_secs().max(1));
-        return Err(e);
-    }
+        e
+    })?;
     let credentials = state.store.credentials_by_email(&email).await?;
     let stored = credentials.as_ref().map(|c| c.password_hash.clone());
-    let passwords = state.passwords.clone();
-    let password = body.password;
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let verified =
-        tokio::task::spawn_blocking(move || passwords.verify(&password, stored.as_deref()))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "password check panicked");
-                ApiError::internal()
-            })?
-            .map_err(|e| {
-                tracing::error!(error = %e, "password check failed");
-                ApiError::internal()
-            })?;
+    let verified = state
+        .passwords
+        .verify_in_slot(body.password, stored)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password check failed");
+            ApiError::internal()
+        })?;
     let operator = match (credentials, verified) {
         (Some(c), Verified::Right) => c.operator,
         (Some(c), Verified::RightRehashed(hash)) => {
@@ -148,8 +148,8 @@ async fn sign_in(
             c.operator
         }
         _ => {
-            state.throttle.record_failure(&email, peer.ip(), now);
-            tracing::info!(%email, peer = %peer.ip(), "failed login");
+            attempt.failed(now);
+            tracing::info!(%email, %address, "failed login");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -157,7 +157,7 @@ async fn sign_in(
             ));
         }
     };
-    state.throttle.record_success(&email, peer.ip());
+    attempt.succeeded(now);
     let token = secret::generate();
     let expires_at = now + SESSION_IDLE;
     state

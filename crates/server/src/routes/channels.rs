@@ -158,7 +158,11 @@ fn shown(
     }
 }
 
-fn connect_error(e: ConnectError) -> ApiError {
+/// The API error for a failed connect. What a channel's API said in its own words is passed
+/// on only when the API is the channel's own: an answer from an `api_base_url` is someone
+/// else's body, logged but never reflected (else the server would be a proxy for reading
+/// internal services).
+fn connect_error(e: ConnectError, api: &ApiContext) -> ApiError {
     match e {
         ConnectError::BotNotFound(reason) => {
             tracing::info!(%reason, "credentials refused by the channel");
@@ -176,11 +180,43 @@ fn connect_error(e: ConnectError) -> ApiError {
         ConnectError::Refused(message) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "channel_refused", message)
         }
-        ConnectError::Unavailable(message) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "channel_unavailable",
-            format!("the channel's API did not answer properly: {message}"),
-        ),
+        ConnectError::Unavailable(message) => unavailable(message),
+        ConnectError::Answered { message, retry } => {
+            let message = if api.api_base_url.is_some() {
+                tracing::info!(%message, base = ?api.api_base_url, "the API at api_base_url refused");
+                "the API at api_base_url refused; its answer is in the server's log".to_string()
+            } else {
+                message
+            };
+            if retry {
+                unavailable(message)
+            } else {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "channel_refused", message)
+            }
+        }
+    }
+}
+
+fn unavailable(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "channel_unavailable",
+        format!("the channel's API did not answer properly: {message}"),
+    )
+}
+
+/// A connection's `api_base_url`: an http(s) URL whose host this server allows
+/// (`--api-base-allow`), or 422 saying so.
+fn api_base(state: &AppState, url: &str) -> Result<String, ApiError> {
+    let url = check_url("api_base_url", url)?;
+    if state.api_base_allow.allows(&url) {
+        Ok(url)
+    } else {
+        Err(ApiError::validation(
+            "api_base_url",
+            "api_base_url: this server does not allow that API address; its administrator \
+             can allow a host with --api-base-allow",
+        ))
     }
 }
 
@@ -269,14 +305,14 @@ async fn verify(
             .api_base_url
             .as_deref()
             .filter(|u| !u.trim().is_empty())
-            .map(|u| check_url("api_base_url", u))
+            .map(|u| api_base(&state, u))
             .transpose()?,
         send_key: None,
     };
     let account = connector
         .verify(&api, &body.credentials)
         .await
-        .map_err(connect_error)?;
+        .map_err(|e| connect_error(e, &api))?;
     Ok(axum::Json(Verified {
         account_name: account.name,
     }))
@@ -334,7 +370,7 @@ pub(crate) async fn connect(
     let api_base_url = body
         .api_base_url
         .as_deref()
-        .map(|u| check_url("api_base_url", u))
+        .map(|u| api_base(state, u))
         .transpose()?;
     check_rate_limits(&body.rate_limits)?;
     if let Some(o) = &body.capabilities {
@@ -349,7 +385,7 @@ pub(crate) async fn connect(
     let account = connector
         .verify(&api, &body.credentials)
         .await
-        .map_err(connect_error)?;
+        .map_err(|e| connect_error(e, &api))?;
 
     let id = ConnectionId::new();
     // What the channel told us that later requests need is kept with the credentials.
@@ -363,7 +399,7 @@ pub(crate) async fn connect(
         credentials,
         webhook_secret: new_webhook_secret(),
     };
-    let sealed = secrets.seal(&state.sealer).map_err(|e| {
+    let sealed = secrets.seal(&state.sealer, id).map_err(|e| {
         tracing::error!(error = %e, "sealing credentials failed");
         ApiError::internal()
     })?;
@@ -407,7 +443,7 @@ pub(crate) async fn connect(
         };
         if let Err(e) = result {
             state.store.remove_new_connection(account_id, id).await?;
-            return Err(connect_error(e));
+            return Err(connect_error(e, &api));
         }
     }
     if !displaced.is_empty() {
@@ -446,7 +482,7 @@ async fn sync_webhook(state: &AppState, id: ConnectionId, enabled: bool) -> Resu
             .connector
             .unregister_webhook(&opened.api, credentials)
             .await
-            .map_err(connect_error)
+            .map_err(|e| connect_error(e, &opened.api))
     } else if enabled {
         let url = webhook_url(&state.public_url, id);
         opened
@@ -458,7 +494,7 @@ async fn sync_webhook(state: &AppState, id: ConnectionId, enabled: bool) -> Resu
                 &opened.secrets.webhook_secret,
             )
             .await
-            .map_err(connect_error)
+            .map_err(|e| connect_error(e, &opened.api))
     } else {
         // The connection is off either way; a channel that cannot be told keeps sending to a
         // webhook that now answers 404.
@@ -503,7 +539,7 @@ async fn update(
         out_of_hours: body.out_of_hours.map(check_out_of_hours).transpose()?,
         api_base_url: body
             .api_base_url
-            .map(|u| u.map(|u| check_url("api_base_url", &u)).transpose())
+            .map(|u| u.map(|u| api_base(&state, &u)).transpose())
             .transpose()?,
         rate_limits: body.rate_limits.map(Some),
         capabilities: body.capabilities,

@@ -14,7 +14,7 @@ use switchboard_core::{
     message::{Attachment, AttachmentKind, Choice, Content, Message, Note},
     render::{compose, menu, Menu, MenuWords},
 };
-use switchboard_store::{ConversationFilter, NewReply, TransferTarget};
+use switchboard_store::{ConversationFilter, NewReply, StoreError, TransferTarget};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -124,38 +124,63 @@ async fn files_for(
     let mut files = Vec::new();
     for (i, r) in refs.into_iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let size = match state.files.path(&r.sha256) {
-            Some(path) => tokio::fs::metadata(path).await.map(|m| m.len()).ok(),
-            None => None,
-        }
-        .ok_or_else(|| {
-            ApiError::validation(
-                format!("{field}.sha256"),
-                format!("{field}.sha256: no such upload"),
-            )
-        })?;
-        let kind = kind_of(r.mime_type.as_deref(), &supported).ok_or_else(|| {
+        // Only the account's own uploads and received files; another account's file is "no
+        // such upload" too, so the answer tells nothing about what others stored.
+        let stored = match state.store.usable_file(caller.account(), &r.sha256).await {
+            Ok(stored) if state.files.path(&stored.sha256).is_some() => stored,
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(ApiError::validation(
+                    format!("{field}.sha256"),
+                    format!("{field}.sha256: no such upload"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // A reply citing the file by hash alone keeps the name and type it was uploaded with.
+        let file_name = r.file_name.or(stored.file_name);
+        let mime_type = r.mime_type.or(stored.mime_type);
+        let kind = kind_of(mime_type.as_deref(), &supported).ok_or_else(|| {
             ApiError::validation(field.clone(), format!("{field}: {kind} cannot send files"))
         })?;
         let attachment = Attachment {
             kind,
-            file_name: r.file_name.clone(),
-            mime_type: r.mime_type.clone(),
-            size: Some(size),
-            sha256: Some(r.sha256.clone()),
+            file_name: file_name.clone(),
+            mime_type: mime_type.clone(),
+            size: Some(stored.size),
+            sha256: Some(stored.sha256.clone()),
             external_id: None,
         };
         let file = OutboundFile {
             kind,
-            sha256: r.sha256,
-            file_name: r.file_name,
-            mime_type: r.mime_type,
+            sha256: stored.sha256,
+            file_name,
+            mime_type,
             data: None,
             url: None,
         };
         files.push((attachment, file));
     }
     Ok(files)
+}
+
+/// The conversation, if the caller may open it: any of the account's for roles that read
+/// every conversation, else only those `Conversation::visible_to` allows. Others are 404,
+/// like another account's.
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: ConversationId,
+) -> Result<Conversation, ApiError> {
+    let conversation = state.store.get_conversation(caller.account(), id).await?;
+    if caller.role().reads_every_conversation() {
+        return Ok(conversation);
+    }
+    let groups = state.store.groups_of(caller.account(), caller.id()).await?;
+    if conversation.visible_to(caller.id(), caller.role(), &groups) {
+        Ok(conversation)
+    } else {
+        Err(ApiError::not_found())
+    }
 }
 
 const MAX_TEXT: usize = 20_000;
@@ -176,6 +201,7 @@ async fn list(
         needs_attention: filter.needs_attention,
         offered_to: filter.offered_to,
         contact_id: filter.contact_id,
+        visible_to: (!caller.role().reads_every_conversation()).then_some(caller.id()),
         limit: filter.limit.unwrap_or(100).clamp(1, 1000),
     };
     Ok(axum::Json(
@@ -194,9 +220,7 @@ async fn get(
     State(state): State<AppState>,
     Id(id): Id<ConversationId>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    Ok(axum::Json(
-        state.store.get_conversation(caller.account(), id).await?,
-    ))
+    Ok(axum::Json(visible(&state, &caller, id).await?))
 }
 
 /// A conversation's messages, oldest first, with their delivery status.
@@ -207,6 +231,7 @@ async fn messages(
     State(state): State<AppState>,
     Id(id): Id<ConversationId>,
 ) -> Result<axum::Json<Vec<Message>>, ApiError> {
+    visible(&state, &caller, id).await?;
     Ok(axum::Json(
         state.store.list_messages(caller.account(), id).await?,
     ))
@@ -262,6 +287,7 @@ async fn reply(
     headers: HeaderMap,
     Json(body): Json<NewMessage>,
 ) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
+    visible(&state, &caller, id).await?;
     let target = state.store.delivery_target(caller.account(), id).await?;
     check(&body)?;
     let client_key = match headers.get("idempotency-key") {
@@ -373,12 +399,13 @@ async fn retry(
 ) -> Result<axum::Json<Message>, ApiError> {
     let id: ConversationId = id.parse().map_err(|_| ApiError::not_found())?;
     let message_id: MessageId = message_id.parse().map_err(|_| ApiError::not_found())?;
+    visible(&state, &caller, id).await?;
     let message = state
         .store
         .retry_message(caller.account(), id, message_id)
         .await
         .map_err(|e| match e {
-            switchboard_store::StoreError::Conflict { .. } => ApiError::new(
+            StoreError::Conflict { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "not_retryable",
                 "only a failed or unknown reply can be sent again",
@@ -411,7 +438,7 @@ async fn assign(
     Id(id): Id<ConversationId>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    state.store.get_conversation(caller.account(), id).await?;
+    visible(&state, &caller, id).await?;
     // The body is optional: an operator accepting sends nothing.
     let body: Assign = if body.trim_ascii().is_empty() {
         Assign::default()
@@ -485,7 +512,7 @@ async fn transfer(
     Id(id): Id<ConversationId>,
     Json(body): Json<Transfer>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    let current = state.store.get_conversation(caller.account(), id).await?;
+    let current = visible(&state, &caller, id).await?;
     caller.require(
         current.assignee_id == Some(caller.id()) || caller.role().manages_routing(),
         "transfer conversations you do not hold",
@@ -538,7 +565,7 @@ async fn close(
     State(state): State<AppState>,
     Id(id): Id<ConversationId>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    let current = state.store.get_conversation(caller.account(), id).await?;
+    let current = visible(&state, &caller, id).await?;
     caller.require(
         current.assignee_id == Some(caller.id()) || caller.role().manages_routing(),
         "close conversations you do not hold",
@@ -574,6 +601,7 @@ async fn notes(
     State(state): State<AppState>,
     Id(id): Id<ConversationId>,
 ) -> Result<axum::Json<Vec<Note>>, ApiError> {
+    visible(&state, &caller, id).await?;
     Ok(axum::Json(
         state.store.list_notes(caller.account(), id).await?,
     ))
@@ -589,6 +617,7 @@ async fn add_note(
     Id(id): Id<ConversationId>,
     Json(body): Json<NewNote>,
 ) -> Result<(StatusCode, axum::Json<Note>), ApiError> {
+    visible(&state, &caller, id).await?;
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > MAX_NOTE {
         return Err(ApiError::validation(
@@ -613,7 +642,7 @@ async fn history(
     State(state): State<AppState>,
     Id(id): Id<ConversationId>,
 ) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
-    state.store.get_conversation(caller.account(), id).await?;
+    visible(&state, &caller, id).await?;
     Ok(axum::Json(
         state
             .store

@@ -1,5 +1,5 @@
 //! The live feed of the operator workspace: `GET /api/v1/events` (WebSocket). After a
-//! `hello`, every change of a conversation of the caller's account (a message either way,
+//! `hello`, every change of a conversation the caller may open (a message either way,
 //! an offer, an assignment, a transfer, a close) arrives as `{"type": "conversation",
 //! "conversation": {...}}`, the same JSON as `GET /conversations/{id}`; `resync` says
 //! changes were missed and lists should be read again; `ping` every half minute lets the
@@ -88,6 +88,20 @@ async fn run(state: AppState, caller: Caller, token_hash: String, mut ws: WebSoc
     }
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
+    // A plain operator sees only some conversations (`Conversation::visible_to`). Their
+    // groups are read again when a change seems not theirs (they may have just joined the
+    // group). One they saw that leaves their sight makes the page read its lists again.
+    let every = caller.role().reads_every_conversation();
+    let mut groups = if every {
+        Vec::new()
+    } else {
+        state
+            .store
+            .groups_of(caller.account(), caller.id())
+            .await
+            .unwrap_or_default()
+    };
+    let mut shown = std::collections::HashSet::new();
     let mut ping = tokio::time::interval(PING);
     ping.tick().await;
     loop {
@@ -113,11 +127,19 @@ async fn run(state: AppState, caller: Caller, token_hash: String, mut ws: WebSoc
                     let _ = send(&mut ws, &serde_json::json!({"type": "logged_out"})).await;
                     return;
                 }
+
             }
             change = changes.recv() => {
                 let frame = match change {
                     Ok(id) => match state.store.get_conversation(caller.account(), id).await {
-                        Ok(c) => serde_json::json!({"type": "conversation", "conversation": c}),
+                        Ok(c) if every || visible(&state, &caller, &c, &mut groups).await => {
+                            if !every {
+                                shown.insert(id);
+                            }
+                            serde_json::json!({"type": "conversation", "conversation": c})
+                        }
+                        Ok(_) if shown.remove(&id) => serde_json::json!({"type": "resync"}),
+                        Ok(_) => continue,
                         // Another account's, or gone.
                         Err(switchboard_store::StoreError::NotFound) => continue,
                         Err(e) => {
@@ -134,6 +156,23 @@ async fn run(state: AppState, caller: Caller, token_hash: String, mut ws: WebSoc
             }
         }
     }
+}
+
+/// Whether a plain operator may see `c`, reading their groups again before saying no.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    c: &switchboard_core::conversation::Conversation,
+    groups: &mut Vec<switchboard_core::ids::GroupId>,
+) -> bool {
+    if c.visible_to(caller.id(), caller.role(), groups) {
+        return true;
+    }
+    match state.store.groups_of(caller.account(), caller.id()).await {
+        Ok(now) => *groups = now,
+        Err(e) => tracing::warn!(error = %e, "reading an operator's groups for the event feed"),
+    }
+    c.visible_to(caller.id(), caller.role(), groups)
 }
 
 #[cfg(test)]

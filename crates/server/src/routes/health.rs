@@ -1,5 +1,6 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers),
-//! `/metrics` (Prometheus), `/api/openapi.json`.
+//! `/metrics` (Prometheus; behind a bearer token when `--metrics-token` is set: its figures
+//! name routes, volumes and queue depths), `/api/openapi.json`.
 
 use axum::{
     extract::State,
@@ -36,7 +37,22 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(expected) = &state.metrics_token {
+        let presented = crate::auth::caller::bearer_in(&headers).unwrap_or_default();
+        if !switchboard_channels::secrets_match(presented, expected) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({"error": {"code": "unauthorized",
+                    "message": "/metrics needs the metrics token (Authorization: Bearer)"}})),
+            )
+                .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -44,6 +60,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -18,7 +18,7 @@ mod schedules;
 mod stats;
 mod ui;
 mod vk_oauth;
-mod webchat;
+pub(crate) mod webchat;
 
 use axum::Router;
 use utoipa::OpenApi;

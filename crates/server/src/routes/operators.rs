@@ -6,6 +6,7 @@ use serde::Deserialize;
 use switchboard_core::{
     ids::OperatorId,
     operator::{self, Operator, OperatorStatus, Role},
+    token::TokenKind,
 };
 use switchboard_store::{NewOperator, OperatorUpdate};
 use utoipa::ToSchema;
@@ -59,19 +60,12 @@ pub struct SetStatus {
     pub status: OperatorStatus,
 }
 
-/// Hashes on a blocking thread: Argon2 is deliberately slow.
+/// Hashes on a blocking thread, a few at a time: Argon2 is deliberately slow and big.
 pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let passwords = state.passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.hash(&password))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing panicked");
-            ApiError::internal()
-        })?
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })
+    state.passwords.hash_in_slot(password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })
 }
 
 /// The operators of the caller's account.
@@ -96,7 +90,7 @@ async fn create(
     caller.require(caller.role().manages_operators(), "add operators")?;
     let email = operator::parse_email("email", &body.email)?;
     let name = operator::parse_name(&body.name)?;
-    operator::check_password("password", &body.password)?;
+    operator::check_password("password", &body.password, &[&email, &name])?;
     let password_hash = hash_password(&state, body.password).await?;
     let new = NewOperator {
         account_id: caller.account(),
@@ -132,7 +126,7 @@ async fn update(
     Id(id): Id<OperatorId>,
     Json(body): Json<UpdateOperator>,
 ) -> Result<axum::Json<Operator>, ApiError> {
-    state.store.get_operator(caller.account(), id).await?;
+    let current = state.store.get_operator(caller.account(), id).await?;
     let own_profile =
         id == caller.id() && body.role.is_none() && body.email.is_none() && body.capacity.is_none();
     if let Some(Some(capacity)) = body.capacity {
@@ -152,7 +146,9 @@ async fn update(
     )?;
     let password_hash = match body.password {
         Some(password) => {
-            operator::check_password("password", &password)?;
+            let email = body.email.as_deref().unwrap_or(&current.email);
+            let name = body.name.as_deref().unwrap_or(&current.name);
+            operator::check_password("password", &password, &[email, name])?;
             Some(hash_password(&state, password).await?)
         }
         None => None,
@@ -166,6 +162,8 @@ async fn update(
         role: body.role,
         password_hash,
         capacity: body.capacity,
+        keep_session: (id == caller.id() && caller.token.kind == TokenKind::Session)
+            .then_some(caller.token.id),
     };
     Ok(axum::Json(
         state

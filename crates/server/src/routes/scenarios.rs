@@ -132,7 +132,7 @@ async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateScenario>,
 ) -> Result<(StatusCode, axum::Json<ScenarioRecord>), ApiError> {
-    caller.require(caller.role().manages_operators(), "create scenarios")?;
+    caller.require(caller.role().edits_scenarios(), "create scenarios")?;
     let name = scenario::parse_name(&body.name)?;
     check(&state, &caller, &body.source).await?;
     let record = state
@@ -166,7 +166,7 @@ async fn update(
     Json(body): Json<UpdateScenario>,
 ) -> Result<axum::Json<ScenarioRecord>, ApiError> {
     state.store.get_scenario(caller.account(), id).await?;
-    caller.require(caller.role().manages_operators(), "change scenarios")?;
+    caller.require(caller.role().edits_scenarios(), "change scenarios")?;
     let name = body.name.as_deref().map(scenario::parse_name).transpose()?;
     if let Some(source) = &body.source {
         check(&state, &caller, source).await?;
@@ -194,7 +194,7 @@ async fn delete(
     Id(id): Id<ScenarioId>,
 ) -> Result<StatusCode, ApiError> {
     state.store.get_scenario(caller.account(), id).await?;
-    caller.require(caller.role().manages_operators(), "delete scenarios")?;
+    caller.require(caller.role().edits_scenarios(), "delete scenarios")?;
     state
         .store
         .delete_scenario(caller.account(), id, Some(caller.id()))
@@ -205,12 +205,13 @@ async fn delete(
 
 /// Checks a scenario without storing it (the editor's live check).
 #[utoipa::path(post, path = "/scenarios/validate", tag = "scenarios", request_body = ValidateScenario,
-    responses((status = 200, body = Verdict)))]
+    responses((status = 200, body = Verdict), (status = 403, body = ErrorBody)))]
 async fn validate(
     caller: Caller,
     State(state): State<AppState>,
     Json(body): Json<ValidateScenario>,
 ) -> Result<axum::Json<Verdict>, ApiError> {
+    caller.require(caller.role().edits_scenarios(), "check scenarios")?;
     let context = context(&state, &caller).await?;
     Ok(axum::Json(match load(&body.source, &context) {
         Ok(_) => Verdict {

@@ -71,15 +71,21 @@ fn callback_url(state: &AppState) -> String {
     )
 }
 
+/// The associated data of a sealed flow: it opens as nothing else.
+const FLOW_CONTEXT: &[u8] = b"vk oauth flow";
+
 fn seal(state: &AppState, flow: &Flow) -> Result<String, ApiError> {
     let json = serde_json::to_vec(flow).map_err(|_| ApiError::internal())?;
-    let sealed = state.sealer.seal(&json).map_err(|_| ApiError::internal())?;
+    let sealed = state
+        .sealer
+        .seal(&json, FLOW_CONTEXT)
+        .map_err(|_| ApiError::internal())?;
     Ok(URL_SAFE_NO_PAD.encode(sealed))
 }
 
 fn open(state: &AppState, text: &str) -> Option<Flow> {
     let sealed = URL_SAFE_NO_PAD.decode(text).ok()?;
-    let json = state.sealer.open(&sealed).ok()?;
+    let json = state.sealer.open(&sealed, FLOW_CONTEXT).ok()?;
     let flow: Flow = serde_json::from_slice(&json).ok()?;
     (flow.expires > Timestamp::now().as_second()).then_some(flow)
 }

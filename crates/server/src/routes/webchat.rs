@@ -3,13 +3,20 @@
 //! the browser, so history survives page loads; every frame a visitor sends carries an id and
 //! is stored once (a resend after a reconnect is recognised); after each (re)connect the
 //! server sends the conversation so far, so nothing missed while offline is lost.
+//!
+//! Anyone on the internet can reach these endpoints, so both are rate limited
+//! (`core::rate`): new sessions per client address, messages per visitor connection. What
+//! goes over a limit is refused with a clear answer and stores nothing.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    net::{IpAddr, SocketAddr},
+};
 
 use axum::{
     extract::{
         ws::{Message as Frame, WebSocket, WebSocketUpgrade},
-        Path, State,
+        ConnectInfo, Path, State,
     },
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
@@ -24,10 +31,12 @@ use switchboard_core::{
     channel::ChannelKind,
     ids::{ConnectionId, ConversationId, MessageId},
     message::{Content, Message},
+    rate::{Bucket, Rate},
 };
 use switchboard_store::{Ingest, IngestEvent};
 
 use crate::{
+    auth::throttle::client_address,
     channels::{self, Opened},
     error::ApiError,
     extract::Query,
@@ -140,11 +149,47 @@ struct Session {
     token: String,
 }
 
+/// New sessions per client address, kept in memory (each node limits what it sees).
+#[derive(Default, Debug)]
+pub struct SessionLimits(std::sync::Mutex<std::collections::HashMap<IpAddr, Bucket>>);
+
+impl SessionLimits {
+    fn take(&self, address: IpAddr, now: jiff::Timestamp) -> Result<(), std::time::Duration> {
+        let mut buckets = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| !b.is_full(Rate::WEBCHAT_SESSIONS, now));
+        }
+        buckets
+            .entry(address)
+            .or_default()
+            .take(Rate::WEBCHAT_SESSIONS, now)
+    }
+}
+
+fn too_many(what: &str, wait: std::time::Duration) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!("too many {what}; try again in {} s", wait.as_secs().max(1)),
+    );
+    e.retry_after = Some(wait.as_secs().max(1));
+    e
+}
+
 async fn session(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Session>, ApiError> {
+    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
+    state
+        .webchat_sessions
+        .take(address, jiff::Timestamp::now())
+        .map_err(|wait| too_many("new chat sessions from this address", wait))?;
     let (opened, _) = open(&state, &raw, &headers).await?;
     let visitor_id = format!("v-{}", uuid::Uuid::new_v4().simple());
     let token = visitor_token(&opened.secrets.webhook_secret, &visitor_id);
@@ -334,6 +379,7 @@ impl Visitor {
         if !self.push_new(&mut ws, conversation, &mut shown).await {
             return;
         }
+        let mut messages = Bucket::default();
         loop {
             tokio::select! {
                 frame = ws.recv() => {
@@ -343,7 +389,10 @@ impl Visitor {
                         Frame::Close(_) => return,
                         _ => continue,
                     };
+                    let allowed = messages.take(Rate::VISITOR_MESSAGES, jiff::Timestamp::now());
                     let reply = match serde_json::from_str::<Incoming>(&text) {
+                        Ok(_) if allowed.is_err() => serde_json::json!({"type": "error",
+                            "message": "too many messages at once; wait a moment and send again"}),
                         Ok(incoming) => match self.receive(incoming).await {
                             Ok(id) => serde_json::json!({"type": "ack", "id": id}),
                             Err(message) => serde_json::json!({"type": "error", "message": message}),

@@ -194,6 +194,42 @@ async fn scenarios_are_validated_managed_and_rendered(backend: Backend) {
         .await;
     assert_eq!(check.status, StatusCode::OK);
     assert_eq!(check.body["valid"], false);
+
+    // Checking a draft parses untrusted YAML: only those who edit scenarios may, and nine
+    // levels of nested aliases (387 million copies of "x") are refused at once.
+    let (_, plain) = app.operator("validator@x.ru", "operator").await;
+    let refused = app
+        .post(
+            "/api/v1/scenarios/validate",
+            &plain,
+            json!({"source": "name: x"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let items = vec![format!("*{prev}"); 9].join(", ");
+        bomb.push_str(&format!("{name}: &{name} [{items}]\n"));
+    }
+    let check = app
+        .post(
+            "/api/v1/scenarios/validate",
+            &app.admin_token,
+            json!({"source": bomb}),
+        )
+        .await;
+    assert_eq!(check.status, StatusCode::OK, "{check:?}");
+    assert_eq!(check.body["valid"], false);
+    assert!(
+        check.body["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too big"),
+        "{check:?}"
+    );
     let rendered = app
         .get(
             &format!("/api/v1/scenarios/{id}/render?channel=bitrix24"),

@@ -60,6 +60,8 @@ pub fn config(db: &TestDb, params: PasswordParams) -> ServerConfig {
     config.max_body_bytes = 64 * 1024;
     // A fixed key: tests must not leave key files behind.
     config.secret_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+    // The fake channel APIs listen on loopback.
+    config.api_base_allow = vec!["127.0.0.1".into()];
     config
 }
 

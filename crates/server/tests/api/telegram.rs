@@ -850,6 +850,27 @@ async fn operators_send_files(backend: Backend) {
         .unwrap();
     assert_eq!(served.status(), StatusCode::OK);
 
+    // Cited by its hash alone, the upload keeps its name and type: a photo, not a "file".
+    let again = app
+        .post(
+            &path,
+            &app.admin_token,
+            json!({"attachments": [{"sha256": sha}]}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+    let attachment = &again.body["content"]["attachments"][0];
+    assert_eq!(
+        (
+            &attachment["kind"],
+            &attachment["file_name"],
+            &attachment["mime_type"]
+        ),
+        (&json!("image"), &json!("схема.png"), &json!("image/png"))
+    );
+    tg.fake.wait_for("sendPhoto", 2, WAIT).await;
+    assert!(tg.fake.calls_of("sendDocument").is_empty());
+
     let missing = app
         .post(
             &path,

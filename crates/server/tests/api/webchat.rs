@@ -22,7 +22,7 @@ backends!(
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn webchat(app: &TestApp) -> String {
+pub async fn webchat(app: &TestApp) -> String {
     let group = app
         .post(
             "/api/v1/groups",

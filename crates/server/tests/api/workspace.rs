@@ -141,8 +141,20 @@ async fn the_event_feed_streams_the_accounts_changes(backend: Backend) {
         .to_string();
     let mut b_socket = feed(&app, &b_admin, None).await.unwrap();
     until(&mut b_socket, |f| f["type"] == "hello").await;
+    // A plain operator outside the conversation's group sees nothing of it either.
+    let (_, outsider) = app.operator("outsider@shop.ru", "operator").await;
+    let mut outsider_socket = feed(&app, &outsider, Some(&app.base)).await.unwrap();
+    until(&mut outsider_socket, |f| f["type"] == "hello").await;
 
     let tg = crate::telegram::connect(&app).await;
+    let joined = app
+        .patch(
+            &format!("/api/v1/groups/{}", tg.group),
+            &app.admin_token,
+            json!({"operator_ids": [operator_id]}),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{joined:?}");
     let r = deliver(
         &app,
         tg.id(),
@@ -183,12 +195,17 @@ async fn the_event_feed_streams_the_accounts_changes(backend: Backend) {
     .await;
     assert_eq!(closed["conversation"]["id"], id.as_str());
 
-    let quiet = tokio::time::timeout(
-        Duration::from_millis(500),
-        until(&mut b_socket, |f| f["type"] == "conversation"),
-    )
-    .await;
-    assert!(quiet.is_err(), "another account's feed got {quiet:?}");
+    for (who, socket) in [
+        ("another account", &mut b_socket),
+        ("an operator outside the group", &mut outsider_socket),
+    ] {
+        let quiet = tokio::time::timeout(
+            Duration::from_millis(500),
+            until(socket, |f| f["type"] == "conversation"),
+        )
+        .await;
+        assert!(quiet.is_err(), "{who}'s feed got {quiet:?}");
+    }
 }
 
 async fn a_token_is_checked_without_saving_anything(backend: Backend) {

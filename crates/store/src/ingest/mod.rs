@@ -5,6 +5,8 @@
 //! messages in [`messages`], the rarer events one by one here.
 
 mod contacts;
+#[cfg(test)]
+mod cursor;
 mod messages;
 mod turns;
 
