@@ -1,6 +1,6 @@
 //! Bot scenarios: written once in YAML, run the same in every channel.
 //!
-//! `scenario` reads the format of CONTRACT.md into a model with positions; `validate` checks
+//! `scenario` reads the format of docs/scenarios.md into a model with positions; `validate` checks
 //! the whole graph and reports every problem as `LINE:COL: message`; `runtime` is the pure
 //! interpreter the server drives (state in, state and effects out); `preview` shows what each
 //! step becomes in a given channel. Rendering for channels is `switchboard_core::render`,

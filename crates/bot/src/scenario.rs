@@ -1,4 +1,4 @@
-//! The scenario model and its reading from YAML (the format in CONTRACT.md). Reading checks
+//! The scenario model and its reading from YAML (the format in docs/scenarios.md). Reading checks
 //! the shape of every step and collects every problem with its position; the checks that
 //! need the whole graph (targets, reachability, loops, variables) are in `validate`.
 

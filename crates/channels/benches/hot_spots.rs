@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the pure hot spots on every update's path: reading a channel's
 //! webhook (Telegram, VK, Viber), rendering a rich menu for a channel, and the routing
 //! decision over a busy group. `cargo bench -p switchboard-channels`; figures and what they
-//! mean are in `docs/performance.md`.
+//! mean are in `docs/performance-history.md` (first round) and summed up in `docs/performance.md`.
 
 use std::hint::black_box;
 

@@ -203,6 +203,9 @@ pub struct HookKeys<'a> {
 pub trait Connector: Send + Sync {
     fn kind(&self) -> ChannelKind;
 
+    /// How the admin connects this kind: title, credential fields, OAuth.
+    fn form(&self) -> crate::form::Form;
+
     /// The channel's default limits.
     fn capabilities(&self) -> Capabilities {
         Capabilities::for_kind(self.kind())

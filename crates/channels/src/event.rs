@@ -136,7 +136,7 @@ pub struct OutboundFile {
 /// Something to do through a channel's API; stored in the outbox as JSON, tagged by
 /// `action`. Read back through [`StoredOutbound`]: serde's derived reading of a tagged enum
 /// buffers every field into a tree first, and that was a tenth of the delivery worker's
-/// instructions (docs/performance.md, ninth round).
+/// instructions (docs/performance-history.md, ninth round).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", try_from = "StoredOutbound")]
 pub enum Outbound {

@@ -9,6 +9,7 @@
 
 mod connector;
 mod event;
+pub mod form;
 mod http;
 pub mod registry;
 pub mod telegram;

@@ -4,7 +4,7 @@
 //! connection routed to a menu scenario with no rate limits, and a load generator that posts
 //! updates from distinct chats to the webhook at full speed or at `--rate`. It measures end
 //! to end, from sending an update to the fake API receiving the bot's answer, and prints one
-//! JSON line (CONTRACT.md) with the webhook acknowledgement times, the messages stored, and
+//! JSON line (docs/performance.md) with the webhook acknowledgement times, the messages stored, and
 //! how many answers were lost or duplicated.
 
 use std::{

@@ -1,6 +1,6 @@
 //! `switchboard bot validate | render | chat`: working on a scenario file without a server.
 //! Validation prints `FILE:LINE:COL: message` lines and exits 1; rendering prints the JSON
-//! of CONTRACT.md; chatting runs the same interpreter the server runs, showing each message
+//! of docs/scenarios.md; chatting runs the same interpreter the server runs, showing each message
 //! as the chosen channel would (buttons, pages, numbered menus, split texts).
 
 use std::{

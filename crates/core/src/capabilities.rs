@@ -3,9 +3,10 @@
 //! profile here, so rendering works the same for kinds whose connector is still to come;
 //! a connection may override parts of it.
 //!
-//! Numbers come from `shared/channels/` and the seeds. Where a vendor documents nothing
-//! (Odnoklassniki, Webim, LiveTex, Yandex), the profile is deliberately conservative: a menu
-//! that fits a smaller limit still works, one that exceeds a real limit is refused.
+//! Numbers come from each vendor's API documentation (the limits it states for text, buttons,
+//! lists and windows). Where a vendor documents nothing (Odnoklassniki, Webim, LiveTex, Yandex),
+//! the profile is deliberately conservative: a menu that fits a smaller limit still works, one
+//! that exceeds a real limit is refused.
 
 use std::time::Duration;
 

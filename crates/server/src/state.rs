@@ -88,6 +88,11 @@ impl Shared {
             .await
     }
 
+    /// Whether connecting `kind` through its OAuth is set up on this server.
+    pub fn oauth_configured(&self, kind: switchboard_core::channel::ChannelKind) -> bool {
+        kind == switchboard_core::channel::ChannelKind::Vk && self.vk_app.is_some()
+    }
+
     /// Tells every session that these conversations changed (each once).
     pub fn conversations_changed(&self, ids: &[ConversationId]) {
         let mut seen = std::collections::HashSet::new();

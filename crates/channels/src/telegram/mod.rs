@@ -23,6 +23,7 @@ use crate::{
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
+    form::{Field, Form, Input, Words},
     http::endpoint,
 };
 
@@ -141,6 +142,32 @@ async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result
 impl Connector for Telegram {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Telegram
+    }
+
+    fn form(&self) -> Form {
+        Form {
+            title: Words {
+                ru: "Telegram",
+                en: "Telegram",
+            },
+            fields: &[Field {
+                name: "token",
+                label: Words {
+                    ru: "Токен",
+                    en: "Token",
+                },
+                secret: true,
+                required: true,
+                input: Input::Text,
+                help: Some(Words {
+                    ru: "Токен бота от @BotFather, вида 123456789:AAH…",
+                    en: "The bot token from @BotFather, like 123456789:AAH…",
+                }),
+                placeholder: None,
+            }],
+            oauth: false,
+            verifies: true,
+        }
     }
 
     async fn verify(

@@ -21,7 +21,7 @@ use crate::{
 
 /// A message's keyboard (`reply_markup`) as the Bot API takes it. Typed rather than built
 /// as a JSON tree: building, copying and writing out trees was a sixth of the delivery
-/// worker's instructions (docs/performance.md, ninth round).
+/// worker's instructions (docs/performance-history.md, ninth round).
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Markup<'a> {

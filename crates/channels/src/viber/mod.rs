@@ -29,6 +29,7 @@ use crate::{
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
+    form::{Field, Form, Input, Words},
 };
 
 pub const DEFAULT_API: &str = "https://chatapi.viber.com/pa";
@@ -157,6 +158,32 @@ async fn name(api: &ApiContext, token: &str) -> Result<String, SendError> {
 impl Connector for Viber {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Viber
+    }
+
+    fn form(&self) -> Form {
+        Form {
+            title: Words {
+                ru: "Viber",
+                en: "Viber",
+            },
+            fields: &[Field {
+                name: "token",
+                label: Words {
+                    ru: "Токен",
+                    en: "Token",
+                },
+                secret: true,
+                required: true,
+                input: Input::Text,
+                help: Some(Words {
+                    ru: "Токен аутентификации бота Viber (partners.viber.com)",
+                    en: "The authentication token of the Viber bot (partners.viber.com)",
+                }),
+                placeholder: None,
+            }],
+            oauth: false,
+            verifies: true,
+        }
     }
 
     async fn verify(

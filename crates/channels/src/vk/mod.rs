@@ -27,6 +27,7 @@ use crate::{
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
+    form::{Field, Form, Input, Words},
 };
 
 pub const DEFAULT_API: &str = "https://api.vk.com";
@@ -190,6 +191,46 @@ const EVENTS: [&str; 4] = [
 impl Connector for Vk {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Vk
+    }
+
+    fn form(&self) -> Form {
+        Form {
+            title: Words {
+                ru: "ВКонтакте",
+                en: "VK",
+            },
+            fields: &[
+                Field {
+                    name: "token",
+                    label: Words {
+                        ru: "Ключ доступа",
+                        en: "Access token",
+                    },
+                    secret: true,
+                    required: true,
+                    input: Input::Text,
+                    help: Some(Words {
+                        ru: "Ключ доступа сообщества с правом на сообщения",
+                        en: "A community access token with the messages permission",
+                    }),
+                    placeholder: None,
+                },
+                Field {
+                    name: "group_id",
+                    label: Words {
+                        ru: "ID сообщества",
+                        en: "Community ID",
+                    },
+                    secret: false,
+                    required: true,
+                    input: Input::Number,
+                    help: None,
+                    placeholder: None,
+                },
+            ],
+            oauth: true,
+            verifies: true,
+        }
     }
 
     async fn verify(

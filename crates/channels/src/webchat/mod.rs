@@ -15,6 +15,7 @@ use crate::{
         SendError, Sent, WebhookRequest,
     },
     event::Outbound,
+    form::{Field, Form, Input, Words},
 };
 
 /// The web chat connector.
@@ -79,6 +80,32 @@ pub fn origin_of(url: &str) -> String {
 impl Connector for Webchat {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Webchat
+    }
+
+    fn form(&self) -> Form {
+        Form {
+            title: Words {
+                ru: "Чат на сайте",
+                en: "Web chat",
+            },
+            fields: &[Field {
+                name: "allowed_origins",
+                label: Words {
+                    ru: "Разрешённые сайты",
+                    en: "Allowed sites",
+                },
+                secret: false,
+                required: false,
+                input: Input::Lines,
+                help: Some(Words {
+                    ru: "Сайты, где можно встроить чат, по одному адресу в строке (https://shop.example); * — любой сайт; пусто — только страницы этого сервера",
+                    en: "The sites that may embed the chat, one origin per line (https://shop.example); * allows any site; empty allows only this server's own pages",
+                }),
+                placeholder: Some("https://shop.example"),
+            }],
+            oauth: false,
+            verifies: false,
+        }
     }
 
     async fn verify(

@@ -6,6 +6,7 @@ mod accounts;
 mod attachments;
 mod audit;
 mod auth;
+mod channel_kinds;
 mod channels;
 mod conversations;
 mod events;
@@ -36,6 +37,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(scenarios::router())
         .merge(channels::router())
+        .merge(channel_kinds::router())
         .merge(vk_oauth::api_router())
         .merge(conversations::router())
         .merge(attachments::router())

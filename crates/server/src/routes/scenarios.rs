@@ -1,4 +1,4 @@
-//! Bot scenarios: the YAML of CONTRACT.md, checked by the validator before it is stored (an
+//! Bot scenarios: the YAML of docs/scenarios.md, checked by the validator before it is stored (an
 //! invalid scenario is refused with every problem at its line and column), and a preview of
 //! what each step becomes in any channel. Admins change them.
 

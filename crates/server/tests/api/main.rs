@@ -10,6 +10,7 @@ mod helpers;
 mod isolation;
 mod isolation_bodies;
 mod journal;
+mod kinds;
 mod operators;
 mod routing;
 mod schedules;

@@ -2,12 +2,6 @@
 // JSON: its kind's profile with the connection's overrides), in the shape the composer uses
 // to tell the operator how a reply will look before it is sent.
 
-/** The kinds a scenario can be previewed in (every kind the server renders for). */
-export const KINDS = [
-  "telegram", "vk", "viber", "whatsapp", "messenger", "instagram", "ok", "avito", "yandex",
-  "email", "webchat", "jivo", "webim", "umnico", "bitrix24", "livetex",
-];
-
 /**
  * A connection's profile: {max_text, unit, buttons: null | {max, label, max_text}, list, media, window_hours}.
  * Null when the channel is unknown or the server sent no limits.

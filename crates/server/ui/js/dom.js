@@ -1,6 +1,6 @@
 // DOM helpers: elements are built with createElement and text nodes only (never HTML
 // strings), labels carry their i18n key so a language switch relabels them in place.
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -117,6 +117,20 @@ export function label(el, key, params) {
   return el;
 }
 
+/**
+ * Sets an element's text to a text the server gave in both languages ({ru, en}, such as a
+ * channel kind's field labels) and keeps both so that `relabel()` can switch it.
+ */
+export function words(el, w) {
+  el.dataset.words = JSON.stringify(w || {});
+  el.textContent = pick(w);
+  return el;
+}
+
+function pick(w) {
+  return (w && (w[lang()] ?? w.en)) || "";
+}
+
 /** A span holding a translated label. */
 export function tx(key, params) {
   return label(document.createElement("span"), key, params);
@@ -127,6 +141,9 @@ export function relabel(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) {
     const args = el.dataset.i18nArgs ? JSON.parse(el.dataset.i18nArgs) : undefined;
     el.textContent = t(el.dataset.i18n, args);
+  }
+  for (const el of root.querySelectorAll("[data-words]")) {
+    el.textContent = pick(JSON.parse(el.dataset.words));
   }
   for (const el of root.querySelectorAll("[data-i18n-ph]")) {
     el.setAttribute("placeholder", t(el.dataset.i18nPh));

@@ -156,7 +156,6 @@ const KNOWN_ERRORS = {
   http_413: "error.tooLarge",
   unsupported_media_type: "error.badFile",
   channel_unavailable: "error.channelUnavailable",
-  vk_oauth_unavailable: "channels.vkUnavailable",
   http_502: "error.unavailable",
   http_503: "error.unavailable",
   http_504: "error.unavailable",

@@ -1,15 +1,36 @@
-// Admin: channel connections (#/admin/channels, /new, /ID). The form per kind: credentials
-// checked with the channel as they are typed (the bot's name, or "Bot not found"), who
-// receives conversations, schedule and out-of-hours behaviour, auto-close, the API base URL;
-// the webhook URL with a Copy button; disabling asks first in an in-page dialog.
+// Admin: channel connections (#/admin/channels, /new, /ID). The kinds and their credential
+// fields come from the server (`GET /channel-kinds`: each channel describes its own form),
+// so nothing here names a kind. Credentials are checked with the channel as they are typed
+// (the bot's name, or "Bot not found"); then who receives conversations, schedule and
+// out-of-hours behaviour, auto-close, the API base URL; the webhook URL with a Copy button;
+// disabling asks first in an in-page dialog.
 import { api } from "../api.js";
-import { h, label, tx, fill, clear, option, debounce, toast, safeHref } from "../dom.js";
-import { t } from "../i18n.js";
+import { h, label, words, tx, fill, clear, option, debounce, toast, safeHref } from "../dom.js";
+import { t, lang } from "../i18n.js";
 import { list, cached, invalidate } from "../state.js";
 import { field, input, select, keyedOptions, durationInput, clearErrors, fieldError, showError, formError, legend, errorText } from "../forms.js";
 import { confirmDialog } from "../dialog.js";
 
-const KINDS = ["telegram", "vk", "viber", "webchat"];
+/** The kinds this server connects, with their forms; read once per page load. */
+let kindsPromise = null;
+function channelKinds() {
+  if (!kindsPromise) kindsPromise = api.get("/channel-kinds").catch((err) => {
+    kindsPromise = null;
+    throw err;
+  });
+  return kindsPromise;
+}
+
+/** An input for one credential field as the server describes it. */
+function credentialInput(f) {
+  const props = { name: f.name, autocomplete: "off", spellcheck: "false" };
+  let el;
+  if (f.input === "lines") el = h("textarea", { class: "input", rows: "2", ...props });
+  else if (f.input === "number") el = input({ ...props, inputmode: "numeric" });
+  else el = input({ ...props, class: f.secret ? "input mono" : "input" });
+  if (f.placeholder) el.setAttribute("placeholder", f.placeholder);
+  return el;
+}
 
 export function mount(root, params) {
   let handle = null;
@@ -133,13 +154,14 @@ function channelForm(root, id) {
   fill(form, h("p", { class: "list-empty", i18n: "common.loading" }));
 
   const name = input({ name: "name", maxlength: "200", required: true });
-  const kind = select(KINDS.map((k) => option(k, { i18n: `kind.${k}` })), { name: "kind" });
-  const token = input({ name: "token", autocomplete: "off", spellcheck: "false", class: "input mono" });
-  const groupId = input({ name: "group_id", inputmode: "numeric", autocomplete: "off" });
-  const origins = h("textarea", { class: "input", name: "allowed_origins", rows: "2", i18nPlaceholder: "channels.originsPlaceholder" });
+  const kind = select([], { name: "kind" });
+  let kinds = [];
+  /** The chosen kind's description, and the inputs of its credential fields by name. */
+  let spec = null;
+  let inputs = {};
   const verifyStatus = h("div", { class: "verify", role: "status", "aria-live": "polite" });
-  const vkButton = h("button", { type: "button", class: "btn vk", i18n: "channels.vkConnect" });
-  const vkMessage = h("p", { class: "field-hint warn", hidden: true, role: "alert" });
+  const oauthButton = h("button", { type: "button", class: "btn oauth" });
+  const oauthMessage = h("p", { class: "field-hint warn", hidden: true, role: "alert" });
   const apiBase = input({ name: "api_base_url", type: "url", i18nPlaceholder: "channels.apiBasePlaceholder", class: "input mono" });
   const receive = select(keyedOptions([["webhook", "channels.receiveWebhook"], ["polling", "channels.receivePolling"]], "webhook"), { name: "receive" });
   const routing = routingPicker("routing");
@@ -155,14 +177,10 @@ function channelForm(root, id) {
   const toggle = h("button", { type: "button", class: "btn danger" });
   const error = formError();
 
-  const credFields = {
-    token: field("channels.token", token, { name: "credentials.token", hint: "channels.tokenHint" }),
-    group: field("channels.groupId", groupId, { name: "credentials.group_id" }),
-    origins: field("channels.origins", origins, { name: "credentials.allowed_origins", hint: "channels.originsHint" }),
-    vk: h("div", { class: "field vk-connect" }, vkButton, vkMessage),
-  };
+  const oauthBox = h("div", { class: "field oauth-connect" }, oauthButton, oauthMessage);
+  const credFields = h("div", { class: "cred-fields" });
   const credentials = h("div", { class: "field", "data-field": "credentials" },
-    credFields.vk, credFields.token, credFields.group, credFields.origins, verifyStatus,
+    oauthBox, credFields, verifyStatus,
     h("p", { class: "field-error", role: "alert", hidden: true }));
   const sealedNote = h("p", { class: "field-hint", i18n: "channels.sealed" });
   const oohBox = h("div", { class: "subfields" },
@@ -172,13 +190,29 @@ function channelForm(root, id) {
     h("div", { class: "inline-fields" }, webhook, copy), h("p", { class: "field-hint", i18n: "channels.webhookHint" }));
 
   const paintKind = () => {
-    const k = kind.value;
-    credFields.token.hidden = editing || k === "webchat";
-    credFields.group.hidden = editing || k !== "vk";
-    credFields.vk.hidden = editing || k !== "vk";
-    credFields.origins.hidden = editing || k !== "webchat";
-    label(credFields.token.querySelector(".field-hint"), k === "viber" ? "channels.viberTokenHint" : k === "vk" ? "channels.vkTokenHint" : "channels.tokenHint");
-    receive.closest(".field").hidden = editing || k !== "telegram";
+    spec = kinds.find((x) => x.kind === kind.value) || null;
+    inputs = {};
+    clear(credFields);
+    for (const f of spec?.fields || []) {
+      const el = credentialInput(f);
+      inputs[f.name] = el;
+      const wrap = field(null, el, { name: `credentials.${f.name}` });
+      words(wrap.querySelector(".field-label"), f.label);
+      if (f.help) wrap.querySelector(".field-label").after(words(h("p", { class: "field-hint" }), f.help));
+      credFields.append(wrap);
+      if (f.input !== "lines") {
+        el.addEventListener("input", verifySoon);
+        el.addEventListener("blur", () => {
+          verifySoon.cancel();
+          verify();
+        });
+      }
+    }
+    // OAuth is offered for kinds that have it; the button says itself when the server
+    // has no app for it.
+    oauthBox.hidden = editing || !spec?.oauth;
+    if (spec?.oauth) label(oauthButton, "channels.oauthConnect", { name: spec.title[lang()] ?? spec.title.en });
+    receive.closest(".field").hidden = editing || (spec?.receive || []).length < 2;
     clear(verifyStatus);
     verified = null;
   };
@@ -186,21 +220,27 @@ function channelForm(root, id) {
     oohBox.hidden = !schedule.value;
   };
 
+  /** `credentials` as the chosen kind's fields describe them; empty optional ones left out. */
   function credentialsBody() {
-    const k = kind.value;
-    if (k === "webchat") {
-      const list = origins.value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
-      return list.length ? { allowed_origins: list } : {};
+    const body = {};
+    for (const f of spec?.fields || []) {
+      const raw = inputs[f.name]?.value ?? "";
+      if (f.input === "lines") {
+        const list = raw.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+        if (list.length) body[f.name] = list;
+      } else if (raw.trim()) {
+        body[f.name] = raw.trim();
+      }
     }
-    if (k === "vk") return { token: token.value.trim(), group_id: groupId.value.trim() };
-    return { token: token.value.trim() };
+    return body;
   }
 
   async function verify() {
     if (editing) return;
     const k = kind.value;
     const creds = credentialsBody();
-    if (k === "webchat" || !creds.token || (k === "vk" && !creds.group_id)) {
+    const missing = (spec?.fields || []).some((f) => f.required && !(f.name in creds));
+    if (!spec?.verifies || missing) {
       clear(verifyStatus);
       verified = null;
       return;
@@ -227,13 +267,6 @@ function channelForm(root, id) {
     }
   }
   const verifySoon = debounce(verify, 700);
-  for (const el of [token, groupId]) {
-    el.addEventListener("input", verifySoon);
-    el.addEventListener("blur", () => {
-      verifySoon.cancel();
-      verify();
-    });
-  }
   apiBase.addEventListener("change", verify);
   kind.addEventListener("change", () => {
     paintKind();
@@ -282,27 +315,27 @@ function channelForm(root, id) {
     return body;
   }
 
-  vkButton.addEventListener("click", async () => {
-    vkMessage.hidden = true;
+  oauthButton.addEventListener("click", async () => {
+    oauthMessage.hidden = true;
     const body = collect();
     if (!body) return;
     const payload = { ...body };
     for (const k of Object.keys(payload)) if (payload[k] === null) delete payload[k];
-    vkButton.disabled = true;
+    oauthButton.disabled = true;
     try {
-      const reply = await api.post("/channels/vk/authorize", payload);
+      const reply = await api.post(`/channels/${encodeURIComponent(kind.value)}/authorize`, payload);
       const url = safeHref(reply.authorize_url);
       if (url) location.assign(url);
     } catch (err) {
-      if (err.code === "vk_oauth_unavailable") {
-        // No VK app on this server: say so and keep the token form.
-        label(vkMessage, "channels.vkUnavailable");
-        vkMessage.hidden = false;
+      if (String(err.code || "").endsWith("oauth_unavailable")) {
+        // No app for this channel on the server: say so and keep the credentials form.
+        label(oauthMessage, "channels.oauthUnavailable", { name: spec.title[lang()] ?? spec.title.en });
+        oauthMessage.hidden = false;
       } else {
         showError(form, err);
       }
     } finally {
-      vkButton.disabled = false;
+      oauthButton.disabled = false;
     }
   });
 
@@ -324,7 +357,7 @@ function channelForm(root, id) {
         const k = kind.value;
         const create = { kind: k, ...body, credentials: credentialsBody() };
         if (!create.api_base_url) delete create.api_base_url;
-        if (k === "telegram") create.receive = receive.value;
+        if ((spec?.receive || []).length > 1) create.receive = receive.value;
         for (const key of ["auto_close_message", "out_of_hours", "schedule_id"]) if (create[key] === null) delete create[key];
         const created = await api.post("/channels", create);
         invalidate("channels");
@@ -390,6 +423,13 @@ function channelForm(root, id) {
 
   async function build() {
     await Promise.allSettled([list("groups"), list("operators"), list("scenarios", { fresh: true }), list("schedules", { fresh: true })]);
+    try {
+      kinds = await channelKinds();
+    } catch (err) {
+      fill(form, h("p", { class: "form-error", text: errorText(err) }), h("a", { href: "#/admin/channels", class: "btn", i18n: "common.back" }));
+      return;
+    }
+    fill(kind, kinds.map((k) => words(option(k.kind), k.title)));
     fill(schedule, option("", { i18n: "channels.noSchedule" }), cached("schedules").map((s) => option(s.id, { text: s.name })));
     routing.set(null);
     const support = cached("groups")[0];

@@ -2,12 +2,11 @@
 // is validated as you type (each problem highlighted at its line and listed below), and a
 // preview of what a step becomes in a chosen channel kind (buttons, or a numbered menu).
 import { api } from "../api.js";
-import { h, tx, fill, clear, option, debounce, toast, label } from "../dom.js";
+import { h, tx, fill, clear, option, debounce, toast, label, words } from "../dom.js";
 import { t } from "../i18n.js";
 import { list, invalidate } from "../state.js";
 import { field, input, select, clearErrors, showError, formError, errorText } from "../forms.js";
 import { confirmDialog } from "../dialog.js";
-import { KINDS } from "../caps.js";
 import { fullTime } from "../format.js";
 
 const TEMPLATE = `name: Support bot
@@ -186,7 +185,15 @@ function editor(root, id) {
   const validateSoon = debounce(validate, 500);
 
   /* ----- preview ----- */
-  const kindSel = select(KINDS.map((k) => option(k, { i18n: `kind.${k}` })), { name: "preview_channel" });
+  // Every kind the server renders for, connectable or not, named as the server names them.
+  const kindSel = select([], { name: "preview_channel" });
+  api.get("/channel-kinds?all=true").then((kinds) => {
+    const chosen = kindSel.value;
+    fill(kindSel, kinds.map((k) => words(option(k.kind), k.title)));
+    if (chosen) kindSel.value = chosen;
+    // A preview asked for before the kinds arrived is made again (when the draft is valid).
+    validateSoon();
+  }).catch(() => {});
   const stepSel = select([], { name: "preview_step" });
   const previewBody = h("div", { class: "preview-body" });
   const previewNote = h("p", { class: "field-hint" });
