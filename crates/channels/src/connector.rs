@@ -191,10 +191,17 @@ pub struct Parsed {
 /// What an inbound request is checked against: the secret Switchboard generated for the
 /// connection (Telegram's secret token, VK's secret key) and the admin's credentials (Viber
 /// signs with the bot's token; VK's confirmation string is kept there).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct HookKeys<'a> {
     pub secret: &'a str,
     pub credentials: &'a Value,
+}
+
+/// Both halves are secrets: never printed.
+impl std::fmt::Debug for HookKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookKeys { secret: ***, credentials: *** }")
+    }
 }
 
 /// A channel kind's connector. Credentials are the JSON object the admin entered, plus the

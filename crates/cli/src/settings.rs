@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
-use switchboard_core::DurationSpec;
+use switchboard_core::{secret::Secret, DurationSpec};
 use switchboard_server::{LogFormat, PasswordParams, ServerConfig};
 use switchboard_store::{Dialect, StoreConfig, Synchronous};
 
@@ -69,7 +69,7 @@ pub struct ServeArgs {
         value_name = "PASSWORD",
         hide_env_values = true
     )]
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
     /// Argon2id memory cost in KiB (default 19456, OWASP's recommendation).
     #[arg(long, env = "SWITCHBOARD_PASSWORD_MEMORY_KIB", value_name = "KIB")]
     pub password_memory_kib: Option<u32>,
@@ -87,7 +87,7 @@ pub struct ServeArgs {
         value_name = "BASE64",
         hide_env_values = true
     )]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// How long a sender owns a claimed outbox row (default 60s; keep it above the 30 s
     /// channel API timeout). On PostgreSQL a dead node's sends settle this long after.
     #[arg(long, env = "SWITCHBOARD_DELIVERY_LEASE", value_name = "DURATION")]
@@ -126,7 +126,7 @@ pub struct ServeArgs {
         value_name = "TOKEN",
         hide_env_values = true
     )]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// A VK app's id, to connect VK communities by OAuth instead of pasting a token.
     #[arg(long, env = "SWITCHBOARD_VK_CLIENT_ID", value_name = "ID")]
     pub vk_client_id: Option<String>,
@@ -137,7 +137,7 @@ pub struct ServeArgs {
         value_name = "SECRET",
         hide_env_values = true
     )]
-    pub vk_client_secret: Option<String>,
+    pub vk_client_secret: Option<Secret>,
 }
 
 /// The config file: the same keys as the flags, with underscores.
@@ -153,18 +153,18 @@ struct FileSettings {
     public_url: Option<String>,
     demo: Option<bool>,
     admin_email: Option<String>,
-    admin_password: Option<String>,
+    admin_password: Option<Secret>,
     password_memory_kib: Option<u32>,
     password_iterations: Option<u32>,
     max_body_bytes: Option<usize>,
-    secret_key: Option<String>,
+    secret_key: Option<Secret>,
     delivery_lease: Option<String>,
     bot_http_allow: Option<Vec<String>>,
     api_base_allow: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
-    metrics_token: Option<String>,
+    metrics_token: Option<Secret>,
     vk_client_id: Option<String>,
-    vk_client_secret: Option<String>,
+    vk_client_secret: Option<Secret>,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -344,7 +344,7 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
     server.metrics_token = args
         .metrics_token
         .or(file.metrics_token.take())
-        .filter(|t| !t.trim().is_empty());
+        .filter(|t| !t.is_empty());
     let vk_id = args.vk_client_id.or(file.vk_client_id.take());
     let vk_secret = args.vk_client_secret.or(file.vk_client_secret.take());
     server.vk_app = match (vk_id, vk_secret) {

@@ -25,6 +25,7 @@ pub mod report;
 pub mod routing;
 pub mod scenario;
 pub mod schedule;
+pub mod secret;
 pub mod text;
 pub mod throttle;
 pub mod token;

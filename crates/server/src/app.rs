@@ -7,6 +7,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     middleware, Router,
 };
+use switchboard_core::secret::Secret;
 use switchboard_store::{Dialect, Store, StoreError};
 use tokio::{
     net::TcpListener,
@@ -93,7 +94,7 @@ impl Application {
             &store,
             &passwords,
             config.admin_email.as_deref(),
-            config.admin_password.as_deref(),
+            config.admin_password.as_ref().map(Secret::expose),
         )
         .await?;
         let listener =
@@ -107,7 +108,10 @@ impl Application {
             addr: config.listen,
             source,
         })?;
-        let sealer = Sealer::load(config.secret_key.as_deref(), &config.data_dir)?;
+        let sealer = Sealer::load(
+            config.secret_key.as_ref().map(Secret::expose),
+            &config.data_dir,
+        )?;
         let demo_chat = if config.demo {
             bootstrap::seed_demo(&store, &sealer).await?
         } else {

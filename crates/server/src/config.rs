@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+pub use switchboard_core::secret::Secret;
 use switchboard_store::StoreConfig;
 
 use crate::auth::password::PasswordParams;
@@ -31,13 +32,13 @@ pub struct ServerConfig {
     pub demo: bool,
     /// The first admin's login and password, used only when no operator exists yet.
     pub admin_email: Option<String>,
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
     pub password_params: PasswordParams,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Base64 of the 32-byte key that seals channel credentials; by default a key file in
     /// `data_dir` is created and used.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// Run the delivery worker (tests of the API alone may switch it off).
     pub delivery: bool,
     /// How long a claimed outbox row belongs to its sender. On PostgreSQL, rows of a node
@@ -53,7 +54,7 @@ pub struct ServerConfig {
     /// login throttling keys on the client's address, not the proxy's.
     pub trusted_proxies: Vec<String>,
     /// When set, `GET /metrics` requires `Authorization: Bearer` with this token.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// A VK app for connecting communities by OAuth (the admin picks the community; the
     /// server obtains its token). Without one, a community token is entered by hand.
     pub vk_app: Option<VkApp>,
@@ -63,7 +64,7 @@ pub struct ServerConfig {
 #[derive(Clone, Debug)]
 pub struct VkApp {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// `https://oauth.vk.com` (another address in tests).
     pub oauth_url: String,
     /// `https://api.vk.com` (another address in tests).
@@ -92,5 +93,35 @@ impl ServerConfig {
             metrics_token: None,
             vk_app: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration logged whole shows no password, key or token.
+    #[test]
+    fn secrets_in_the_configuration_are_never_printed() {
+        let mut config = ServerConfig::new(StoreConfig::new("sqlite://x.db"));
+        config.admin_password = Some("admin-password-9".into());
+        config.secret_key = Some("c2VjcmV0LWtleS1ieXRlcw==".into());
+        config.metrics_token = Some("scrape-token-7".into());
+        config.vk_app = Some(VkApp {
+            client_id: "51".into(),
+            client_secret: "vk-app-secret-5".into(),
+            oauth_url: "https://oauth.vk.com".into(),
+            api_url: "https://api.vk.com".into(),
+        });
+        let shown = format!("{config:?}");
+        for secret in [
+            "admin-password-9",
+            "c2VjcmV0LWtleS1ieXRlcw",
+            "scrape-token-7",
+            "vk-app-secret-5",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("***"));
     }
 }

@@ -66,7 +66,7 @@ pub struct Shared {
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::bot::AllowList,
     /// What `GET /metrics` requires, when anything.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<switchboard_core::secret::Secret>,
     /// New web-chat sessions per client address.
     pub webchat_sessions: crate::routes::webchat::SessionLimits,
     /// The web chat connection of `--demo`, shown at `/demo`.

@@ -43,7 +43,7 @@ async fn metrics(
 ) -> axum::response::Response {
     if let Some(expected) = &state.metrics_token {
         let presented = crate::auth::caller::bearer_in(&headers).unwrap_or_default();
-        if !switchboard_channels::secrets_match(presented, expected) {
+        if !switchboard_channels::secrets_match(presented, expected.expose()) {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],

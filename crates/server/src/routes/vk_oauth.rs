@@ -203,7 +203,7 @@ async fn exchange(state: &AppState, app: &VkApp, code: &str) -> Result<Value, St
         .get(url)
         .query(&[
             ("client_id", app.client_id.as_str()),
-            ("client_secret", app.client_secret.as_str()),
+            ("client_secret", app.client_secret.expose()),
             ("redirect_uri", callback_url(state).as_str()),
             ("code", code),
         ])
