@@ -265,12 +265,13 @@ pub struct RenderDraft {
 /// What every step of an unsaved scenario becomes in one channel (the editor's preview of
 /// what is being typed); 422 `invalid_scenario` with the problems while it does not load.
 #[utoipa::path(post, path = "/scenarios/render", tag = "scenarios", request_body = RenderDraft,
-    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn render_draft(
     caller: Caller,
     State(state): State<AppState>,
     Json(body): Json<RenderDraft>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    caller.require(caller.role().edits_scenarios(), "preview scenario drafts")?;
     let scenario = loaded(&state, &caller, &body.source).await?;
     let caps = Capabilities::for_kind(body.channel);
     let shown = preview(&scenario, body.channel, &caps);

@@ -206,6 +206,14 @@ async fn scenarios_are_validated_managed_and_rendered(backend: Backend) {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let refused = app
+        .post(
+            "/api/v1/scenarios/render",
+            &plain,
+            json!({"source": "name: x", "channel": "telegram"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
     for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
         .iter()
