@@ -6,18 +6,28 @@
 //! bytes, then mapping to channel-neutral [`InboundEvent`]s); network calls happen only in
 //! `verify`, `register_webhook`, `unregister_webhook` and `send`; every call goes to the
 //! connection's `api_base_url` when one is set, so tests and on-premise API servers work.
+//!
+//! A channel is one folder (`telegram/`, ...): its connector with its form, its wire types,
+//! its fixtures, its fake API (`fake.rs`) and its contract kit (`kit.rs`). Adding a channel
+//! is its folder and one line in `channels!` below: the line declares the folder, puts its
+//! connector in the [`registry`] and its kit in the contract suite.
 
 mod connector;
 mod event;
 pub mod form;
 mod http;
-pub mod registry;
-pub mod telegram;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod viber;
-pub mod vk;
-pub mod webchat;
+
+#[macro_use]
+mod registry_macro;
+
+channels! {
+    Telegram => telegram::Telegram,
+    Viber => viber::Viber,
+    Vk => vk::Vk,
+    Webchat => webchat::Webchat,
+}
 
 pub use capabilities::{ButtonLimits, Capabilities, TextUnit};
 pub use connector::{

@@ -57,9 +57,35 @@ pub fn next_step(attempts: u32, attempt: Attempt, jitter: f64) -> Step {
     }
 }
 
+/// The shortest an empty poll may take: a long poll that comes back at once with nothing
+/// (an API that does not hold the request, a proxy that cuts it) is asked again after this,
+/// not in a busy loop.
+pub const MIN_EMPTY_POLL: Duration = Duration::from_secs(1);
+
+/// How long to wait before the next long poll, after one that took `took` and brought
+/// `events`: none when it brought something (more may be waiting), else the rest of
+/// [`MIN_EMPTY_POLL`].
+pub fn after_poll(events: usize, took: Duration) -> Duration {
+    if events > 0 {
+        Duration::ZERO
+    } else {
+        MIN_EMPTY_POLL.saturating_sub(took)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_poll_that_came_back_at_once_waits_out_the_second() {
+        assert_eq!(after_poll(3, Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            after_poll(0, Duration::from_millis(2)),
+            Duration::from_millis(998)
+        );
+        assert_eq!(after_poll(0, Duration::from_secs(25)), Duration::ZERO);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -15,6 +15,9 @@ pub struct Update {
 #[derive(Debug, Deserialize)]
 pub struct Message {
     pub message_id: i64,
+    /// 0 for an InaccessibleMessage (a callback from a message too old to be read or edited).
+    #[serde(default)]
+    pub date: i64,
     pub from: Option<User>,
     pub chat: Chat,
     pub text: Option<String>,

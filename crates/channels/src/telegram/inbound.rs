@@ -143,10 +143,13 @@ pub fn event(update: Update) -> InboundEvent {
                     .flat_map(|m| m.inline_keyboard.iter().flatten())
                     .find(|b| b.callback_data.as_deref() == Some(data.as_str()))
                     .map_or_else(|| data.clone(), |b| b.text.clone());
-                follow_ups.push(Outbound::ClearChoices {
-                    chat_id: message.chat.id.to_string(),
-                    message_id: message.message_id.to_string(),
-                });
+                // A message too old to be read (date 0) cannot be edited either.
+                if message.date != 0 {
+                    follow_ups.push(Outbound::ClearChoices {
+                        chat_id: message.chat.id.to_string(),
+                        message_id: message.message_id.to_string(),
+                    });
+                }
                 InboundKind::ChoicePressed {
                     contact: contact_of(message),
                     external_message_id: Some(message.message_id.to_string()),

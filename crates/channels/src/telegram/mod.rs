@@ -5,7 +5,11 @@
 //! idempotency key, so a send whose answer was lost is reported as unknown, never resent.
 
 mod api;
+#[cfg(feature = "testkit")]
+pub mod fake;
 mod inbound;
+#[cfg(feature = "testkit")]
+pub mod kit;
 mod outbound;
 
 use std::time::Duration;

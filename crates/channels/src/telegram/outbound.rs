@@ -243,6 +243,12 @@ pub async fn send(
             chat_id,
             message_id,
         } => {
+            // The Bot API's message_id is an Integer: the stored id is text, sent as a number.
+            let Ok(message_id) = message_id.parse::<i64>() else {
+                return Err(SendError::Permanent(format!(
+                    "not a Telegram message id: {message_id:?}"
+                )));
+            };
             let body = json!({"chat_id": chat_id, "message_id": message_id, "reply_markup": {"inline_keyboard": []}});
             call::<Value, _>(api, token, "editMessageReplyMarkup", &body).await?;
             Ok(Sent::default())

@@ -70,6 +70,23 @@ fn edits_are_messages_with_their_own_event_id() {
     assert!(content.text.contains("№1234"));
 }
 
+/// A press on a message too old for the bot to read (an InaccessibleMessage, date 0) is
+/// acknowledged, but its menu cannot be edited: no edit is attempted.
+#[test]
+fn a_press_on_an_inaccessible_message_edits_nothing() {
+    let event = parse_fixture("callback_query_old_message.json");
+    assert_eq!(
+        event.follow_ups,
+        vec![Outbound::AcknowledgeChoice {
+            callback_id: "4382bfdwdsb323b2e0".into()
+        }]
+    );
+    let InboundKind::ChoicePressed { content, .. } = event.kind else {
+        panic!()
+    };
+    assert_eq!(content.pressed.as_deref(), Some("welcome:3"));
+}
+
 #[test]
 fn button_presses_carry_label_and_payload_and_clear_the_menu() {
     let event = parse_fixture("callback_query.json");

@@ -1,44 +1,17 @@
-//! Fake channel APIs for tests: small HTTP servers on 127.0.0.1 that record every call and
-//! answer as the real API would, including scripted failures.
+//! Test kits: each channel's fake API lives in its own folder (`telegram/fake.rs`, ...) and
+//! is re-exported here, with what they share (the recorded call) and the connector contract
+//! suite every channel runs (`contract`).
 
-mod viber;
-mod vk;
+pub mod contract;
+pub mod fixtures;
 
-pub use viber::{post_signed, sign, FakeViber};
-pub use vk::FakeVk;
+pub use crate::telegram::fake::{file_bytes, Failure, FakeTelegram};
+pub use crate::viber::fake::{post_signed, sign, FakeViber};
+pub use crate::vk::fake::FakeVk;
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    routing::post,
-    Json, Router,
-};
-use serde_json::{json, Value};
-
-/// A scripted answer for the next call of a method.
-#[derive(Clone, Debug)]
-pub enum Failure {
-    /// 429 with `parameters.retry_after`.
-    RetryAfter(u64),
-    /// 500 Internal Server Error.
-    ServerError,
-    /// 403 "bot was blocked by the user".
-    Blocked,
-    /// 401 "Unauthorized" (token revoked).
-    Unauthorized,
-    /// Drop the connection after reading the request: the request was written, no answer.
-    Reset,
-    /// Answer only after this long (longer than the client's timeout: a timeout).
-    Delay(Duration),
-}
+use serde_json::Value;
 
 /// One recorded call.
 #[derive(Clone, Debug)]
@@ -51,96 +24,8 @@ pub struct Call {
     pub at: Instant,
 }
 
-#[derive(Default)]
-struct Inner {
-    bots: HashMap<String, (i64, String)>,
-    calls: Vec<Call>,
-    failures: HashMap<String, VecDeque<Failure>>,
-    next_message_id: i64,
-    /// Updates waiting for getUpdates; confirmed (dropped) by a later call's offset.
-    updates: Vec<Value>,
-}
-
-/// A fake Telegram Bot API.
-#[derive(Clone)]
-pub struct FakeTelegram {
-    pub url: String,
-    inner: Arc<Mutex<Inner>>,
-}
-
-impl FakeTelegram {
-    /// Starts the fake on a random loopback port.
-    pub async fn start() -> FakeTelegram {
-        let inner = Arc::new(Mutex::new(Inner {
-            next_message_id: 1000,
-            ..Inner::default()
-        }));
-        let app = Router::new()
-            .route("/{bot}/{method}", post(handle))
-            .route("/file/{bot}/{*path}", axum::routing::get(download))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Telegram");
-        let addr: SocketAddr = listener.local_addr().expect("fake address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeTelegram {
-            url: format!("http://{addr}"),
-            inner,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Makes `token` a valid bot with this id and name.
-    pub fn add_bot(&self, token: &str, id: i64, name: &str) {
-        self.lock()
-            .bots
-            .insert(token.to_string(), (id, name.to_string()));
-    }
-
-    /// Queues a failure for the next call of `method`.
-    pub fn fail_next(&self, method: &str, failure: Failure) {
-        self.lock()
-            .failures
-            .entry(method.to_string())
-            .or_default()
-            .push_back(failure);
-    }
-
-    /// Queues an update for getUpdates (long polling).
-    pub fn push_update(&self, update: Value) {
-        self.lock().updates.push(update);
-    }
-
-    /// Every call so far, in order.
-    pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
-    }
-
-    /// The calls of one method.
-    pub fn calls_of(&self, method: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.method == method)
-            .collect()
-    }
-
-    /// Waits until `method` was called at least `count` times, or panics after `timeout`.
-    pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        wait_for_calls(|| self.calls_of(method), method, count, timeout).await
-    }
-}
-
-/// Waits until `calls` (of `method`) holds at least `count`, or panics after `timeout`
-/// showing what came: every fake's `wait_for`.
-async fn wait_for_calls(
+/// Waits until `calls` holds `count` calls of `method`; panics after `timeout`.
+pub(crate) async fn wait_for_calls(
     calls: impl Fn() -> Vec<Call>,
     method: &str,
     count: usize,
@@ -160,152 +45,4 @@ async fn wait_for_calls(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// getUpdates: confirms updates below `offset`, then waits (briefly: this is a test) for some.
-async fn long_poll(inner: &Arc<Mutex<Inner>>, body: &Value) -> Vec<Value> {
-    let offset = body["offset"].as_i64();
-    let wait =
-        Duration::from_secs(body["timeout"].as_u64().unwrap_or(0)).min(Duration::from_secs(1));
-    let deadline = Instant::now() + wait;
-    loop {
-        let ready: Vec<Value> = {
-            let mut inner = inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(offset) = offset {
-                inner
-                    .updates
-                    .retain(|u| u["update_id"].as_i64().unwrap_or_default() >= offset);
-            }
-            inner.updates.clone()
-        };
-        if !ready.is_empty() || Instant::now() >= deadline {
-            return ready;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The bytes the fake serves for a file id.
-pub fn file_bytes(file_id: &str) -> Vec<u8> {
-    format!("the bytes of {file_id}").into_bytes()
-}
-
-async fn download(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    Path((bot, path)): Path<(String, String)>,
-) -> Response {
-    let token = bot.strip_prefix("bot").unwrap_or_default().to_string();
-    let known = {
-        let mut inner = inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.calls.push(Call {
-            token: token.clone(),
-            method: "download".into(),
-            body: json!({"path": path}),
-            raw: String::new(),
-            at: Instant::now(),
-        });
-        inner.bots.contains_key(&token)
-    };
-    let file_id = path.trim_start_matches("files/").trim_end_matches(".bin");
-    if !known {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    file_bytes(file_id).into_response()
-}
-
-fn error(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
-    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
-    if let Some(p) = parameters {
-        body["parameters"] = p;
-    }
-    (status, Json(body)).into_response()
-}
-
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    Path((bot, method)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> Response {
-    let raw = String::from_utf8_lossy(&body).to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let token = bot.strip_prefix("bot").unwrap_or_default().to_string();
-    let (failure, known, message_id) = {
-        let mut inner = inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.calls.push(Call {
-            token: token.clone(),
-            method: method.clone(),
-            body: body.clone(),
-            raw,
-            at: Instant::now(),
-        });
-        let failure = inner
-            .failures
-            .get_mut(&method)
-            .and_then(VecDeque::pop_front);
-        let known = inner.bots.get(&token).cloned();
-        inner.next_message_id += 1;
-        (failure, known, inner.next_message_id)
-    };
-    match failure {
-        Some(Failure::RetryAfter(seconds)) => {
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too Many Requests: retry after {seconds}"),
-                Some(json!({"retry_after": seconds})),
-            )
-        }
-        Some(Failure::ServerError) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                None,
-            )
-        }
-        Some(Failure::Blocked) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Forbidden: bot was blocked by the user",
-                None,
-            )
-        }
-        Some(Failure::Unauthorized) => {
-            return error(StatusCode::UNAUTHORIZED, "Unauthorized", None)
-        }
-        Some(Failure::Reset) => panic!("fake Telegram drops this connection on purpose"),
-        Some(Failure::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
-    }
-    let Some((bot_id, bot_name)) = known else {
-        return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
-    };
-    if method == "getUpdates" {
-        return Json(json!({"ok": true, "result": long_poll(&inner, &body).await})).into_response();
-    }
-    let result = match method.as_str() {
-        "getMe" => {
-            json!({"id": bot_id, "is_bot": true, "first_name": bot_name, "username": "fake_bot"})
-        }
-        "sendMessage" => {
-            json!({"message_id": message_id, "chat": {"id": body["chat_id"], "type": "private"}, "date": 0, "text": body["text"]})
-        }
-        "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio" | "sendVoice" => {
-            json!({"message_id": message_id, "chat": {"type": "private"}, "date": 0})
-        }
-        "setWebhook" | "deleteWebhook" | "answerCallbackQuery" => json!(true),
-        "getFile" => {
-            let file_id = body["file_id"].as_str().unwrap_or_default();
-            json!({"file_id": file_id, "file_unique_id": file_id, "file_size": file_bytes(file_id).len(), "file_path": format!("files/{file_id}.bin")})
-        }
-        "editMessageReplyMarkup" => {
-            json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "private"}, "date": 0})
-        }
-        _ => return error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
-    };
-    Json(json!({"ok": true, "result": result})).into_response()
 }

@@ -6,7 +6,11 @@
 //! HTTP 200 with a `status`; non-zero statuses are sorted into retry, unreachable, broken.
 
 mod api;
+#[cfg(feature = "testkit")]
+pub mod fake;
 mod inbound;
+#[cfg(feature = "testkit")]
+pub mod kit;
 mod outbound;
 
 use std::{

@@ -29,6 +29,12 @@ pub fn keyboard(choices: &[Choice], per_row: usize) -> Value {
     json!({"Type": "keyboard", "DefaultHeight": false, "Buttons": buttons})
 }
 
+/// The most a `send_message` request may weigh (Viber's documented 30 KB of JSON).
+const MAX_REQUEST_BYTES: usize = 30 * 1024;
+/// The bytes of text one request carries at most, leaving room for the keyboard, the
+/// sender and JSON's escapes.
+const TEXT_BYTES: usize = 20 * 1024;
+
 /// The sender shown with each message: Viber requires a name of at most 28 characters.
 fn sender(name: &str) -> Value {
     let end = fitting_prefix(name, 28, TextUnit::Chars);
@@ -46,8 +52,11 @@ async fn send_message(
     let mut bodies: Vec<Value> = if message.text.trim().is_empty() {
         Vec::new()
     } else {
+        // 7,000 characters, and a request of at most 30 KB: a piece of wide characters
+        // (emoji are 4 bytes) is cut again by its bytes.
         split(&message.text, caps.max_text, caps.text_unit)
             .into_iter()
+            .flat_map(|piece| split(&piece, TEXT_BYTES, TextUnit::Bytes))
             .map(|piece| json!({"type": "text", "text": piece}))
             .collect()
     };
@@ -87,6 +96,13 @@ async fn send_message(
         body["sender"] = sender(name);
         // Keyboards need clients of API version 3 and later.
         body["min_api_version"] = 3.into();
+        let size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+        if size > MAX_REQUEST_BYTES {
+            // Only a keyboard of very long labels gets here; Viber would refuse it.
+            return Err(SendError::Permanent(format!(
+                "the message would be {size} bytes, over Viber's 30 KB"
+            )));
+        }
         let result = call::<SentMessage>(api, token, "send_message", &body).await;
         sent.record_part(
             result.map(|m| m.message_token.map(|t| t.to_string()).unwrap_or_default()),

@@ -9,7 +9,11 @@
 //! derived from the outbox row, so VK itself drops a resend of the same row.
 
 mod api;
+#[cfg(feature = "testkit")]
+pub mod fake;
 mod inbound;
+#[cfg(feature = "testkit")]
+pub mod kit;
 mod outbound;
 
 use std::time::Duration;

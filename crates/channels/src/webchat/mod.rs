@@ -4,6 +4,9 @@
 //! reconnect). Credentials: `{"allowed_origins": ["https://shop.example"]}` (optional): the
 //! sites allowed to embed the widget besides the server's own address; `"*"` allows any.
 
+#[cfg(feature = "testkit")]
+pub mod kit;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;

@@ -57,12 +57,15 @@ async fn poll_connection(
                 return;
             }
         };
+        let started = std::time::Instant::now();
         let polled = tokio::select! {
             polled = opened.connector.poll(&opened.api, &opened.secrets.credentials, cursor.as_deref()) => polled,
             _ = stop.changed() => return,
         };
         let wait = match polled {
             Ok(polled) => {
+                let pace =
+                    switchboard_core::delivery::after_poll(polled.events.len(), started.elapsed());
                 match ingest::store_events(&state, &opened.connection, polled.events).await {
                     Ok(()) => {
                         failures = 0;
@@ -78,7 +81,7 @@ async fn poll_connection(
                             let _ = state.store.set_connection_broken(id, None).await;
                             state.connections.forget(id);
                         }
-                        Duration::ZERO
+                        pace
                     }
                     // Not stored: the same events come again with the same cursor.
                     Err(e) => {

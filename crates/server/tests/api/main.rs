@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod bodies;
 mod bot;
+mod contract;
 mod groups;
 mod helpers;
 mod isolation;

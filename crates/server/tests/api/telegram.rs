@@ -792,6 +792,15 @@ async fn long_polling_receives_without_a_public_url(backend: Backend) {
         "stored updates are confirmed with the next offset"
     );
 
+    // An API that answers an empty long poll at once is not polled in a busy loop: about
+    // once a second (it was hundreds of times).
+    fake.hold_polls_for(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = fake.calls_of("getUpdates").len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let polls = fake.calls_of("getUpdates").len() - before;
+    assert!((1..=5).contains(&polls), "{polls} polls in 3 s");
+
     let webchat = app
         .post(
             "/api/v1/channels",

@@ -17,7 +17,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::Call;
+use crate::testkit::Call;
 
 #[derive(Clone)]
 struct Community {
@@ -213,7 +213,7 @@ impl FakeVk {
     }
 
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        super::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
+        crate::testkit::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
     }
 
     /// Delivers a Callback API event to the registered server as VK would, with its secret
@@ -466,6 +466,9 @@ async fn handle(
                     "One of the parameters specified was missing or invalid: random_id is required",
                 );
             }
+            if let Err((code, message)) = check_send(&param("message"), &param("keyboard")) {
+                return err(code, &message);
+            }
             let mut inner = lock(&inner);
             let key = (param("peer_id"), param("random_id"));
             // A repeated random_id returns the first message, sending nothing new.
@@ -482,6 +485,53 @@ async fn handle(
         }
         _ => err(3, "Unknown method passed"),
     }
+}
+
+/// Refuses a `messages.send` the real API refuses: a message over 9,000 characters (914), a
+/// keyboard that breaks VK's rules
+/// (911): an inline one over 10 buttons or 6 rows, any over 40 buttons, 10 rows or 5 per
+/// row, a label over 40 characters, a payload over 255.
+fn check_send(message: &str, keyboard: &str) -> Result<(), (i64, String)> {
+    if message.chars().count() > 9000 {
+        return Err((914, "Message is too long".into()));
+    }
+    if keyboard.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: &str| Err((911, format!("Keyboard format is invalid: {why}")));
+    let Ok(keyboard) = serde_json::from_str::<Value>(keyboard) else {
+        return bad("not JSON");
+    };
+    let rows = keyboard["buttons"].as_array().cloned().unwrap_or_default();
+    let inline = keyboard["inline"].as_bool().unwrap_or(false);
+    let buttons: usize = rows.iter().map(|r| r.as_array().map_or(0, Vec::len)).sum();
+    let (max_rows, max_buttons) = if inline { (6, 10) } else { (10, 40) };
+    if rows.len() > max_rows || buttons > max_buttons {
+        return bad("too many buttons");
+    }
+    for row in &rows {
+        let row = row.as_array().cloned().unwrap_or_default();
+        if row.len() > 5 {
+            return bad("more than 5 buttons in a row");
+        }
+        for button in row {
+            let label = button["action"]["label"].as_str().unwrap_or_default();
+            if button["action"]["type"] == "text"
+                && (label.is_empty() || label.chars().count() > 40)
+            {
+                return bad("a label is empty or over 40 characters");
+            }
+            let payload = match &button["action"]["payload"] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            if payload.chars().count() > 255 {
+                return bad("a payload over 255 characters");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body.

@@ -20,7 +20,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::Call;
+use crate::testkit::Call;
 
 /// Hex HMAC-SHA256 of `body` keyed with `token`: Viber's `X-Viber-Content-Signature`.
 pub fn sign(token: &str, body: &[u8]) -> String {
@@ -130,7 +130,7 @@ impl FakeViber {
 
     /// Waits until `method` was called at least `count` times, or panics after `timeout`.
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {
-        super::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
+        crate::testkit::wait_for_calls(|| self.calls_of(method), method, count, timeout).await
     }
 
     /// Delivers a callback to the webhook as Viber would: signed with `token`. Returns the
@@ -178,7 +178,8 @@ async fn handle(
     Path(method): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Json<Value> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let token = headers
         .get("X-Viber-Auth-Token")
         .and_then(|v| v.to_str().ok())
@@ -203,12 +204,27 @@ async fn handle(
         (inner.accounts.get(&token).cloned(), scripted)
     };
     let Some((id, name)) = account else {
-        return Json(json!({"status": 2, "status_message": "invalidAuthToken"}));
+        return Json(json!({"status": 2, "status_message": "invalidAuthToken"})).into_response();
     };
     if let Some(status) = scripted {
-        return Json(json!({"status": status, "status_message": status_message(status)}));
+        if status >= 500 {
+            // The service itself failing, before any Viber status.
+            return (
+                axum::http::StatusCode::from_u16(status as u16)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                "Internal Server Error",
+            )
+                .into_response();
+        }
+        return Json(json!({"status": status, "status_message": status_message(status)}))
+            .into_response();
     }
-    match method.as_str() {
+    if method == "send_message" {
+        if let Err(problem) = check_send(&body, &parsed) {
+            return Json(json!({"status": 3, "status_message": problem})).into_response();
+        }
+    }
+    let answer: Json<Value> = match method.as_str() {
         "get_account_info" => Json(
             json!({"status": 0, "status_message": "ok", "id": id, "name": name,
             "uri": "shop", "category": "Retail", "subscribers_count": 35}),
@@ -220,14 +236,14 @@ async fn handle(
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .webhook = None;
-                return Json(json!({"status": 0, "status_message": "ok"}));
+                return Json(json!({"status": 0, "status_message": "ok"})).into_response();
             }
             // Viber checks the URL with a signed `webhook` event before accepting it.
             let check = json!({"event": "webhook", "timestamp": 1457764197627_u64,
                 "chat_hostname": "SN-CALLBACK-05_", "message_token": 241256543215_u64});
             let (status, _) = post_signed(&url, &token, &serde_json::to_vec(&check).unwrap()).await;
             if status != 200 {
-                return Json(json!({"status": 1, "status_message": "invalidUrl"}));
+                return Json(json!({"status": 1, "status_message": "invalidUrl"})).into_response();
             }
             inner
                 .lock()
@@ -249,5 +265,43 @@ async fn handle(
             )
         }
         _ => Json(json!({"status": 3, "status_message": "badData"})),
+    };
+    answer.into_response()
+}
+
+/// Refuses a `send_message` the real API refuses: a request over 30 KB of JSON, a text over
+/// 7,000 characters, a sender name over 28, a keyboard of more than 24 buttons or a button
+/// without a text or action.
+fn check_send(raw: &[u8], body: &Value) -> Result<(), String> {
+    if raw.len() > 30 * 1024 {
+        return Err(format!(
+            "badData: the request is {} bytes, over 30 KB",
+            raw.len()
+        ));
     }
+    if body["text"]
+        .as_str()
+        .is_some_and(|t| t.chars().count() > 7000)
+    {
+        return Err("badData: text over 7,000 characters".into());
+    }
+    if body["sender"]["name"]
+        .as_str()
+        .is_some_and(|n| n.chars().count() > 28)
+    {
+        return Err("badData: sender name over 28 characters".into());
+    }
+    if let Some(buttons) = body["keyboard"]["Buttons"].as_array() {
+        if buttons.len() > 24 {
+            return Err("badData: more than 24 buttons".into());
+        }
+        for b in buttons {
+            if b["Text"].as_str().is_none_or(str::is_empty)
+                || b["ActionBody"].as_str().is_none_or(str::is_empty)
+            {
+                return Err("badData: a button without Text or ActionBody".into());
+            }
+        }
+    }
+    Ok(())
 }
