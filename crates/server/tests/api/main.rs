@@ -13,6 +13,7 @@ mod isolation_bodies;
 mod journal;
 mod kinds;
 mod operators;
+mod pacing;
 mod routing;
 mod schedules;
 mod security;
