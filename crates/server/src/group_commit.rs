@@ -1,6 +1,7 @@
 //! Group commit for ingest: webhook handlers (and pollers) hand their events to a lane, a
-//! task that takes whatever has queued up while the previous batch was being written and
-//! stores it in ONE transaction (`Store::ingest_batch`). Every handler is answered after the
+//! task that takes whatever has queued up while the previous batch was being written (up to
+//! [`MAX_BATCH`] events) and stores it in ONE transaction (`Store::ingest_batch`; a batch
+//! that fails is stored again event by event). Every handler is answered after the
 //! commit that holds its event, so a webhook is still acknowledged only once its event is
 //! durable; under load, dozens of events share one commit instead of paying one each.
 //!
@@ -10,10 +11,11 @@
 //! batches, more round trips per event).
 //!
 //! On SQLite the delivery worker's rounds (record the outcomes of finished sends, claim the
-//! next due rows) go through the lane too and ride in the next batch's transaction: one
-//! commit for both on the one writer's path, and the replies that batch wrote are claimed
-//! in the commit that wrote them. A round does not queue behind the events: it has a
-//! channel of its own, which the lane reads first, so it rides in the very next batch.
+//! next due rows) go through the lane too and ride in the next batch's transaction
+//! (`Store::commit_batch`): one commit (one fsync) for both on the one writer's path, and
+//! the replies that batch wrote are claimed in the commit that wrote them. A round does not
+//! queue behind the events: it has a channel of its own, which the lane reads first, so it
+//! rides in the very next batch.
 //! (Queued behind up to a thousand events waiting under load, each round had waited
 //! ~125 ms: the replies left at ~2,000 a second while webhooks came in at 15,000.)
 //! PostgreSQL writes in parallel: there a round waiting for a batch would only wait, so it
@@ -24,10 +26,13 @@
 //! makes that claim in its own transaction, so the replies it writes are claimed in the
 //! commit that writes them and leave at once, without a round (and a commit) of their own.
 //! On PostgreSQL too: the claim is a statement more in a transaction that is open anyway.
+//! At low load a question then costs two commits: the one that stores it and claims its
+//! reply, and the one that records the send.
 //!
-//! On SQLite a busy lane keeps the writer's connection from one batch to the next (up to
-//! [`HOLD_WRITER`]; see `HeldWriter`): handing it back costs a round trip to SQLite's
-//! thread before the next batch could take it again.
+//! On SQLite a busy lane keeps the writer's connection from one batch to the next (see
+//! `HeldWriter`): handing it back costs a round trip to SQLite's thread before the next
+//! batch could take it again. The lane hands it back when it runs out of work, and after
+//! [`HOLD_WRITER`] so that the other writers (the API, the timers) get their turn.
 //!
 //! Each lane runs on a thread of its own with its own small runtime (see `threads.rs`): on
 //! its own thread the lane is woken the moment the database answers.

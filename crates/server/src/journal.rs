@@ -2,7 +2,8 @@
 //! the journal (`store::Journal`: on SQLite a file of its own, on PostgreSQL a table), many
 //! webhooks to one commit, and the webhook is answered once that commit is durable. The
 //! events go on to the ingest lanes in journal order; an entry is forgotten once its events
-//! are stored.
+//! are stored. On PostgreSQL two appends are under way at once, and their events are handed
+//! on in the order the appends began, whichever commits first.
 //!
 //! Why: a commit that stores events grows cheaper per event the more events it holds (on
 //! SQLite the pages of some thirty b-trees, on PostgreSQL foreign-key checks, planning and

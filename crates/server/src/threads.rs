@@ -1,7 +1,7 @@
 //! Threads of their own, each with a small runtime of its own: the ingest and journal lanes
 //! (a batch is a dozen statements in a row, each answered at once: on the shared runtime
-//! every answer waited in line behind hundreds of webhook and delivery tasks) and the
-//! delivery worker.
+//! every answer waited in line behind hundreds of webhook and delivery tasks) and, on
+//! SQLite, the delivery worker.
 //!
 //! The delivery worker's thread runs at a lower CPU priority (`nice`): when the cores are
 //! saturated, answering a webhook (which the channel times and retries) goes before

@@ -1,4 +1,10 @@
 //! Opening the database: the URL picks the backend, SQLite gets its durability pragmas.
+//!
+//! On SQLite the store has two pools: a write pool of one connection (SQLite has one
+//! writer; queueing in the pool beats `SQLITE_BUSY`) and a pool of readers, in WAL mode with
+//! `synchronous = FULL` (or `NORMAL` when configured). The writer checkpoints the WAL itself
+//! only once it has grown far; the server checkpoints from a reader instead
+//! (`workers/checkpoint.rs`). On PostgreSQL one pool serves reads and writes.
 
 use std::{path::Path, str::FromStr, time::Duration};
 

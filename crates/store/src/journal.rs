@@ -2,14 +2,16 @@
 //! acknowledged once its events are durable there, without waiting for them to be routed,
 //! answered and stored with the rest.
 //!
-//! On SQLite the journal is a database file of its own beside the main one: SQLite has one
-//! writer per file. Appending a few hundred bytes per event and committing is cheap (one
-//! b-tree, a few pages); storing an event in the main database touches some thirty b-trees.
-//! In the main file the appends would wait behind the big batches they are meant to
-//! decouple from. Two files commit in parallel. On PostgreSQL it is a table
-//! (`inbound_journal`) with a small pool of its own: there the gain is the batch size, since
-//! a commit of many events costs far less per event than one of few (foreign-key checks,
-//! planning and round trips are per statement).
+//! On SQLite the journal is a database file of its own beside the main one
+//! (`switchboard.journal.db` beside `switchboard.db`): SQLite has one writer per file.
+//! Appending a few hundred bytes per event and committing is cheap (one b-tree, a few
+//! pages); storing an event in the main database touches some thirty b-trees. In the main
+//! file the appends would wait behind the big batches they are meant to decouple from. Two
+//! files commit in parallel. On PostgreSQL it is a table (`inbound_journal`) with a pool of
+//! two connections of its own, so an append never waits for the lanes' pool and two appends
+//! can be under way at once: there the gain is the batch size, since a commit of many
+//! events costs far less per event than one of few (foreign-key checks, planning and round
+//! trips are per statement).
 //!
 //! An entry is forgotten once what it holds is stored. A crash between the two leaves the
 //! entry: it is stored again after the restart (on PostgreSQL by whichever node starts or

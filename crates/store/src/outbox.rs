@@ -1,5 +1,10 @@
-//! The outbox: rows written with the action that caused them, claimed by delivery workers
-//! in order per conversation, and finished as sent, failed or unknown.
+//! The outbox: rows written with the action that caused them (in its transaction), claimed
+//! by delivery workers in order per conversation, and finished as sent, failed or unknown.
+//! A claim takes a lease (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two nodes never claim
+//! the same row) and shares its transaction with recording the outcomes of the sends finished
+//! meanwhile. Besides channel actions, a row may download a customer's file (`FetchMedia`,
+//! not ordered with the conversation's messages): the bytes are stored under their SHA-256
+//! and linked to the message in `attachments`, which is also what authorizes serving them.
 
 use std::time::Duration;
 

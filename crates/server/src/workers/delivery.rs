@@ -1,14 +1,24 @@
 //! The delivery worker: claims due outbox rows (in order per conversation), sends each
-//! through its connector, and settles it with the core's retry policy. Outcomes are recorded
-//! in the same transaction as the next claim, and on SQLite that transaction is the next
-//! ingest batch's (see `group_commit.rs`): one commit for both. With nothing to do, the
-//! worker leaves its claim parked with the lanes, and the next batch of events makes it: a
-//! reply is claimed in the commit that stored its question. Sends run
+//! through its connector, paced per connection and per chat (`limiter.rs`), and settles it
+//! with the core's retry policy (`core::delivery::next_step`): sent; retried after a capped
+//! exponential backoff with jitter, or after the channel's `retry_after`; failed, with the
+//! reason; or unknown, when the request was written and no answer came. A `FetchMedia` row
+//! downloads a customer's file instead, stores it under its SHA-256 and links it to its
+//! message.
+//!
+//! Outcomes are recorded in the same transaction as the next claim, and on SQLite that
+//! transaction is the next ingest batch's (see `group_commit.rs`): one commit for both. With
+//! nothing to do, the worker leaves its claim parked with the lanes, and the next batch of
+//! events makes it: a reply is claimed in the commit that stored its question. Sends run
 //! continuously (up to 256 in flight) rather than a claim's batch at a time. A send whose
 //! slot in the connection's pacing is more than half a lease away goes back to the queue
-//! until then instead of waiting out its lease. Rows left `sending`
-//! by a dead process end `unknown`: the request may have been written, and channels without
-//! an idempotency key must not receive it twice.
+//! until then instead of waiting out its lease. On SQLite the worker runs on a thread of
+//! its own at a lower CPU priority (`threads.rs`): under saturation, acknowledging webhooks
+//! goes first and replies wait durably in the outbox.
+//!
+//! Rows left `sending` by a dead process end `unknown` once their lease passes (on SQLite,
+//! where only this process sends, all of them at start): the request may have been written,
+//! and channels without an idempotency key must not receive it twice.
 
 use std::{sync::Arc, time::Duration};
 

@@ -85,7 +85,8 @@ async fn a_chats_replies_leave_at_the_channels_own_pace(backend: Backend) {
     let to = |chat: i64| -> Vec<std::time::Instant> {
         sent.iter()
             .filter(|c| {
-                c.body["chat_id"].as_i64() == Some(chat) || c.body["chat_id"] == chat.to_string()
+                c.body["chat_id"].as_i64() == Some(chat)
+                    || c.body["chat_id"].as_str() == Some(chat.to_string().as_str())
             })
             .map(|c| c.at)
             .collect()

@@ -1,8 +1,25 @@
 //! Ingest: channel events stored in ONE transaction: dedupe on (connection, external event
-//! id), upsert the contact, open or continue the conversation, append the message, let the
-//! bot answer, queue the channel's follow-ups. A redelivered event finds its id taken and
-//! changes nothing. A batch (group commit) is written set-wise, round by round: customer
-//! messages in [`messages`], the rarer events one by one here.
+//! id), upsert the contact and its identity, open or continue the conversation (a new one
+//! starts where `core::routing::start` said: routing target, schedule, out-of-hours rule),
+//! append the message, let the bot answer, queue the channel's follow-ups (acknowledge a
+//! button press, remove the pressed menu, fetch the customer's files) in the outbox. A
+//! redelivered event finds its id taken and changes nothing.
+//!
+//! Events come in batches (the server's group commit): one transaction, one commit, one
+//! fsync for all of them. A batch is cut into rounds: the first event of every chat, then
+//! the second, and so on. A round has at most one event per chat, so its events touch
+//! different contacts and conversations and it is written set-wise (`rows.rs`): one
+//! statement per table for all its events, customer messages in [`messages`], the rarer
+//! events one by one here; a batch of 30 costs about 15 statements, not 400. Writes whose
+//! answers nobody reads wait on `Writes` (`writes.rs`) until the next read needs them done.
+//! If a batch fails, each event is stored again on its own, so one bad event costs the
+//! others nothing.
+//!
+//! The delivery worker's round (record the outcomes of finished sends, claim due outbox
+//! rows) can ride in a batch's transaction (`Store::commit_batch`; when, see the server's
+//! `group_commit.rs`): one commit for both, and the replies the batch wrote are claimed in
+//! the commit that wrote them. On SQLite a lane writing batch after batch keeps the
+//! writer's connection between them (`HeldWriter`).
 
 mod contacts;
 #[cfg(test)]
