@@ -23,6 +23,13 @@ pub enum InboundKind {
         external_message_id: String,
         content: Content,
     },
+    /// The customer changed a message they sent (`external_message_id`): its stored wording
+    /// is replaced. Nobody answers an edit as a new message.
+    Edited {
+        contact: ContactRef,
+        external_message_id: String,
+        content: Content,
+    },
     /// The customer pressed a button of an inline menu. `content.text` is the button's label,
     /// `content.pressed` its payload.
     ChoicePressed {

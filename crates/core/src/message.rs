@@ -90,6 +90,9 @@ pub struct Content {
     /// For a customer's button press: the payload of the choice pressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pressed: Option<String>,
+    /// The customer changed the message after sending it; this is its latest wording.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
 }
 
 impl Content {

@@ -107,6 +107,15 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
             external_message_id: None,
             content,
         },
+        InboundKind::Edited {
+            contact,
+            external_message_id,
+            content,
+        } => IngestEvent::Edited {
+            contact_external_id: contact.external_id,
+            external_message_id,
+            content,
+        },
         InboundKind::Reachability { contact, reachable } => IngestEvent::Reachability {
             contact_external_id: contact.external_id,
             contact_name: contact.name,

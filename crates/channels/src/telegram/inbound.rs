@@ -114,7 +114,16 @@ fn content_of(message: &Message) -> Content {
 pub fn event(update: Update) -> InboundEvent {
     let external_event_id = update.update_id.to_string();
     let mut follow_ups = Vec::new();
-    let kind = if let Some(message) = update.message.or(update.edited_message) {
+    let kind = if let Some(message) = update.edited_message {
+        InboundKind::Edited {
+            contact: contact_of(&message),
+            external_message_id: message.message_id.to_string(),
+            content: Content {
+                edited: true,
+                ..content_of(&message)
+            },
+        }
+    } else if let Some(message) = update.message {
         let content = content_of(&message);
         for (index, attachment) in content.attachments.iter().enumerate() {
             if let Some(file_id) = &attachment.external_id {

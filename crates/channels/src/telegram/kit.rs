@@ -72,6 +72,10 @@ impl Kit for TelegramKit {
         }
     }
 
+    fn edit(&self) -> Option<(&'static str, &'static str)> {
+        Some(("text_message", "edited_message"))
+    }
+
     fn chat(&self) -> String {
         "1111".into()
     }

@@ -60,14 +60,22 @@ fn text_messages_become_messages() {
     assert!(event.follow_ups.is_empty());
 }
 
+/// An edit names the message it changes (its message_id), not a new one: the stored
+/// message is updated and nobody answers it as new.
 #[test]
-fn edits_are_messages_with_their_own_event_id() {
+fn edits_name_the_message_they_change() {
     let event = parse_fixture("edited_message.json");
     assert_eq!(event.external_event_id, "10001");
-    let InboundKind::Message { content, .. } = event.kind else {
-        panic!()
+    let InboundKind::Edited {
+        external_message_id,
+        content,
+        ..
+    } = event.kind
+    else {
+        panic!("{:?}", event.kind)
     };
-    assert!(content.text.contains("№1234"));
+    assert_eq!(external_message_id, "1365");
+    assert!(content.text.contains("№1234") && content.edited);
 }
 
 /// A press on a message too old for the bot to read (an InaccessibleMessage, date 0) is

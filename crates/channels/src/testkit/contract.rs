@@ -91,6 +91,11 @@ pub trait Kit: Send + Sync {
     fn hooks(&self, secret: &str) -> Vec<Hook>;
     /// `hook` with its signature or secret broken.
     fn forged(&self, hook: &Hook) -> Hook;
+    /// A message and the customer's edit of it, where the channel reports edits (the names
+    /// of two of `hooks`).
+    fn edit(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// The chat sends go to.
     fn chat(&self) -> String;
     /// Makes the fake fail the next send this way; false when the channel has no such way
@@ -195,6 +200,50 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
             Err(InboundError::BadSignature(_)) => {}
             Ok(p) if parsed.events.is_empty() && p.events.is_empty() => {}
             other => panic!("{kind}: forged {} gave {other:?}", hook.name),
+        }
+    }
+
+    // An edit names the message it changes: the stored one is updated, not answered anew.
+    if let Some((original, edit)) = kit.edit() {
+        let hooks = kit.hooks(&secret);
+        let parse = |name: &str| {
+            let hook = hooks
+                .iter()
+                .find(|h| h.name == name)
+                .unwrap_or_else(|| panic!("{kind}: no fixture {name}"));
+            connector
+                .parse(
+                    &keys,
+                    &WebhookRequest {
+                        headers: &hook.headers,
+                        body: &hook.body,
+                    },
+                )
+                .unwrap()
+                .events
+                .remove(0)
+                .kind
+        };
+        let crate::event::InboundKind::Message {
+            external_message_id: sent,
+            ..
+        } = parse(original)
+        else {
+            panic!("{kind}: {original} is not a message")
+        };
+        match parse(edit) {
+            crate::event::InboundKind::Edited {
+                external_message_id,
+                content,
+                ..
+            } => {
+                assert_eq!(
+                    external_message_id, sent,
+                    "{kind}: the edit names another message"
+                );
+                assert!(content.edited, "{kind}: an edit not marked edited");
+            }
+            other => panic!("{kind}: {edit} gave {other:?}, not an edit"),
         }
     }
 

@@ -311,7 +311,7 @@ fn message(caps: &Capabilities, chat_id: &str, said: &Said, scenario: &Scenario)
                     external_id: Some(url.clone()),
                 })
                 .collect(),
-            pressed: None,
+            ..Content::default()
         },
         action: serde_json::to_string(&outbound).unwrap_or_default(),
     }

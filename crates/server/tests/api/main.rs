@@ -6,6 +6,7 @@ mod auth;
 mod bodies;
 mod bot;
 mod contract;
+mod edits;
 mod groups;
 mod helpers;
 mod isolation;

@@ -79,6 +79,12 @@ pub enum IngestEvent {
         contact_name: String,
         reachable: bool,
     },
+    /// The customer changed a message: its stored content is replaced, nothing else.
+    Edited {
+        contact_external_id: String,
+        external_message_id: String,
+        content: Content,
+    },
     /// The customer opened the chat without writing: a connection routed to a bot opens a
     /// conversation so the bot can greet them; otherwise only the contact is recorded.
     Started {
@@ -124,6 +130,10 @@ impl Ingest {
                 ..
             }
             | IngestEvent::Started {
+                contact_external_id,
+                ..
+            }
+            | IngestEvent::Edited {
                 contact_external_id,
                 ..
             } => contact_external_id,
@@ -841,6 +851,35 @@ async fn store_other(
                 message_id: None,
                 opened,
                 bot: opened,
+                answered: false,
+            }
+        }
+        IngestEvent::Edited {
+            external_message_id,
+            content,
+            ..
+        } => {
+            // Only the customer's own message in this channel; an edit of one we never
+            // stored (sent before the channel was connected) changes nothing.
+            let row = sqlx::query(
+                "UPDATE messages SET content = $1
+                 WHERE external_id = $2 AND direction = 'inbound'
+                   AND conversation_id IN (SELECT id FROM conversations WHERE connection_id = $3)
+                 RETURNING id, conversation_id",
+            )
+            .bind(to_json(content))
+            .bind(external_message_id)
+            .bind(input.connection_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ingested::Stored {
+                conversation_id: row
+                    .as_ref()
+                    .map(|r| r.parse("conversation_id"))
+                    .transpose()?,
+                message_id: row.as_ref().map(|r| r.parse("id")).transpose()?,
+                opened: false,
+                bot: false,
                 answered: false,
             }
         }
