@@ -99,6 +99,21 @@ async fn call(
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// A counter's value from `/metrics` (0 when absent).
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 async fn all_messages(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
     let url = format!("{base}/api/v1/conversations?limit=1000");
     let conversations = call(client, reqwest::Method::GET, &url, token, None).await;
@@ -121,7 +136,12 @@ async fn a_killed_server_loses_nothing_and_sends_nothing_twice(backend: Backend)
     let dir = temp_dir();
     let fake = FakeTelegram::start().await;
     fake.add_bot(TOKEN, 7000000001, "Crash Bot");
-    // Slow sends, so some are in flight when the server dies.
+    // The first sends are held far longer than the test runs before the kill: they are
+    // certainly in flight (written, unanswered) when the server dies. Then slow sends, so
+    // more are in flight.
+    for _ in 0..3 {
+        fake.fail_next("sendMessage", Failure::Delay(Duration::from_secs(10)));
+    }
     for _ in 0..40 {
         fake.fail_next("sendMessage", Failure::Delay(Duration::from_millis(150)));
     }
@@ -219,6 +239,23 @@ async fn a_killed_server_loses_nothing_and_sends_nothing_twice(backend: Backend)
         });
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // The kill must find what it tests: webhooks answered once journaled (before being
+    // stored) and a send written but unanswered (the first ones are held for 10 s). On a
+    // busy machine both may take longer than the pause above.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let journaled = loop {
+        let journaled = metric(
+            &client,
+            &base,
+            "switchboard_journal_acknowledged_events_total",
+        )
+        .await;
+        let in_flight = !fake.calls_of("sendMessage").is_empty();
+        if (journaled > 0 && in_flight) || Instant::now() > deadline {
+            break journaled;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     server.0.kill().unwrap();
     server.0.wait().unwrap();
     while tasks.join_next().await.is_some() {}
@@ -226,6 +263,10 @@ async fn a_killed_server_loses_nothing_and_sends_nothing_twice(backend: Backend)
     assert!(
         !acknowledged_before.is_empty(),
         "the kill came before any webhook: the test proves nothing"
+    );
+    assert!(
+        journaled > 0,
+        "no webhook was acknowledged on the journal before the kill: the test proves nothing of it"
     );
 
     // Restart on the same database; the channel redelivers what was not acknowledged, and
@@ -283,6 +324,18 @@ async fn a_killed_server_loses_nothing_and_sends_nothing_twice(backend: Backend)
     for (text, count) in &sent_texts {
         assert_eq!(*count, 1, "{text} reached the customer {count} times");
     }
+    // A send cut mid-flight (the channel got the request, the answer never came back) is
+    // unknown after the restart, and was not sent again.
+    let cut: Vec<&str> = settled
+        .iter()
+        .filter(|m| m["delivery_status"] == "unknown")
+        .filter_map(|m| m["content"]["text"].as_str())
+        .filter(|text| sent_texts.get(*text) == Some(&1))
+        .collect();
+    assert!(
+        !cut.is_empty(),
+        "no send was cut mid-flight by the kill: the test proves nothing of it"
+    );
     for m in &settled {
         let text = m["content"]["text"].as_str().unwrap();
         match m["delivery_status"].as_str().unwrap() {

@@ -139,6 +139,7 @@ impl Application {
                     journal,
                     lanes.clone(),
                     metrics.journal_waiting.clone(),
+                    metrics.journal_acknowledged.clone(),
                 )
                 .map_err(StartError::Lanes)?,
             )),

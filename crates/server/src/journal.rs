@@ -34,7 +34,7 @@ use std::{
 
 use futures_util::{stream::FuturesOrdered, StreamExt};
 use jiff::Timestamp;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use switchboard_channels::InboundEvent;
 use switchboard_core::ids::ConnectionId;
 use switchboard_store::{Journal, JournalEntry, StoreError};
@@ -73,6 +73,8 @@ pub struct JournalLane {
     room: Arc<Semaphore>,
     /// Events accepted and not yet stored (also served at `/metrics`).
     waiting: Gauge,
+    /// Events acknowledged on the journal (served at `/metrics`).
+    acknowledged: Counter,
     /// Webhooks in the journal's lane, not yet handed to the ingest lanes.
     journaling: Arc<AtomicUsize>,
     journal: Journal,
@@ -85,6 +87,7 @@ impl JournalLane {
         journal: Journal,
         lanes: Arc<GroupCommit>,
         waiting: Gauge,
+        acknowledged: Counter,
     ) -> std::io::Result<Self> {
         let (appends, queue) = mpsc::channel(MAX_BATCH * 4);
         let (stored, forget) = mpsc::unbounded_channel();
@@ -99,6 +102,7 @@ impl JournalLane {
             stored,
             room: Arc::new(Semaphore::new(BACKLOG)),
             waiting,
+            acknowledged,
             journaling,
             journal,
         })
@@ -177,6 +181,7 @@ impl JournalLane {
             }
         };
         let (id, submitted) = appended?;
+        self.acknowledged.inc_by(count as u64);
         let (state, lane) = (state.clone(), self.clone());
         let stored = async move {
             let result = ingest::finish(&state, connection, submitted).await;
@@ -368,6 +373,7 @@ pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Time
                 }
             }
         }
+        state.metrics.journal_replayed.inc_by(stored.len() as u64);
         if let Err(e) = journal.forget(&stored).await {
             tracing::warn!(error = %e, "forgetting stored journal entries failed");
         }

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub ingest: IngestMetrics,
     /// Events journaled and not yet stored (see `journal.rs`).
     pub journal_waiting: Gauge,
+    /// Events acknowledged on the journal (rather than stored before the answer).
+    pub journal_acknowledged: Counter,
+    /// Events stored again from the journal after a start or a failed store.
+    pub journal_replayed: Counter,
 }
 
 /// The ingest lanes' commits. Events per commit is what group commit buys: a commit's cost
@@ -99,12 +103,26 @@ impl Default for Metrics {
             "Events acknowledged on the inbound journal and not yet stored",
             journal_waiting.clone(),
         );
+        let journal_acknowledged = Counter::default();
+        registry.register(
+            "journal_acknowledged_events",
+            "Events acknowledged on the inbound journal, stored after the answer",
+            journal_acknowledged.clone(),
+        );
+        let journal_replayed = Counter::default();
+        registry.register(
+            "journal_replayed_events",
+            "Events stored from the inbound journal after a start or a failed store",
+            journal_replayed.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
             ingest,
             journal_waiting,
+            journal_acknowledged,
+            journal_replayed,
         }
     }
 }
