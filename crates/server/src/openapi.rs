@@ -42,7 +42,73 @@ impl Modify for BearerAuth {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = crate::routes::api_router().split_for_parts().1;
     unique_operation_ids(&mut doc);
+    common_responses(&mut doc);
     doc
+}
+
+/// The answers every operation can give whatever it does, documented once here rather than
+/// on each handler: 400 for a body or query that cannot be read, 401 without a valid token
+/// (where one is needed), 413, 415 and 422 for a body too large, of another type or with a
+/// refused value; all in the error shape.
+fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{path::Operation, ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+    let error = |description: &str| -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    let add = |operation: &mut Operation, code: &str, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(code.to_string())
+            .or_insert_with(|| error(description));
+    };
+    for item in doc.paths.paths.values_mut() {
+        for (operation, has_body) in [
+            (&mut item.get, false),
+            (&mut item.delete, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+        ] {
+            let Some(operation) = operation.as_mut() else {
+                continue;
+            };
+            add(
+                operation,
+                "400",
+                "The request could not be read (malformed body, query or header)",
+            );
+            let public = operation.security.as_ref().is_some_and(|s| {
+                s.iter()
+                    .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+            });
+            if !public {
+                add(operation, "401", "No valid token or session");
+            }
+            if has_body {
+                add(operation, "413", "The body is too large");
+                add(
+                    operation,
+                    "415",
+                    "The body is not of a type the operation reads",
+                );
+                add(
+                    operation,
+                    "422",
+                    "A field of the body has a value the operation refuses",
+                );
+            }
+        }
+    }
 }
 
 /// Handlers are named after what they do (`get`, `list`, ...) inside their resource's

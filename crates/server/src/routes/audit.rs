@@ -23,7 +23,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 pub struct Page {
     /// Entries older than this entry id (for paging back).
     pub before: Option<i64>,
-    /// At most this many entries (default 100, at most 1000).
+    /// At most this many entries (default 100; more than 1000 reads as 1000).
+    #[param(minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
 }
 

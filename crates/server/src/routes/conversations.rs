@@ -53,7 +53,8 @@ pub struct Filter {
     pub offered_to: Option<OperatorId>,
     /// Only this contact's conversations: their history across channels.
     pub contact_id: Option<ContactId>,
-    /// At most this many, newest activity first (default 100, at most 1000).
+    /// At most this many, newest activity first (default 100; more than 1000 reads as 1000).
+    #[param(minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
 }
 
