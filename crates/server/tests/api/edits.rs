@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use switchboard_channels::testkit::FakeTelegram;
 use switchboard_store::{backends, testing::Backend};
 
 use crate::{
     helpers::spawn_app,
-    telegram::{deliver, text_update, TOKEN},
+    telegram::{connect_with, deliver, text_update},
 };
 
 backends!(an_edit_changes_the_stored_message_and_the_bot_ignores_it);
@@ -21,8 +20,6 @@ async fn an_edit_changes_the_stored_message_and_the_bot_ignores_it(backend: Back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let fake = FakeTelegram::start().await;
-    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
     let scenario = app
         .post(
             "/api/v1/scenarios",
@@ -31,22 +28,11 @@ async fn an_edit_changes_the_stored_message_and_the_bot_ignores_it(backend: Back
         )
         .await;
     assert_eq!(scenario.status, StatusCode::CREATED, "{scenario:?}");
-    let channel = app
-        .post(
-            "/api/v1/channels",
-            &app.admin_token,
-            json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN},
-                "api_base_url": fake.url, "rate_limits": null,
-                "routing": {"target": "bot", "scenario_id": scenario.id()},
-                "auto_close_after": "12h"}),
-        )
-        .await;
-    assert_eq!(channel.status, StatusCode::CREATED, "{channel:?}");
-    let channel = channel.id();
-    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (fake, channel, secret) = connect_with(
+        &app,
+        json!({"rate_limits": null, "routing": {"target": "bot", "scenario_id": scenario.id()}}),
+    )
+    .await;
     let wait = Duration::from_secs(20);
     deliver(
         &app,

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use switchboard_channels::testkit::FakeTelegram;
 use switchboard_store::{backends, testing::Backend};
 
 use crate::{
     helpers::spawn_app,
-    telegram::{deliver, text_update, TOKEN},
+    telegram::{connect_with, deliver, text_update},
 };
 
 backends!(a_chats_replies_leave_at_the_channels_own_pace);
@@ -20,8 +19,6 @@ async fn a_chats_replies_leave_at_the_channels_own_pace(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let fake = FakeTelegram::start().await;
-    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
     let group = app
         .post(
             "/api/v1/groups",
@@ -31,21 +28,11 @@ async fn a_chats_replies_leave_at_the_channels_own_pace(backend: Backend) {
         .await
         .id();
     // No `rate_limits`: the profile's defaults apply.
-    let channel = app
-        .post(
-            "/api/v1/channels",
-            &app.admin_token,
-            json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN},
-                "api_base_url": fake.url, "routing": {"target": "group", "group_id": group},
-                "auto_close_after": "12h"}),
-        )
-        .await;
-    assert_eq!(channel.status, StatusCode::CREATED, "{channel:?}");
-    let channel = channel.id();
-    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (fake, channel, secret) = connect_with(
+        &app,
+        json!({"routing": {"target": "group", "group_id": group}}),
+    )
+    .await;
     let mut conversations = Vec::new();
     for (update, chat) in [(1, 5551), (2, 5552)] {
         let r = deliver(

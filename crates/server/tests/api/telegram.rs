@@ -56,6 +56,25 @@ pub async fn connect(app: &TestApp) -> Telegram {
     }
 }
 
+/// Connects a bot on a fresh fake with `settings` merged into the channel's body (its
+/// routing at least): the fake, the channel's id and the webhook secret it registered.
+pub async fn connect_with(app: &TestApp, settings: Value) -> (FakeTelegram, String, String) {
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN, 7000000001, "Shop Bot");
+    let mut body = json!({"kind": "telegram", "name": "Shop", "credentials": {"token": TOKEN},
+        "api_base_url": fake.url, "auto_close_after": "12h"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(settings.as_object().unwrap().clone());
+    let channel = app.post("/api/v1/channels", &app.admin_token, body).await;
+    assert_eq!(channel.status, StatusCode::CREATED, "{channel:?}");
+    let secret = fake.calls_of("setWebhook")[0].body["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (fake, channel.id(), secret)
+}
+
 /// Connects a bot with `receive` set: the fake, the created channel and its group.
 async fn connect_receiving(app: &TestApp, receive: &str) -> (FakeTelegram, Value, String) {
     let fake = FakeTelegram::start().await;
