@@ -104,6 +104,24 @@ pub fn parse_email(field: &str, value: &str) -> Validated<String> {
 /// a keyboard walk, a repeat or sequence, or the operator's own e-mail or name (`personal`).
 /// A common word inside a longer password is fine: "correct horse battery" passes.
 pub fn check_password(field: &str, value: &str, personal: &[&str]) -> Validated<()> {
+    check_password_length(field, value)?;
+    if guessable(value, personal) {
+        return Err(FieldError::new(
+            field,
+            "is too easy to guess (a common password, a keyboard pattern, or your own \
+             e-mail or name): add a few unrelated words",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` is guessable as a whole (see [`check_password`]).
+pub fn is_guessable(value: &str, personal: &[&str]) -> bool {
+    guessable(value, personal)
+}
+
+/// Checks a password against the length policy only (8 to 256 characters).
+pub fn check_password_length(field: &str, value: &str) -> Validated<()> {
     let length = value.chars().count();
     if length < MIN_PASSWORD {
         return Err(FieldError::new(
@@ -115,13 +133,6 @@ pub fn check_password(field: &str, value: &str, personal: &[&str]) -> Validated<
         return Err(FieldError::new(
             field,
             format!("must be at most {MAX_PASSWORD} characters"),
-        ));
-    }
-    if guessable(value, personal) {
-        return Err(FieldError::new(
-            field,
-            "is too easy to guess (a common password, a keyboard pattern, or your own \
-             e-mail or name): add a few unrelated words",
         ));
     }
     Ok(())

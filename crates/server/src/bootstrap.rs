@@ -57,8 +57,15 @@ pub async fn ensure_first_admin(
         .map_err(|e| BootstrapError::Email(e.message))?;
     let (password, generated) = match password {
         Some(p) => {
-            operator::check_password("password", p, &[&email])
+            // The installer's own choice: only the length is enforced; a guessable one is
+            // accepted with a warning (the API refuses it for every later password).
+            operator::check_password_length("password", p)
                 .map_err(|e| BootstrapError::Password(e.message))?;
+            if operator::is_guessable(p, &[&email]) {
+                tracing::warn!(
+                    "the first admin's password is easy to guess: change it after logging in"
+                );
+            }
             (p.to_string(), false)
         }
         None => (
