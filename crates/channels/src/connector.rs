@@ -8,7 +8,7 @@ use switchboard_core::channel::ChannelKind;
 
 use crate::{
     capabilities::Capabilities,
-    event::{InboundEvent, Outbound},
+    event::{InboundEvent, Outbound, OutboundMessage},
 };
 
 /// How a connector reaches its channel's API.
@@ -253,6 +253,21 @@ pub trait Connector: Send + Sync {
         credentials: &Value,
         outbound: &Outbound,
     ) -> Result<Sent, SendError>;
+
+    /// The body answering a webhook request that reported a customer opening the chat
+    /// ([`crate::InboundKind::Started`]), carrying `message` as the greeting, for channels
+    /// that take a greeting only that way (Viber: `send_message` is refused to a customer who
+    /// has not subscribed, the welcome message in the callback's answer is not). `None`: the
+    /// channel has no such answer, or `message` does not fit it, or what it needs could not
+    /// be read (Viber's sender name); the greeting goes through the outbox.
+    async fn welcome(
+        &self,
+        _api: &ApiContext,
+        _credentials: &Value,
+        _message: &OutboundMessage,
+    ) -> Option<String> {
+        None
+    }
 
     /// Whether the channel can be read by long polling instead of a webhook (for servers
     /// without a public address).

@@ -90,6 +90,49 @@ pub struct OutboundMessage {
     pub keyboard: Keyboard,
 }
 
+impl OutboundMessage {
+    /// The bot's first messages as ONE greeting, for channels that greet in the answer to
+    /// their webhook (see `Connector::welcome`): texts joined by a blank line, up to and
+    /// including the first menu, while the text stays within `max_text` characters; media
+    /// ends it (a greeting is text and buttons). Returns how many messages it took (0: none
+    /// fits, the greeting goes out as sends).
+    pub fn greeting(messages: &[OutboundMessage], max_text: usize) -> (usize, OutboundMessage) {
+        let mut taken = 0;
+        let mut merged = OutboundMessage {
+            chat_id: messages
+                .first()
+                .map(|m| m.chat_id.clone())
+                .unwrap_or_default(),
+            text: String::new(),
+            choices: Vec::new(),
+            files: Vec::new(),
+            links: Vec::new(),
+            keyboard: Keyboard::default(),
+        };
+        for message in messages {
+            if !message.files.is_empty() || !message.links.is_empty() {
+                break;
+            }
+            let text = match (merged.text.is_empty(), message.text.trim().is_empty()) {
+                (_, true) => merged.text.clone(),
+                (true, false) => message.text.clone(),
+                (false, false) => format!("{}\n\n{}", merged.text, message.text),
+            };
+            if text.chars().count() > max_text {
+                break;
+            }
+            merged.text = text;
+            merged.choices = message.choices.clone();
+            merged.keyboard = message.keyboard;
+            taken += 1;
+            if !message.choices.is_empty() {
+                break;
+            }
+        }
+        (taken, merged)
+    }
+}
+
 /// Buttons attached to the message (inline), or replacing the customer's keyboard (reply;
 /// a press arrives as the label typed as text).
 #[derive(
@@ -309,6 +352,54 @@ mod tests {
             serde_json::from_value::<Outbound>(reordered).unwrap(),
             Outbound::Message(m) if m.chat_id == "5" && m.text == "hi"
         ));
+    }
+
+    fn said(text: &str, choices: &[&str]) -> OutboundMessage {
+        OutboundMessage {
+            chat_id: "7".into(),
+            text: text.into(),
+            choices: choices
+                .iter()
+                .map(|c| Choice {
+                    label: c.to_string(),
+                    payload: c.to_string(),
+                })
+                .collect(),
+            files: Vec::new(),
+            links: Vec::new(),
+            keyboard: Keyboard::Inline,
+        }
+    }
+
+    /// A greeting takes the texts up to the first menu, within the text limit; media or
+    /// a text that would not fit ends it.
+    #[test]
+    fn a_greeting_joins_texts_up_to_the_first_menu() {
+        let turn = [
+            said("Здравствуйте!", &[]),
+            said("Чем помочь?", &["Часы", "Оператор"]),
+            said("Ещё", &[]),
+        ];
+        let (taken, greeting) = OutboundMessage::greeting(&turn, 7000);
+        assert_eq!(taken, 2);
+        assert_eq!(greeting.text, "Здравствуйте!\n\nЧем помочь?");
+        assert_eq!(greeting.choices.len(), 2);
+        assert_eq!(greeting.chat_id, "7");
+
+        let (taken, greeting) = OutboundMessage::greeting(&turn, 20);
+        assert_eq!((taken, greeting.text.as_str()), (1, "Здравствуйте!"));
+
+        let mut picture = said("Вот карта", &[]);
+        picture.links.push(OutboundLink {
+            kind: AttachmentKind::Image,
+            url: "https://example.com/map.png".into(),
+        });
+        assert_eq!(OutboundMessage::greeting(&[picture.clone()], 7000).0, 0);
+        assert_eq!(
+            OutboundMessage::greeting(&[said("Привет", &[]), picture], 7000).0,
+            1
+        );
+        assert_eq!(OutboundMessage::greeting(&[], 7000).0, 0);
     }
 
     /// A row missing what its action needs, or naming an action we do not know, is refused

@@ -11,7 +11,7 @@ use switchboard_channels::{
 };
 use switchboard_core::{
     channel::ChannelConnection,
-    ids::ConnectionId,
+    ids::{ConnectionId, ConversationId},
     message::DeliveryStatus,
     routing::{start, Start},
 };
@@ -176,6 +176,18 @@ pub async fn store_events(
     finish(state, connection.id, submitted).await
 }
 
+/// Stores `events` like [`store_events`], but runs none of the bots they give work: returns
+/// their conversations, for the caller to run (the webhook that greets in its answer).
+pub async fn store_events_holding_bots(
+    state: &AppState,
+    connection: &ChannelConnection,
+    events: Vec<InboundEvent>,
+) -> Result<Vec<ConversationId>, StoreError> {
+    let prepared = prepare(state, connection, events, Timestamp::now()).await?;
+    let submitted = submit(&state.ingest, prepared).await?;
+    settle(state, connection.id, submitted).await
+}
+
 /// Routes `events` of `connection` as of `at` (when they arrived): where conversations they
 /// open start, the out-of-hours notice, the channel's follow-ups.
 pub async fn prepare(
@@ -251,6 +263,19 @@ pub async fn finish(
     connection: ConnectionId,
     submitted: Submitted,
 ) -> Result<(), StoreError> {
+    for conversation in settle(state, connection, submitted).await? {
+        crate::bot::kick(state, conversation);
+    }
+    Ok(())
+}
+
+/// [`finish`] without running the bots: the conversations whose bot has work now.
+async fn settle(
+    state: &AppState,
+    connection: ConnectionId,
+    submitted: Submitted,
+) -> Result<Vec<ConversationId>, StoreError> {
+    let mut bots = Vec::new();
     for (event_id, outcome) in submitted.pending {
         match outcome.outcome().await? {
             Ingested::Duplicate => {
@@ -264,11 +289,11 @@ pub async fn finish(
                 if let Some(conversation) = conversation_id {
                     state.conversations_changed(&[conversation]);
                     if bot {
-                        crate::bot::kick(state, conversation);
+                        bots.push(conversation);
                     }
                 }
             }
         }
     }
-    Ok(())
+    Ok(bots)
 }

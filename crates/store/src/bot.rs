@@ -74,6 +74,10 @@ pub struct BotLoad {
 pub struct BotMessage {
     pub content: Content,
     pub action: String,
+    /// Already handed to the channel in the answer to its webhook request (Viber's welcome
+    /// message, the only way to greet a customer who has not subscribed): stored as sent,
+    /// with no outbox row.
+    pub sent: bool,
 }
 
 /// When the bot has work again.
@@ -452,9 +456,19 @@ impl TurnRows {
                     AuthorKind::Bot.as_str().into(),
                     to_json(&message.content).into(),
                     Arg::Text(None),
-                    DeliveryStatus::Pending.as_str().into(),
+                    if message.sent {
+                        DeliveryStatus::Sent
+                    } else {
+                        DeliveryStatus::Pending
+                    }
+                    .as_str()
+                    .into(),
                     at.into(),
                 ]);
+                ids.push(id);
+                if message.sent {
+                    continue;
+                }
                 rows.outbound.push((
                     NewOutbound {
                         account_id: load.account_id,
@@ -466,7 +480,6 @@ impl TurnRows {
                     },
                     at,
                 ));
-                ids.push(id);
             }
             if let Some(last) = last_message_at(turn) {
                 rows.last_message_at

@@ -146,12 +146,16 @@ pub fn event(update: Update) -> InboundEvent {
         match &query.message {
             Some(message) => {
                 // The pressed menu comes with the update: its label is what the customer saw.
+                // A message too old to be read comes without it: the payload is our own
+                // code, never the customer's words, so the text stays empty and whoever
+                // shows the press finds the label by the payload among the bot's menus.
                 let label = message
                     .reply_markup
                     .iter()
                     .flat_map(|m| m.inline_keyboard.iter().flatten())
                     .find(|b| b.callback_data.as_deref() == Some(data.as_str()))
-                    .map_or_else(|| data.clone(), |b| b.text.clone());
+                    .map(|b| b.text.clone())
+                    .unwrap_or_default();
                 // A message too old to be read (date 0) cannot be edited either.
                 if message.date != 0 {
                     follow_ups.push(Outbound::ClearChoices {
@@ -175,8 +179,8 @@ pub fn event(update: Update) -> InboundEvent {
                 },
                 external_message_id: None,
                 content: Content {
-                    pressed: Some(data.clone()),
-                    ..Content::text(data)
+                    pressed: Some(data),
+                    ..Content::default()
                 },
             },
         }

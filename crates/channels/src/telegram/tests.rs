@@ -79,7 +79,8 @@ fn edits_name_the_message_they_change() {
 }
 
 /// A press on a message too old for the bot to read (an InaccessibleMessage, date 0) is
-/// acknowledged, but its menu cannot be edited: no edit is attempted.
+/// acknowledged, but its menu cannot be edited: no edit is attempted, and its payload is
+/// not taken for the customer's words.
 #[test]
 fn a_press_on_an_inaccessible_message_edits_nothing() {
     let event = parse_fixture("callback_query_old_message.json");
@@ -93,6 +94,7 @@ fn a_press_on_an_inaccessible_message_edits_nothing() {
         panic!()
     };
     assert_eq!(content.pressed.as_deref(), Some("welcome:3"));
+    assert_eq!(content.text, "", "the payload stored as what the customer wrote");
 }
 
 #[test]

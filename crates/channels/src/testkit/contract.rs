@@ -10,7 +10,9 @@
 //! is refused as a bad signature; a long text, a long menu and a file are sent within the
 //! channel's limits (the fakes refuse what the real APIs refuse); and the channel's ways of
 //! failing map to what the delivery worker does: rate limited → retry after, server down →
-//! transient, blocked by the customer → unreachable, credentials revoked → broken. The
+//! transient, blocked by the customer → unreachable, credentials revoked → broken. A
+//! customer opening the chat is reported, and greeted in the webhook's answer where the
+//! channel wants it so (Viber). The
 //! server's suite (`crates/server/tests/api/contract.rs`) runs the same kits through
 //! `POST /hooks/{id}`: a forged request is 401 with nothing stored, a duplicate is stored once.
 
@@ -94,6 +96,20 @@ pub trait Kit: Send + Sync {
     /// A message and the customer's edit of it, where the channel reports edits (the names
     /// of two of `hooks`).
     fn edit(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+    /// A customer opening the chat without writing, as a fresh event of `user` (never
+    /// delivered before), where the channel reports it (Viber's `conversation_started`).
+    fn started(&self, _secret: &str, _user: &str) -> Option<Hook> {
+        None
+    }
+    /// Reads `body`, answered to a [`Kit::started`] hook, as the channel would: the greeting
+    /// text it shows, or why it would drop the answer.
+    fn check_welcome(&self, _body: &str) -> Result<String, String> {
+        Err("this channel takes no greeting in its webhook's answer".into())
+    }
+    /// How many sends the fake received for `chat`, where it counts them.
+    fn sent_to(&self, _chat: &str) -> Option<usize> {
         None
     }
     /// The chat sends go to.
@@ -247,8 +263,66 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
         }
     }
 
-    // Sends within the channel's limits: the fakes refuse what the real APIs refuse.
+    // A customer opening the chat is reported as such; a channel that greets in the answer
+    // to its webhook renders a greeting it would show.
     let caps = connector.capabilities();
+    if let Some(hook) = kit.started(&secret, "contract-opener") {
+        let parsed = connector
+            .parse(
+                &keys,
+                &WebhookRequest {
+                    headers: &hook.headers,
+                    body: &hook.body,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{kind}: the opening {} does not parse: {e}", hook.name));
+        assert!(
+            matches!(
+                parsed.events.as_slice(),
+                [InboundEvent { kind: crate::event::InboundKind::Started { contact }, .. }]
+                    if contact.external_id == "contract-opener"
+            ),
+            "{kind}: an opening gave {parsed:?}"
+        );
+        let choices =
+            [("Часы работы", "hours"), ("Оператор", "human")].map(|(label, payload)| Choice {
+                label: label.into(),
+                payload: payload.into(),
+            });
+        let composed = compose(
+            &caps,
+            "Здравствуйте! Чем помочь?",
+            &choices,
+            0,
+            &MenuWords::default(),
+        );
+        let greeting = OutboundMessage {
+            chat_id: "contract-opener".into(),
+            text: composed.text.clone(),
+            choices: composed
+                .buttons
+                .into_iter()
+                .map(|b| Choice {
+                    label: b.label,
+                    payload: b.payload,
+                })
+                .collect(),
+            files: Vec::new(),
+            links: Vec::new(),
+            keyboard: Keyboard::Inline,
+        };
+        if let Some(body) = connector.welcome(&api, &credentials, &greeting).await {
+            let shown = kit
+                .check_welcome(&body)
+                .unwrap_or_else(|e| panic!("{kind}: the channel would drop the welcome: {e}"));
+            assert!(
+                shown.contains("Здравствуйте! Чем помочь?"),
+                "{kind}: the welcome shows {shown:?}"
+            );
+        }
+    }
+
+    // Sends within the channel's limits: the fakes refuse what the real APIs refuse.
     let chat = kit.chat();
     let send = |message: OutboundMessage| {
         let (api, credentials) = (&api, &credentials);

@@ -6,7 +6,7 @@ pub mod contract;
 pub mod fixtures;
 
 pub use crate::telegram::fake::{file_bytes, Failure, FakeTelegram};
-pub use crate::viber::fake::{post_signed, sign, FakeViber};
+pub use crate::viber::fake::{check_welcome, post_signed, sign, FakeViber};
 pub use crate::vk::fake::FakeVk;
 
 use std::time::{Duration, Instant};

@@ -1,10 +1,13 @@
 //! A fake Viber REST Bot API: accounts by token, `set_webhook` that calls the webhook at once
 //! (signed, as Viber does) and refuses a URL that does not answer 200, recorded sends,
-//! scripted error statuses, and media to download. Signatures here are computed with the
+//! scripted error statuses, and media to download. Like Viber, it refuses `send_message` to a
+//! customer who opened the chat but has not subscribed (written, or pressed subscribe): such
+//! a customer is greeted only by the welcome message in the answer to `conversation_started`,
+//! which [`FakeViber::callback`] checks as Viber would. Signatures here are computed with the
 //! `hmac` crate directly, independently of the connector's own check.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -41,6 +44,10 @@ struct Inner {
     webhook: Option<String>,
     next_token: u64,
     media: HashMap<String, Vec<u8>>,
+    /// Customers who opened the chat and have not subscribed.
+    unsubscribed: HashSet<String>,
+    /// The welcome messages answered to `conversation_started`.
+    welcomes: Vec<Value>,
 }
 
 /// A fake Viber API.
@@ -134,10 +141,47 @@ impl FakeViber {
     }
 
     /// Delivers a callback to the webhook as Viber would: signed with `token`. Returns the
-    /// HTTP status and body of the answer.
+    /// HTTP status and body of the answer. A customer who opens the chat without being
+    /// subscribed cannot be sent to until they write or subscribe; the answer to
+    /// `conversation_started`, when it has a body, is their welcome message and must be one
+    /// Viber accepts (panics otherwise, naming why).
     pub async fn callback(&self, token: &str, event: &Value) -> (u16, String) {
         let url = self.webhook().expect("a webhook is set");
-        post_signed(&url, token, &serde_json::to_vec(event).unwrap()).await
+        self.note_subscription(event);
+        let (status, body) = post_signed(&url, token, &serde_json::to_vec(event).unwrap()).await;
+        if event["event"] == "conversation_started" && status == 200 && !body.trim().is_empty() {
+            let welcome = check_welcome(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            self.lock().welcomes.push(welcome);
+        }
+        (status, body)
+    }
+
+    /// Records what a callback says of the customer's subscription.
+    pub fn note_subscription(&self, event: &Value) {
+        let mut inner = self.lock();
+        match event["event"].as_str() {
+            Some("conversation_started") if event["subscribed"] != true => {
+                if let Some(user) = event["user"]["id"].as_str() {
+                    inner.unsubscribed.insert(user.to_string());
+                }
+            }
+            Some("message") => {
+                if let Some(user) = event["sender"]["id"].as_str() {
+                    inner.unsubscribed.remove(user);
+                }
+            }
+            Some("subscribed") => {
+                if let Some(user) = event["user"]["id"].as_str() {
+                    inner.unsubscribed.remove(user);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The welcome messages answered so far, in order.
+    pub fn welcomes(&self) -> Vec<Value> {
+        self.lock().welcomes.clone()
     }
 }
 
@@ -223,6 +267,16 @@ async fn handle(
         if let Err(problem) = check_send(&body, &parsed) {
             return Json(json!({"status": 3, "status_message": problem})).into_response();
         }
+        let receiver = parsed["receiver"].as_str().unwrap_or_default();
+        let unsubscribed = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unsubscribed
+            .contains(receiver);
+        if unsubscribed {
+            return Json(json!({"status": 6, "status_message": status_message(6)}))
+                .into_response();
+        }
     }
     let answer: Json<Value> = match method.as_str() {
         "get_account_info" => Json(
@@ -267,6 +321,27 @@ async fn handle(
         _ => Json(json!({"status": 3, "status_message": "badData"})),
     };
     answer.into_response()
+}
+
+/// Reads the answer to `conversation_started` as Viber does: a `send_message` body without
+/// the receiver, with a sender and a type.
+pub fn check_welcome(body: &str) -> Result<Value, String> {
+    let welcome: Value =
+        serde_json::from_str(body).map_err(|e| format!("the welcome is not JSON ({e})"))?;
+    if welcome.get("receiver").is_some() {
+        return Err("a welcome message names no receiver".into());
+    }
+    if welcome["sender"]["name"].as_str().is_none_or(str::is_empty) {
+        return Err("a welcome message needs sender.name".into());
+    }
+    if welcome["type"] == "text" && welcome["text"].as_str().is_none_or(str::is_empty) {
+        return Err("a text welcome message needs a text".into());
+    }
+    if welcome["type"].as_str().is_none() {
+        return Err("a welcome message needs a type".into());
+    }
+    check_send(body.as_bytes(), &welcome)?;
+    Ok(welcome)
 }
 
 /// Refuses a `send_message` the real API refuses: a request over 30 KB of JSON, a text over

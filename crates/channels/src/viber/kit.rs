@@ -1,11 +1,15 @@
 //! Viber's kit for the connector contract suite: the fake REST Bot API with one bot, the
 //! callbacks signed with the bot's token as Viber signs them.
 
-use std::{future::Future, pin::Pin};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use serde_json::{json, Value};
 
-use super::fake::{sign, FakeViber};
+use super::fake::{check_welcome, sign, FakeViber};
 use crate::{
     testkit::contract::{Hook, Kit, Trouble},
     ApiContext,
@@ -15,6 +19,8 @@ const TOKEN: &str = "4453b6ac12345678-e02c5f12174805f9-contract";
 
 struct ViberKit {
     fake: FakeViber,
+    /// The next fresh opening's message token: unique, so none is taken for a redelivery.
+    started: AtomicU64,
 }
 
 /// Starts the kit.
@@ -22,7 +28,10 @@ pub fn start() -> Pin<Box<dyn Future<Output = Box<dyn Kit>> + Send>> {
     Box::pin(async {
         let fake = FakeViber::start().await;
         fake.add_account(TOKEN, "pa:contract", "Contract Shop");
-        Box::new(ViberKit { fake }) as Box<dyn Kit>
+        Box::new(ViberKit {
+            fake,
+            started: AtomicU64::new(7_000_000_000_000_000_000),
+        }) as Box<dyn Kit>
     })
 }
 
@@ -65,6 +74,35 @@ impl Kit for ViberKit {
 
     fn forged(&self, hook: &Hook) -> Hook {
         signed(hook.name.clone(), hook.body.clone(), "a-guessed-token")
+    }
+
+    fn started(&self, _secret: &str, user: &str) -> Option<Hook> {
+        let token = self.started.fetch_add(1, Ordering::Relaxed);
+        let event = json!({"event": "conversation_started", "timestamp": 1_457_764_197_627_u64,
+            "message_token": token, "type": "open", "context": "",
+            "user": {"id": user, "name": "Ирина", "language": "ru", "api_version": 10},
+            "subscribed": false});
+        self.fake.note_subscription(&event);
+        Some(signed(
+            "conversation_started (fresh)".into(),
+            serde_json::to_vec(&event).unwrap(),
+            TOKEN,
+        ))
+    }
+
+    fn check_welcome(&self, body: &str) -> Result<String, String> {
+        let welcome = check_welcome(body)?;
+        Ok(welcome["text"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn sent_to(&self, chat: &str) -> Option<usize> {
+        Some(
+            self.fake
+                .calls_of("send_message")
+                .iter()
+                .filter(|c| c.body["receiver"] == chat)
+                .count(),
+        )
     }
 
     fn chat(&self) -> String {

@@ -32,7 +32,7 @@ use crate::{
         AccountInfo, ApiContext, ConnectError, Connector, HookKeys, InboundError, Parsed,
         SendError, Sent, WebhookRequest,
     },
-    event::Outbound,
+    event::{Outbound, OutboundMessage},
     form::{Field, Form, Input, Words},
 };
 
@@ -243,6 +243,24 @@ impl Connector for Viber {
     ) -> Result<Parsed, InboundError> {
         let token = keys.credentials["token"].as_str().unwrap_or_default();
         inbound::parse(token, request)
+    }
+
+    /// Sent as the bot, by the name every other message carries.
+    async fn welcome(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        message: &OutboundMessage,
+    ) -> Option<String> {
+        let credentials = credentials(credentials_json).ok()?;
+        let sender = match name(api, &credentials.token).await {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the Viber bot's name for a welcome");
+                return None;
+            }
+        };
+        outbound::welcome(&sender, message, &self.capabilities()).map(|body| body.to_string())
     }
 
     async fn send(

@@ -112,6 +112,31 @@ async fn send_message(
     Ok(sent)
 }
 
+/// The welcome message answering a `conversation_started` callback: the same body as a
+/// `send_message` without the receiver. Viber shows it to a customer who has not subscribed,
+/// to whom `send_message` is refused. `None` when it would not fit one request.
+pub fn welcome(sender_name: &str, message: &OutboundMessage, caps: &Capabilities) -> Option<Value> {
+    if !message.files.is_empty()
+        || !message.links.is_empty()
+        || caps.text_unit.len(&message.text) > caps.max_text
+    {
+        return None;
+    }
+    let text = if message.text.trim().is_empty() {
+        "…"
+    } else {
+        &message.text
+    };
+    let mut body = json!({"sender": sender(sender_name), "type": "text", "text": text,
+        "min_api_version": 3});
+    if !message.choices.is_empty() {
+        let per_row = caps.buttons.as_ref().map_or(1, |b| b.max_per_row);
+        body["keyboard"] = keyboard(&message.choices, per_row);
+    }
+    let size = serde_json::to_vec(&body).map_or(usize::MAX, |b| b.len());
+    (size <= MAX_REQUEST_BYTES).then_some(body)
+}
+
 pub async fn send(
     api: &ApiContext,
     token: &str,

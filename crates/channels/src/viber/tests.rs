@@ -338,3 +338,54 @@ async fn sends_text_keyboards_and_media_and_sorts_errors() {
         .unwrap();
     assert_eq!(fetched.media.as_deref(), Some(&b"JPEG"[..]));
 }
+
+/// The greeting of a customer who opened the chat is the welcome message: a `send_message`
+/// body without a receiver, sent as the bot (its name cut to Viber's 28 characters), with
+/// the keyboard; one that would not fit a message is not offered.
+#[tokio::test]
+async fn the_welcome_message_is_a_send_message_body_without_receiver() {
+    let fake = FakeViber::start().await;
+    fake.add_account(TOKEN, "pa:1", "Магазин электроники и бытовой техники");
+    let api = ApiContext {
+        api_base_url: Some(fake.url.clone()),
+        ..ApiContext::default()
+    };
+    let credentials = json!({"token": TOKEN});
+    let welcome = async |m: &OutboundMessage| Viber.welcome(&api, &credentials, m).await;
+    let greeting = OutboundMessage {
+        chat_id: "01234567890A=".into(),
+        text: "Здравствуйте! Чем помочь?".into(),
+        choices: vec![Choice {
+            label: "Оператор".into(),
+            payload: "human".into(),
+        }],
+        files: Vec::new(),
+        links: Vec::new(),
+        keyboard: Keyboard::Inline,
+    };
+    let body = welcome(&greeting).await.expect("a greeting fits");
+    let taken = crate::testkit::check_welcome(&body).expect("Viber takes it");
+    assert_eq!(taken["text"], "Здравствуйте! Чем помочь?");
+    assert_eq!(taken["sender"]["name"].as_str().unwrap().chars().count(), 28);
+    assert_eq!(taken["keyboard"]["Buttons"][0]["ActionBody"], "Оператор");
+
+    let long = OutboundMessage {
+        text: "😀".repeat(7000),
+        ..greeting.clone()
+    };
+    crate::testkit::check_welcome(&welcome(&long).await.expect("7,000 emoji fit"))
+        .expect("within 30 KB");
+    let longer = OutboundMessage {
+        text: "я".repeat(7001),
+        ..greeting.clone()
+    };
+    assert!(welcome(&longer).await.is_none(), "over 7,000 characters");
+    let picture = OutboundMessage {
+        links: vec![OutboundLink {
+            kind: AttachmentKind::Image,
+            url: "https://example.com/a.png".into(),
+        }],
+        ..greeting
+    };
+    assert!(welcome(&picture).await.is_none());
+}

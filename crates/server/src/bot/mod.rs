@@ -233,7 +233,7 @@ pub async fn run(state: &AppState, conversation: ConversationId, mut claimed: bo
             }
         }
         claimed = false;
-        match turn(state, conversation).await {
+        match turn(state, conversation, None).await.map(|(o, _)| o) {
             Ok(Outcome::Done) => return,
             Ok(Outcome::Again) => continue,
             Ok(Outcome::Stale) => claimed = true,
@@ -245,6 +245,78 @@ pub async fn run(state: &AppState, conversation: ConversationId, mut claimed: bo
             }
         }
     }
+}
+
+/// How a channel that greets in the answer to its webhook renders the greeting
+/// (`Connector::welcome`).
+pub type Welcome = dyn Fn(
+        OutboundMessage,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>
+    + Send
+    + Sync;
+
+/// Runs the bot of a conversation a customer just opened, before the webhook that reported
+/// it is answered: its first messages, as far as `welcome` takes them, become the answer's
+/// body (returned) and are stored as sent instead of queued. Anything it cannot do now is
+/// left to the runner, as [`run`] would.
+pub async fn greet(
+    state: &AppState,
+    conversation: ConversationId,
+    welcome: &Welcome,
+) -> Option<String> {
+    match state
+        .store
+        .claim_bot(conversation, Timestamp::now(), LEASE)
+        .await
+    {
+        Ok(true) => {}
+        // Another runner has it; it greets through the outbox.
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, %conversation, "cannot claim the bot's work; the timer runs it");
+            return None;
+        }
+    }
+    match turn(state, conversation, Some(welcome)).await {
+        Ok((Outcome::Done, body)) => body,
+        Ok((outcome, body)) => {
+            let state = state.clone();
+            let claimed = matches!(outcome, Outcome::Stale);
+            tokio::spawn(async move { run(&state, conversation, claimed).await });
+            body
+        }
+        Err(e) => {
+            tracing::error!(error = %e, %conversation, "a bot turn failed; it runs again");
+            let _ = state
+                .store
+                .release_bot(conversation, Timestamp::now() + RETRY)
+                .await;
+            None
+        }
+    }
+}
+
+/// Takes the first messages of `apply` into the channel's welcome answer, when the channel
+/// has one and they fit it: they are marked sent (no outbox row) and the answer's body is
+/// returned.
+async fn welcome_from(apply: &mut BotApply, max_text: usize, welcome: &Welcome) -> Option<String> {
+    let said: Vec<OutboundMessage> = apply
+        .messages
+        .iter()
+        .map_while(|m| match serde_json::from_str::<Outbound>(&m.action) {
+            Ok(Outbound::Message(message)) => Some(message),
+            _ => None,
+        })
+        .collect();
+    let (taken, greeting) = OutboundMessage::greeting(&said, max_text);
+    if taken == 0 {
+        return None;
+    }
+    let body = welcome(greeting).await?;
+    for message in &mut apply.messages[..taken] {
+        message.sent = true;
+    }
+    Some(body)
 }
 
 fn env_for<'a>(load: &BotLoad, caps: &'a Capabilities, kind: &str, name: &str) -> Env<'a> {
@@ -314,6 +386,7 @@ fn message(caps: &Capabilities, chat_id: &str, said: &Said, scenario: &Scenario)
             ..Content::default()
         },
         action: serde_json::to_string(&outbound).unwrap_or_default(),
+        sent: false,
     }
 }
 
@@ -508,9 +581,15 @@ fn decide(
     Some(apply)
 }
 
-async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome, TurnError> {
+/// One turn; with `welcome`, its first messages may go in the webhook's answer (see
+/// [`greet`]), whose body is returned once the turn is stored.
+async fn turn(
+    state: &AppState,
+    conversation: ConversationId,
+    welcome: Option<&Welcome>,
+) -> Result<(Outcome, Option<String>), TurnError> {
     let Some(load) = state.store.bot_load(conversation).await? else {
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, None));
     };
     let pending: Option<Pending> = load
         .pending
@@ -532,7 +611,7 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         }),
         Some(other) => {
             perform(state, &load, other).await?;
-            return Ok(Outcome::Done);
+            return Ok((Outcome::Done, None));
         }
         None => None,
     };
@@ -557,7 +636,7 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         Ok(s) => s,
         Err(reason) => {
             perform(state, &load, Pending::Failed { reason }).await?;
-            return Ok(Outcome::Done);
+            return Ok((Outcome::Done, None));
         }
     };
     let http_result = match http_request {
@@ -570,7 +649,7 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         }
         None => None,
     };
-    let Some(apply) = decide(
+    let Some(mut apply) = decide(
         &load,
         &scenario,
         &caps,
@@ -578,20 +657,25 @@ async fn turn(state: &AppState, conversation: ConversationId) -> Result<Outcome,
         http_result,
         Timestamp::now(),
     ) else {
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, None));
+    };
+    let answer = match welcome {
+        Some(w) => welcome_from(&mut apply, caps.max_text, w).await,
+        None => None,
     };
     let next = apply.next.clone();
     match state.store.bot_apply(&load, &apply).await? {
-        Applied::Stale => Ok(Outcome::Stale),
+        Applied::Stale => Ok((Outcome::Stale, None)),
         Applied::Done { messages } => {
             if !messages.is_empty() {
                 state.outbox_ready.notify_one();
             }
             state.conversations_changed(&[conversation]);
-            Ok(match next {
+            let outcome = match next {
                 BotNext::Effect(_) => Outcome::Again,
                 _ => Outcome::Done,
-            })
+            };
+            Ok((outcome, answer))
         }
     }
 }

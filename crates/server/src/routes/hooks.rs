@@ -4,6 +4,10 @@
 //! committed them, or on SQLite under load once they are in the inbound journal
 //! (`journal.rs`; stored from there). A duplicate delivery is answered 2xx and changes
 //! nothing.
+//!
+//! A customer opening the chat (`Started`) is stored directly, and the bot runs before the
+//! answer: channels that take a greeting only in that answer (Viber's welcome message) get
+//! it there (`bot::greet`).
 
 use axum::{
     body::Bytes,
@@ -13,7 +17,7 @@ use axum::{
     routing::post,
     Router,
 };
-use switchboard_channels::{HookKeys, InboundError, WebhookRequest};
+use switchboard_channels::{HookKeys, InboundError, InboundKind, OutboundMessage, WebhookRequest};
 use switchboard_core::ids::ConnectionId;
 
 use crate::{
@@ -86,6 +90,38 @@ async fn receive(
                 )
             }
         })?;
+    if parsed
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, InboundKind::Started { .. }))
+    {
+        let bots =
+            ingest::store_events_holding_bots(&state, &opened.connection, parsed.events).await?;
+        let for_welcome = opened.clone();
+        let welcome = move |m: OutboundMessage| {
+            let opened = for_welcome.clone();
+            Box::pin(async move {
+                let credentials = &opened.secrets.credentials;
+                opened.connector.welcome(&opened.api, credentials, &m).await
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>
+        };
+        let mut greeting = None;
+        for conversation in bots {
+            let body = crate::bot::greet(&state, conversation, &welcome).await;
+            greeting = greeting.or(body);
+        }
+        return Ok(match (greeting, parsed.reply) {
+            (Some(body), _) => (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            (None, Some(reply)) => (StatusCode::OK, reply).into_response(),
+            (None, None) => StatusCode::OK.into_response(),
+        });
+    }
     match &state.journal {
         Some(journal) => {
             // Kept as the channel sent them; made before `prepare` takes the events, and

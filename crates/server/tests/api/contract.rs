@@ -1,18 +1,27 @@
 //! The connector contract suite through the server: for every registered channel kind (its
 //! kit from the channels crate's registry), a connection is made over the API against the
 //! kit's fake; every fixture delivered to `POST /hooks/{id}` is answered 2xx, a second
-//! delivery stores nothing more, and a forged request is 401 with nothing stored.
+//! delivery stores nothing more, and a forged request is 401 with nothing stored. Routed to
+//! a bot, a customer opening the chat is greeted, in the webhook's answer where the channel
+//! takes the greeting only there (Viber's welcome message), and then not sent it again.
 
 use reqwest::StatusCode;
 use serde_json::json;
-use switchboard_channels::{registry, testkit::contract::Hook, HookKeys, WebhookRequest};
+use switchboard_channels::{
+    registry, testkit::contract::Hook, HookKeys, Keyboard, OutboundMessage, WebhookRequest,
+};
 use switchboard_store::{backends, testing::Backend};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{eventually, spawn_app, TestApp};
 
 backends!(every_channel_stores_each_delivery_once_and_refuses_forgeries);
 
 async fn deliver(app: &TestApp, channel: &str, hook: &Hook) -> StatusCode {
+    answer(app, channel, hook).await.0
+}
+
+/// Delivers `hook`: the answer's status and body.
+async fn answer(app: &TestApp, channel: &str, hook: &Hook) -> (StatusCode, String) {
     let mut request = app
         .client
         .post(format!("{}/hooks/{channel}", app.base))
@@ -21,8 +30,11 @@ async fn deliver(app: &TestApp, channel: &str, hook: &Hook) -> StatusCode {
     for (name, value) in &hook.headers {
         request = request.header(name, value);
     }
-    request.send().await.unwrap().status()
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
 }
+
+const GREETER: &str = "name: Greeter\nsteps:\n  welcome:\n    say: \"Здравствуйте! Чем помочь?\"\n    choices:\n      - { label: \"Часы работы\", goto: bye }\n      - { label: \"Оператор\", goto: bye }\n  bye:\n    say: \"Спасибо!\"\n    close: true\n";
 
 /// What is stored once the server has caught up (an acknowledged webhook may still be on
 /// its way from the journal): the same counts twice, a moment apart.
@@ -60,6 +72,15 @@ async fn every_channel_stores_each_delivery_once_and_refuses_forgeries(backend: 
         )
         .await
         .id();
+    let greeter = app
+        .post(
+            "/api/v1/scenarios",
+            &app.admin_token,
+            json!({"name": "Greeter", "source": GREETER}),
+        )
+        .await;
+    assert_eq!(greeter.status, StatusCode::CREATED, "{greeter:?}");
+    let greeter = greeter.id();
     for kind in registry::supported() {
         let kit = registry::kit(kind).expect("every kind has a kit")().await;
         let mut body = json!({"kind": kind, "name": format!("Contract {kind}"),
@@ -124,5 +145,58 @@ async fn every_channel_stores_each_delivery_once_and_refuses_forgeries(backend: 
             before,
             "{kind}: a forgery stored something"
         );
+
+        let Some(opening) = kit.started(&secret, "contract-opener") else {
+            continue;
+        };
+        let routed = app
+            .patch(
+                &format!("/api/v1/channels/{channel}"),
+                &app.admin_token,
+                json!({"routing": {"target": "bot", "scenario_id": greeter}}),
+            )
+            .await;
+        assert_eq!(routed.status, StatusCode::OK, "{kind}: {routed:?}");
+        let (status, body) = answer(&app, &channel, &opening).await;
+        assert!(status.is_success(), "{kind}: the opening -> {status}");
+        let probe = OutboundMessage {
+            chat_id: "contract-opener".into(),
+            text: "?".into(),
+            choices: Vec::new(),
+            files: Vec::new(),
+            links: Vec::new(),
+            keyboard: Keyboard::Inline,
+        };
+        let greeted = eventually("the greeting stored", async || {
+            let opened = app
+                .conversations()
+                .await
+                .into_iter()
+                .find(|c| c["channel_id"] == channel.as_str() && c["status"] == "bot")?;
+            let said = app.messages(opened["id"].as_str().unwrap()).await;
+            said.into_iter().find(|m| m["direction"] == "outbound")
+        })
+        .await;
+        assert_eq!(greeted["content"]["text"], "Здравствуйте! Чем помочь?");
+        if connector
+            .welcome(&kit.api(), &credentials, &probe)
+            .await
+            .is_some()
+        {
+            let shown = kit
+                .check_welcome(&body)
+                .unwrap_or_else(|e| panic!("{kind}: the welcome answer is dropped: {e}"));
+            assert!(
+                shown.starts_with("Здравствуйте! Чем помочь?"),
+                "{kind}: {shown}"
+            );
+            assert_eq!(greeted["delivery_status"], "sent");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert_eq!(
+                kit.sent_to("contract-opener").unwrap_or(0),
+                0,
+                "{kind}: the greeting was also sent"
+            );
+        }
     }
 }

@@ -310,3 +310,15 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Waits until `check` finds something, for at most twenty seconds; panics with `what`.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -87,6 +87,7 @@ fn answer(load: &BotLoad) -> Option<BotApply> {
         messages: vec![BotMessage {
             content: Content::text(text.clone()),
             action: serde_json::json!({"action": "send_text", "text": text}).to_string(),
+            sent: false,
         }],
         wake_at: None,
         next: BotNext::Idle,
