@@ -269,6 +269,18 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// The names of customers (by [`crate::ContactRef::external_id`]) whose events carry
+    /// none (VK sends only ids; `users.get` has the names): those it found. Asked before the
+    /// events are stored, so a new contact, and the bot's greeting, has the real name.
+    async fn contact_names(
+        &self,
+        _api: &ApiContext,
+        _credentials: &Value,
+        _external_ids: &[String],
+    ) -> Result<Vec<(String, String)>, SendError> {
+        Ok(Vec::new())
+    }
+
     /// Whether the channel can be read by long polling instead of a webhook (for servers
     /// without a public address).
     fn polls(&self) -> bool {

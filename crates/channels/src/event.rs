@@ -9,6 +9,9 @@ pub struct ContactRef {
     pub external_id: String,
     /// The name the channel reported; plain text, never markup.
     pub name: String,
+    /// What the customer's app can show, where the channel says so with the event (VK).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<switchboard_core::capabilities::ClientAbilities>,
 }
 
 /// What happened, per inbound event. Serializable: the server journals events before it
@@ -52,6 +55,20 @@ pub enum InboundKind {
     },
     /// An event we record (so a redelivery is recognised) but do nothing with.
     Ignored { reason: String },
+}
+
+impl InboundKind {
+    /// The customer the event is about, where it is about one.
+    pub fn contact_mut(&mut self) -> Option<&mut ContactRef> {
+        match self {
+            InboundKind::Message { contact, .. }
+            | InboundKind::Edited { contact, .. }
+            | InboundKind::ChoicePressed { contact, .. }
+            | InboundKind::Reachability { contact, .. }
+            | InboundKind::Started { contact } => Some(contact),
+            InboundKind::Delivery { .. } | InboundKind::Ignored { .. } => None,
+        }
+    }
 }
 
 /// What the channel reported of a sent message.

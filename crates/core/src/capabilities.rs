@@ -207,7 +207,38 @@ impl CapabilityOverrides {
     }
 }
 
+/// What one customer's app can show, where the channel reports it with each message (VK's
+/// `client_info`): an older or simpler app may lack inline keyboards, or keyboards at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAbilities {
+    /// Buttons attached to a message.
+    pub inline: bool,
+    /// Buttons in place of the keyboard.
+    pub keyboard: bool,
+}
+
 impl Capabilities {
+    /// The profile narrowed to what one customer's app shows: a menu of a kind the app
+    /// cannot show becomes the numbered text menu, which every app shows and which is
+    /// answered by number or label.
+    pub fn for_client(mut self, client: Option<&ClientAbilities>) -> Self {
+        let (Some(client), Some(buttons)) = (client, self.buttons.as_ref()) else {
+            return self;
+        };
+        // The renderer shows inline menus wherever the channel has them: an app without
+        // them gets text, not a keyboard the customer never asked to replace theirs.
+        let shown = if buttons.inline {
+            client.inline
+        } else {
+            client.keyboard
+        };
+        if !shown {
+            self.buttons = None;
+            self.list = None;
+        }
+        self
+    }
+
     /// A connection's profile: its kind's (narrowed by the messenger behind a platform),
     /// with the admin's overrides.
     pub fn for_connection(kind: ChannelKind, overrides: Option<&CapabilityOverrides>) -> Self {
@@ -415,6 +446,31 @@ impl Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An app without inline keyboards gets the numbered menu where the channel's menus are
+    /// inline; one that has them, or no report at all, changes nothing.
+    #[test]
+    fn a_client_without_the_channels_buttons_gets_a_numbered_menu() {
+        let vk = Capabilities::for_kind(ChannelKind::Vk);
+        let old = ClientAbilities {
+            inline: false,
+            keyboard: true,
+        };
+        let full = ClientAbilities {
+            inline: true,
+            keyboard: true,
+        };
+        assert_eq!(vk.clone().for_client(Some(&old)).buttons, None);
+        assert_eq!(vk.clone().for_client(Some(&full)), vk);
+        assert_eq!(vk.clone().for_client(None), vk);
+        let viber = Capabilities::for_kind(ChannelKind::Viber);
+        assert_eq!(viber.clone().for_client(Some(&old)), viber);
+        let bare = ClientAbilities {
+            inline: false,
+            keyboard: false,
+        };
+        assert_eq!(viber.for_client(Some(&bare)).buttons, None);
+    }
 
     #[test]
     fn every_kind_has_a_sane_profile() {

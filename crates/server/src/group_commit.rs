@@ -337,6 +337,7 @@ mod tests {
                 contact_name: "Иван".into(),
                 external_message_id: None,
                 content: Content::default(),
+                client: None,
             },
             start: Start {
                 status: ConversationStatus::Queued,

@@ -96,6 +96,7 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
             contact_name: contact.name,
             external_message_id: Some(external_message_id),
             content,
+            client: contact.client,
         },
         // A press is the customer's answer, stored as their message; the menu's id is not
         // the press's own id.
@@ -106,6 +107,7 @@ pub fn to_ingest_event(kind: InboundKind) -> IngestEvent {
             contact_name: contact.name,
             external_message_id: None,
             content,
+            client: contact.client,
         },
         InboundKind::Edited {
             contact,
@@ -207,6 +209,7 @@ pub async fn prepare(
             .await;
     }
     let answer: Arc<AnswerFn> = Arc::new(crate::bot::answerer(state, connection));
+    let events = named(state, connection, events).await;
     let mut ingests = Vec::with_capacity(events.len());
     for event in events {
         let follow_ups: Vec<FollowUp> = event
@@ -240,6 +243,55 @@ pub async fn prepare(
         });
     }
     Ok(Prepared { ingests, answer })
+}
+
+/// How long a channel may take to name customers before their events are stored under the
+/// channel's stand-in names.
+const NAMING: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The events with their customers' names asked of the channel, where its events carry none
+/// (VK): a refusal or a slow answer leaves the stand-in names, and nothing is lost.
+async fn named(
+    state: &AppState,
+    connection: &ChannelConnection,
+    mut events: Vec<InboundEvent>,
+) -> Vec<InboundEvent> {
+    let mut ids: Vec<String> = events
+        .iter_mut()
+        .filter_map(|e| e.kind.contact_mut().map(|c| c.external_id.clone()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return events;
+    }
+    let Ok(Some(opened)) = state.opened(connection.id).await else {
+        return events;
+    };
+    let asked = opened
+        .connector
+        .contact_names(&opened.api, &opened.secrets.credentials, &ids);
+    let names: std::collections::HashMap<String, String> = match tokio::time::timeout(NAMING, asked)
+        .await
+    {
+        Ok(Ok(names)) => names.into_iter().collect(),
+        Ok(Err(e)) => {
+            tracing::info!(connection = %connection.id, error = %e, "the channel named no customers");
+            return events;
+        }
+        Err(_) => {
+            tracing::info!(connection = %connection.id, "the channel was too slow to name customers");
+            return events;
+        }
+    };
+    for event in &mut events {
+        if let Some(contact) = event.kind.contact_mut() {
+            if let Some(name) = names.get(&contact.external_id) {
+                contact.name.clone_from(name);
+            }
+        }
+    }
+    events
 }
 
 /// Hands the events over, all of them before any is awaited: a polled batch or a journal's

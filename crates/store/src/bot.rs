@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use sqlx::AnyConnection;
 use switchboard_core::{
     audit::NewAuditEntry,
+    capabilities::ClientAbilities,
     conversation::ClosedReason,
     ids::{
         AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, OperatorId,
@@ -55,6 +56,8 @@ pub struct BotLoad {
     pub contact_name: String,
     /// Where the bot's messages go.
     pub chat_id: String,
+    /// What the customer's app shows, as last reported (VK); `None`: the channel's profile.
+    pub client: Option<ClientAbilities>,
     pub scenario_id: ScenarioId,
     /// The interpreter's JSON state; `None` before the first turn.
     pub state: Option<String>,
@@ -339,7 +342,7 @@ pub(crate) async fn load_in(
 ) -> Result<Option<BotLoad>, StoreError> {
     let row = sqlx::query(
         "SELECT c.account_id, c.connection_id, c.contact_id, c.status, t.name AS contact_name,
-                i.external_id, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
+                i.external_id, i.client, b.scenario_id, b.state, b.version, b.read_at, b.read_id, b.pending, b.wake_at
          FROM conversations c
          JOIN contacts t ON t.id = c.contact_id
          JOIN contact_identities i ON i.connection_id = c.connection_id AND i.contact_id = c.contact_id
@@ -393,6 +396,9 @@ pub(crate) async fn load_in(
         contact_id: row.parse("contact_id")?,
         contact_name: row.text("contact_name")?,
         chat_id: row.text("external_id")?,
+        client: row
+            .opt_text("client")?
+            .and_then(|c| serde_json::from_str(&c).ok()),
         scenario_id,
         state: (state != "null").then_some(state),
         version: row.int("version")?,

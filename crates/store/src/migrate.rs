@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "uploads",
         include_str!("../migrations/0011_uploads.sql"),
     ),
+    (
+        12,
+        "client abilities",
+        include_str!("../migrations/0012_client_abilities.sql"),
+    ),
 ];
 
 /// Fills the placeholders: `{{BLOB}}` and `{{SERIAL_PK}}` are types; a line starting with

@@ -177,6 +177,7 @@ fn inputs(case: &Case, at: &Place) -> Vec<Ingest> {
                         contact_name: format!("Клиент {chat}"),
                         external_message_id: Some(format!("m{i}")),
                         content: Content::text(TEXTS[*text]),
+                        client: None,
                     },
                     start(*chat),
                 );

@@ -146,6 +146,7 @@ fn message(
             contact_name: "Иван".into(),
             external_message_id: Some(format!("m{event}")),
             content: Content::text(text),
+            client: None,
         },
         start: Start {
             status: ConversationStatus::Queued,

@@ -367,6 +367,7 @@ async fn apply(store: &Store, w: &mut World, op: &Op) {
                     contact_name: "Клиент".into(),
                     external_message_id: None,
                     content: Content::text("Здравствуйте"),
+                    client: None,
                 },
                 start: Start {
                     status: ConversationStatus::Queued,

@@ -42,6 +42,7 @@ fn contact_of(message: &Message) -> ContactRef {
     ContactRef {
         external_id: message.chat.id.to_string(),
         name,
+        client: None,
     }
 }
 
@@ -176,6 +177,7 @@ pub fn event(update: Update) -> InboundEvent {
                 contact: ContactRef {
                     external_id: query.from.id.to_string(),
                     name: query.from.display_name(),
+                    client: None,
                 },
                 external_message_id: None,
                 content: Content {
@@ -190,6 +192,7 @@ pub fn event(update: Update) -> InboundEvent {
             contact: ContactRef {
                 external_id: member.chat.id.to_string(),
                 name: member.from.display_name(),
+                client: None,
             },
             reachable,
         }

@@ -12,7 +12,8 @@
 //! failing map to what the delivery worker does: rate limited → retry after, server down →
 //! transient, blocked by the customer → unreachable, credentials revoked → broken. A
 //! customer opening the chat is reported, and greeted in the webhook's answer where the
-//! channel wants it so (Viber). The
+//! channel wants it so (Viber); an app that shows no inline menus is reported, and gets
+//! numbered text (VK's `client_info`). The
 //! server's suite (`crates/server/tests/api/contract.rs`) runs the same kits through
 //! `POST /hooks/{id}`: a forged request is 401 with nothing stored, a duplicate is stored once.
 
@@ -108,8 +109,15 @@ pub trait Kit: Send + Sync {
     fn check_welcome(&self, _body: &str) -> Result<String, String> {
         Err("this channel takes no greeting in its webhook's answer".into())
     }
-    /// How many sends the fake received for `chat`, where it counts them.
-    fn sent_to(&self, _chat: &str) -> Option<usize> {
+    /// A fresh message (never delivered before) from `chat` whose app shows none of the
+    /// channel's inline menus, where the channel reports what the app shows (VK's
+    /// `client_info`): its menus must come as numbered text.
+    fn plain_client(&self, _secret: &str, _chat: &str) -> Option<Hook> {
+        None
+    }
+    /// The message sends the fake received for `chat`, in order: each one's text and how
+    /// many buttons it carried; `None` where the kit does not record them.
+    fn sends_to(&self, _chat: &str) -> Option<Vec<(String, usize)>> {
         None
     }
     /// The chat sends go to.
@@ -320,6 +328,48 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
                 "{kind}: the welcome shows {shown:?}"
             );
         }
+    }
+
+    // An app that shows none of the channel's menus is reported, and a menu fitted to it is
+    // text the channel takes.
+    if let Some(hook) = kit.plain_client(&secret, &kit.chat()) {
+        let parsed = connector
+            .parse(
+                &keys,
+                &WebhookRequest {
+                    headers: &hook.headers,
+                    body: &hook.body,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{kind}: {} does not parse: {e}", hook.name));
+        let client = match parsed.events.first().map(|e| &e.kind) {
+            Some(crate::event::InboundKind::Message { contact, .. }) => contact.client,
+            other => panic!("{kind}: {} gave {other:?}", hook.name),
+        };
+        let fitted = caps.clone().for_client(client.as_ref());
+        assert_eq!(fitted.buttons, None, "{kind}: {} shows buttons", hook.name);
+        let choices =
+            [("Часы работы", "hours"), ("Оператор", "human")].map(|(label, payload)| Choice {
+                label: label.into(),
+                payload: payload.into(),
+            });
+        let composed = compose(&fitted, "Чем помочь?", &choices, 0, &MenuWords::default());
+        assert!(composed.buttons.is_empty() && composed.text.contains("2. Оператор"));
+        connector
+            .send(
+                &api,
+                &credentials,
+                &Outbound::Message(OutboundMessage {
+                    chat_id: kit.chat(),
+                    text: composed.text,
+                    choices: Vec::new(),
+                    files: Vec::new(),
+                    links: Vec::new(),
+                    keyboard: Keyboard::Inline,
+                }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: a numbered menu was refused: {e}"));
     }
 
     // Sends within the channel's limits: the fakes refuse what the real APIs refuse.

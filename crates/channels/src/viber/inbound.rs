@@ -125,6 +125,7 @@ pub fn event(callback: Callback) -> Result<InboundEvent, InboundError> {
                 contact: ContactRef {
                     external_id: sender.id.clone(),
                     name: sender.name.clone(),
+                    client: None,
                 },
                 external_message_id: token.clone(),
                 content,
@@ -138,6 +139,7 @@ pub fn event(callback: Callback) -> Result<InboundEvent, InboundError> {
                     .as_ref()
                     .map(|u| u.name.clone())
                     .unwrap_or_default(),
+                client: None,
             },
             reachable: callback.event == "subscribed",
         },
@@ -149,6 +151,7 @@ pub fn event(callback: Callback) -> Result<InboundEvent, InboundError> {
                 contact: ContactRef {
                     external_id: user.id.clone(),
                     name: user.name.clone(),
+                    client: None,
                 },
             }
         }

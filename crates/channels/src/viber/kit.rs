@@ -95,13 +95,17 @@ impl Kit for ViberKit {
         Ok(welcome["text"].as_str().unwrap_or_default().to_string())
     }
 
-    fn sent_to(&self, chat: &str) -> Option<usize> {
+    fn sends_to(&self, chat: &str) -> Option<Vec<(String, usize)>> {
         Some(
             self.fake
                 .calls_of("send_message")
                 .iter()
                 .filter(|c| c.body["receiver"] == chat)
-                .count(),
+                .map(|c| {
+                    let buttons = c.body["keyboard"]["Buttons"].as_array().map_or(0, Vec::len);
+                    (c.body["text"].as_str().unwrap_or_default().to_string(), buttons)
+                })
+                .collect(),
         )
     }
 

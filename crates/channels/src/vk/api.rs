@@ -57,6 +57,31 @@ pub struct Event {
 #[derive(Debug, Deserialize)]
 pub struct MessageNew {
     pub message: Message,
+    pub client_info: Option<ClientInfo>,
+}
+
+/// What the writer's app can show.
+#[derive(Debug, Deserialize)]
+pub struct ClientInfo {
+    /// The button kinds the app supports (`text`, `callback`, `open_link`, ...); absent in
+    /// old payloads, taken as "text buttons work".
+    pub button_actions: Option<Vec<String>>,
+    #[serde(default)]
+    pub keyboard: bool,
+    #[serde(default)]
+    pub inline_keyboard: bool,
+}
+
+/// One user of `users.get`.
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: i64,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// `deleted` or `banned`: the names are placeholders.
+    pub deactivated: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

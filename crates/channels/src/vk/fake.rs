@@ -1,6 +1,7 @@
 //! A fake VK API: communities by token, the Callback API's server list and its confirmation
 //! handshake (made at once when a server is added, as VK does when it checks one), recorded
-//! sends deduplicated on `random_id` per peer like VK, scripted error codes, and media.
+//! sends deduplicated on `random_id` per peer like VK, scripted error codes, media, and
+//! `users.get` for the people it was told about.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -54,6 +55,8 @@ struct Inner {
     app: Option<(String, String)>,
     codes: HashMap<String, Value>,
     users: HashMap<String, Vec<i64>>,
+    /// People `users.get` knows: id -> (first name, last name).
+    people: HashMap<i64, (String, String)>,
 }
 
 /// A fake VK API.
@@ -111,6 +114,13 @@ impl FakeVk {
                 confirmation: format!("conf{id}"),
             },
         );
+    }
+
+    /// Makes `users.get` know user `id` by this name (others read as deleted pages).
+    pub fn add_person(&self, id: i64, first_name: &str, last_name: &str) {
+        lock(&self.inner)
+            .people
+            .insert(id, (first_name.to_string(), last_name.to_string()));
     }
 
     /// The next call of `method` fails with this VK error code.
@@ -458,6 +468,29 @@ async fn handle(
             let ts = inner.updates.first().map_or(inner.next_ts, |(ts, _)| *ts);
             Json(json!({"response": {"key": format!("k{}", inner.key),
                 "server": format!("{}/lp", inner.url), "ts": ts.to_string()}}))
+        }
+        "users.get" => {
+            let ids: Result<Vec<i64>, _> = param("user_ids")
+                .split(',')
+                .map(|id| id.trim().parse::<i64>())
+                .collect();
+            let Ok(ids) = ids else {
+                return err(113, "Invalid user id");
+            };
+            if ids.len() > 1000 {
+                return err(100, "One of the parameters specified was missing or invalid: too many user_ids");
+            }
+            let inner = lock(&inner);
+            let users: Vec<Value> = ids
+                .iter()
+                .map(|id| match inner.people.get(id) {
+                    Some((first, last)) => json!({"id": id, "first_name": first,
+                        "last_name": last, "can_access_closed": true, "is_closed": false}),
+                    None => json!({"id": id, "first_name": "DELETED", "last_name": "",
+                        "deactivated": "deleted"}),
+                })
+                .collect();
+            Json(json!({"response": users}))
         }
         "messages.send" => {
             if param("random_id").is_empty() {

@@ -3,9 +3,12 @@
 //! The `confirmation` request is answered with the group's confirmation string. Events are
 //! deduplicated on `event_id`.
 
-use switchboard_core::message::{Attachment as Stored, AttachmentKind, Content};
+use switchboard_core::{
+    capabilities::ClientAbilities,
+    message::{Attachment as Stored, AttachmentKind, Content},
+};
 
-use super::api::{Event, Message, MessageEvent, MessageNew, UserEvent};
+use super::api::{ClientInfo, Event, Message, MessageEvent, MessageNew, UserEvent};
 use crate::{
     connector::{InboundError, Parsed, WebhookRequest},
     event::{ContactRef, InboundEvent, InboundKind, Outbound},
@@ -16,12 +19,25 @@ fn malformed(e: impl std::fmt::Display) -> InboundError {
     InboundError::Malformed(e.to_string())
 }
 
-/// VK does not send names with events; the contact is named by their VK id until an
-/// operator knows better.
+/// VK does not send names with events: the contact is named by their VK id here, and the
+/// server asks `users.get` for the real name (`Connector::contact_names`).
 fn contact(peer_id: i64) -> ContactRef {
     ContactRef {
         external_id: peer_id.to_string(),
         name: format!("VK id{peer_id}"),
+        client: None,
+    }
+}
+
+/// What the writer's app shows of our menus, which are text buttons.
+fn abilities(info: &ClientInfo) -> ClientAbilities {
+    let text = info
+        .button_actions
+        .as_ref()
+        .is_none_or(|a| a.iter().any(|k| k == "text"));
+    ClientAbilities {
+        inline: info.inline_keyboard && text,
+        keyboard: info.keyboard && text,
     }
 }
 
@@ -124,7 +140,10 @@ pub fn map(event: Event) -> Result<InboundEvent, InboundError> {
             // Group chats (peer ids from 2,000,000,000) are answered in the chat, whoever
             // wrote: the peer is the contact.
             InboundKind::Message {
-                contact: contact(new.message.peer_id),
+                contact: ContactRef {
+                    client: new.client_info.as_ref().map(abilities),
+                    ..contact(new.message.peer_id)
+                },
                 external_message_id: new.message.id.map_or_else(|| id.clone(), |m| m.to_string()),
                 content,
             }

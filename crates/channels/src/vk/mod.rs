@@ -16,7 +16,11 @@ mod inbound;
 pub mod kit;
 mod outbound;
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -190,6 +194,70 @@ const EVENTS: [&str; 4] = [
     "message_allow",
     "message_deny",
 ];
+
+/// The most names kept; past it the cache starts over (a name is asked again at most once
+/// per customer per process, and only when they write).
+const NAMES_KEPT: usize = 100_000;
+
+/// Customers' names by VK API address and user id: VK ids are global, so any community's
+/// lookup serves the others; the address keeps two fakes (two tests) apart.
+fn names() -> &'static Mutex<HashMap<(String, i64), String>> {
+    static NAMES: OnceLock<Mutex<HashMap<(String, i64), String>>> = OnceLock::new();
+    NAMES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The names of VK users (`users.get`, 1,000 ids a call), from the cache where known.
+/// Peers that are not users (group chats, communities) are not asked.
+async fn user_names(
+    api: &ApiContext,
+    token: &str,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, SendError> {
+    let base = api.base(DEFAULT_API).to_string();
+    let users: Vec<i64> = ids
+        .iter()
+        .filter_map(|id| id.parse::<i64>().ok())
+        .filter(|id| (1..2_000_000_000).contains(id))
+        .collect();
+    let mut found = Vec::new();
+    let mut ask = Vec::new();
+    {
+        let cache = names().lock().map_err(|_| SendError::Transient("cache".into()))?;
+        for id in users {
+            match cache.get(&(base.clone(), id)) {
+                Some(name) => found.push((id.to_string(), name.clone())),
+                None => ask.push(id),
+            }
+        }
+    }
+    for chunk in ask.chunks(1000) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let answered: Vec<api::User> = call(api, token, "users.get", &[("user_ids", list)]).await?;
+        let mut cache = names().lock().map_err(|_| SendError::Transient("cache".into()))?;
+        if cache.len() + answered.len() > NAMES_KEPT {
+            cache.clear();
+        }
+        for user in answered {
+            // A deleted or banned page has placeholder names ("DELETED"): keep the id.
+            if user.deactivated.is_some() {
+                continue;
+            }
+            let name = format!("{} {}", user.first_name.trim(), user.last_name.trim())
+                .trim()
+                .to_string();
+            if name.is_empty() {
+                continue;
+            }
+            cache.insert((base.clone(), user.id), name.clone());
+            found.push((user.id.to_string(), name));
+        }
+    }
+    Ok(found)
+}
 
 #[async_trait]
 impl Connector for Vk {
@@ -464,6 +532,17 @@ impl Connector for Vk {
             events: Vec::new(),
             cursor: serde_json::to_string(&session).ok(),
         })
+    }
+
+    async fn contact_names(
+        &self,
+        api: &ApiContext,
+        credentials_json: &Value,
+        external_ids: &[String],
+    ) -> Result<Vec<(String, String)>, SendError> {
+        let credentials = credentials(credentials_json)
+            .map_err(|e| SendError::ConnectionBroken(e.to_string()))?;
+        user_names(api, &credentials.token, external_ids).await
     }
 
     fn parse(

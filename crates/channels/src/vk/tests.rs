@@ -442,3 +442,59 @@ async fn photos_and_documents_go_through_the_upload_servers() {
     );
     assert_eq!(fake.calls_of("docs.save")[0].body["title"], "invoice.pdf");
 }
+
+/// `client_info` says what the writer's app shows: our menus are text buttons, inline where
+/// the app has inline keyboards.
+#[test]
+fn the_writers_app_is_reported_with_the_message() {
+    let client = |name: &str| match one(name).kind {
+        InboundKind::Message { contact, .. } => contact.client,
+        other => panic!("{other:?}"),
+    };
+    let full = client("message_new").expect("reported");
+    assert!(full.inline && full.keyboard);
+    let old = client("message_new_old_client").expect("reported");
+    assert!(!old.inline && old.keyboard);
+    let mut event: Value = serde_json::from_slice(&fixture("message_new")).unwrap();
+    event["object"]["client_info"]["button_actions"] = json!(["vkpay"]);
+    let parsed = parse(&serde_json::to_vec(&event).unwrap()).unwrap();
+    let InboundKind::Message { contact, .. } = &parsed.events[0].kind else {
+        panic!()
+    };
+    let no_text = contact.client.unwrap();
+    assert!(!no_text.inline && !no_text.keyboard, "no text buttons: no menus");
+    event["object"].as_object_mut().unwrap().remove("client_info");
+    let parsed = parse(&serde_json::to_vec(&event).unwrap()).unwrap();
+    let InboundKind::Message { contact, .. } = &parsed.events[0].kind else {
+        panic!()
+    };
+    assert_eq!(contact.client, None);
+}
+
+/// Customers are named by `users.get`, asked once: group chats and communities are not
+/// users, and a deleted page keeps its id.
+#[tokio::test]
+async fn customers_are_named_by_users_get_once() {
+    let fake = FakeVk::start().await;
+    fake.add_community(TOKEN, GROUP, "Магазин", true);
+    fake.add_person(1111111, "Иван", "Петров");
+    let api = ApiContext {
+        api_base_url: Some(fake.url.clone()),
+        ..ApiContext::default()
+    };
+    let credentials = json!({"token": TOKEN, "group_id": GROUP});
+    let ids: Vec<String> = ["1111111", "3333333", "2000000001", "-5"]
+        .map(String::from)
+        .to_vec();
+    let names = Vk.contact_names(&api, &credentials, &ids).await.unwrap();
+    assert_eq!(names, vec![("1111111".to_string(), "Иван Петров".to_string())]);
+    let asked = fake.calls_of("users.get");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["user_ids"], "1111111,3333333");
+    let again = Vk
+        .contact_names(&api, &credentials, &ids[..1])
+        .await
+        .unwrap();
+    assert_eq!(again, names);
+    assert_eq!(fake.calls_of("users.get").len(), 1, "the known name is not asked again");
+}

@@ -482,6 +482,15 @@ fn decide(
     http_result: Option<Result<switchboard_bot::HttpReply, String>>,
     now: Timestamp,
 ) -> Option<BotApply> {
+    // Menus fitted to the customer's own app where the channel says what it shows (VK).
+    let narrowed;
+    let caps = match &load.client {
+        Some(client) => {
+            narrowed = caps.clone().for_client(Some(client));
+            &narrowed
+        }
+        None => caps,
+    };
     let env = env_for(load, caps, channel.0, channel.1);
     let mut said: Vec<Said> = Vec::new();
     let mut stop = Stop::Answer;

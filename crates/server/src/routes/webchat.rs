@@ -355,6 +355,7 @@ impl Visitor {
                 contact_name: self.name.clone(),
                 external_message_id: Some(client_id.clone()),
                 content,
+                client: None,
             },
             start: routed.start,
             out_of_hours,

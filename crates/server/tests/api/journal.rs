@@ -88,6 +88,7 @@ async fn what_the_journal_kept_is_stored_at_the_next_start(backend: Backend) {
             contact: ContactRef {
                 external_id: chat.into(),
                 name: "Пётр".into(),
+                client: None,
             },
             external_message_id: id.into(),
             content: Content {

@@ -286,6 +286,8 @@ async fn the_demo_bot_walks_in_vk(backend: Backend) {
         .id();
     let fake = FakeVk::start().await;
     fake.add_community(TOKEN, GROUP, "Ромашка", true);
+    // VK's events carry ids only: the name comes from `users.get`.
+    fake.add_person(2222222, "Мария", "Иванова");
     let r = app
         .post(
             "/api/v1/channels",
@@ -308,7 +310,7 @@ async fn the_demo_bot_walks_in_vk(backend: Backend) {
     let menu = fake.wait_for("messages.send", 1, WAIT).await.remove(0).body;
     assert_eq!(
         menu["message"],
-        "Здравствуйте, VK id2222222! Я демо-бот Switchboard. Чем помочь?"
+        "Здравствуйте, Мария Иванова! Я демо-бот Switchboard. Чем помочь?"
     );
     let keyboard: Value = serde_json::from_str(menu["keyboard"].as_str().unwrap()).unwrap();
     let buttons: Vec<Value> = keyboard["buttons"]
@@ -378,6 +380,37 @@ async fn the_demo_bot_walks_in_vk(backend: Backend) {
         "Анна на связи"
     );
     assert_eq!(fake.delivered(), 6, "every message delivered once");
+
+    // An app without inline keyboards gets the menu as numbered text, answered by number;
+    // a page VK does not name (deleted) keeps the id as the name.
+    let old_app = json!({"button_actions": ["text"], "keyboard": true, "inline_keyboard": false,
+        "carousel": false, "lang_id": 0});
+    let mut first = text("o-1", 3333333, 11, "Привет", None);
+    first["object"]["client_info"] = old_app.clone();
+    assert_eq!(fake.callback(first).await.0, 200);
+    let menu = fake.wait_for("messages.send", 7, WAIT).await[6]
+        .body
+        .clone();
+    assert_eq!(
+        menu["message"],
+        "Здравствуйте, VK id3333333! Я демо-бот Switchboard. Чем помочь?\n\n\
+         1. Статус заказа\n2. Что умеет Switchboard\n3. Позвать оператора"
+    );
+    assert!(menu.get("keyboard").is_none(), "{menu}");
+    let mut answer = text("o-2", 3333333, 12, "1", None);
+    answer["object"]["client_info"] = old_app;
+    assert_eq!(fake.callback(answer).await.0, 200);
+    assert_eq!(
+        fake.wait_for("messages.send", 8, WAIT).await[7].body["message"],
+        "Введите номер заказа (от 4 до 10 цифр)"
+    );
+    let names: Vec<String> = app
+        .conversations()
+        .await
+        .iter()
+        .filter_map(|c| c["contact"]["name"].as_str().map(String::from))
+        .collect();
+    assert!(names.contains(&"Мария Иванова".to_string()), "{names:?}");
 }
 
 async fn a_vk_community_without_a_public_url_is_read_by_long_poll(backend: Backend) {

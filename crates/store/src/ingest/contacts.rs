@@ -1,6 +1,7 @@
 //! The contacts of a round's customer messages, set-wise: one lookup of the identities,
 //! the new contacts and identities in one statement each (a race lost to another node is
-//! resolved by taking its contact), and the returning ones marked reachable again.
+//! resolved by taking its contact), the returning ones marked reachable again, and what
+//! their apps show kept where the channel reports it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +10,7 @@ use switchboard_core::ids::ContactId;
 
 use super::messages::Incoming;
 use crate::{
-    codec::RowExt,
+    codec::{to_json, RowExt},
     rows::{single_writer, Rows},
     writes::Writes,
     StoreError,
@@ -109,6 +110,21 @@ pub(super) async fn contacts(
          WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
            AND contact_identities.reachable = 0",
         returning,
+    );
+    // What the customer's app shows, where the channel reports it (VK): written only when it
+    // changed, so a chat whose app stays the same costs no row write.
+    let mut clients = Rows::new(3);
+    for item in items {
+        if let Some(client) = item.client {
+            let k = key(item);
+            clients.push([k.0.into(), k.1.into(), to_json(client).into()]);
+        }
+    }
+    writes.execute(
+        "UPDATE contact_identities SET client = v.column3 FROM (VALUES {rows}) AS v
+         WHERE contact_identities.connection_id = v.column1 AND contact_identities.external_id = v.column2
+           AND (contact_identities.client IS NULL OR contact_identities.client <> v.column3)",
+        clients,
     );
     items
         .iter()

@@ -54,6 +54,7 @@ fn message(w: &World, event: &str, chat: &str, text: &str, to_people: bool) -> I
             contact_name: format!("Клиент {chat}"),
             external_message_id: Some(event.into()),
             content: Content::text(text),
+            client: None,
         },
         start: if to_people {
             Start {

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::AnyConnection;
 use switchboard_core::{
     audit::NewAuditEntry,
+    capabilities::ClientAbilities,
     conversation::ConversationStatus,
     ids::{ContactId, ConversationId, MessageId},
     message::{AuthorKind, Content, DeliveryStatus, Direction},
@@ -42,6 +43,7 @@ pub(super) struct Incoming<'a> {
     pub contact_name: &'a str,
     pub external_message_id: Option<&'a str>,
     pub content: &'a Content,
+    pub client: Option<&'a ClientAbilities>,
 }
 
 /// A message's conversation.

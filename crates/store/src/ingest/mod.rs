@@ -39,6 +39,7 @@ use jiff::Timestamp;
 use sqlx::{pool::PoolConnection, Any, AnyConnection};
 use switchboard_core::{
     audit::NewAuditEntry,
+    capabilities::ClientAbilities,
     conversation::ConversationStatus,
     ids::{AccountId, ConnectionId, ContactId, ConversationId, MessageId},
     message::{AuthorKind, Content, DeliveryStatus, Direction},
@@ -74,6 +75,8 @@ pub enum IngestEvent {
         contact_name: String,
         external_message_id: Option<String>,
         content: Content,
+        /// What the customer's app shows, where the channel reported it.
+        client: Option<ClientAbilities>,
     },
     Reachability {
         contact_external_id: String,
@@ -663,6 +666,7 @@ async fn ingest_round(
                     contact_name,
                     external_message_id,
                     content,
+                    client,
                 },
                 Some(message),
             ) => incoming.push(messages::Incoming {
@@ -674,6 +678,7 @@ async fn ingest_round(
                 contact_name,
                 external_message_id: external_message_id.as_deref(),
                 content,
+                client: client.as_ref(),
             }),
             _ => {
                 writes.flush(tx).await?;

@@ -101,6 +101,7 @@ pub(super) fn known_load(
         contact_id: contact,
         contact_name: item.contact_name.to_owned(),
         chat_id: item.contact_external_id.to_owned(),
+        client: item.client.copied(),
         scenario_id,
         state: None,
         version: 0,
