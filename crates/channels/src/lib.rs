@@ -4,8 +4,9 @@
 //!
 //! Architecture invariants: parsing an inbound request is pure (signature check on the raw
 //! bytes, then mapping to channel-neutral [`InboundEvent`]s); network calls happen only in
-//! `verify`, `register_webhook`, `unregister_webhook` and `send`; every call goes to the
-//! connection's `api_base_url` when one is set, so tests and on-premise API servers work.
+//! the connector's async methods (`verify`, the webhook's registration, `send`, `poll`,
+//! `welcome`, `contact_names`); every call goes to the connection's `api_base_url` when one
+//! is set, so tests and on-premise API servers work.
 //!
 //! A channel is one folder (`telegram/`, ...): its connector with its form, its wire types,
 //! its fixtures, its fake API (`fake.rs`) and its contract kit (`kit.rs`). Adding a channel
