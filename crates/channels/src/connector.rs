@@ -213,6 +213,12 @@ pub trait Connector: Send + Sync {
     /// How the admin connects this kind: title, credential fields, OAuth.
     fn form(&self) -> crate::form::Form;
 
+    /// The channel's own authorization flow, where the admin may connect through it rather
+    /// than by pasting credentials (VK's community authorization).
+    fn oauth(&self) -> Option<&'static dyn crate::oauth::OAuthConnect> {
+        None
+    }
+
     /// The channel's default limits.
     fn capabilities(&self) -> Capabilities {
         Capabilities::for_kind(self.kind())

@@ -47,9 +47,6 @@ pub struct Field {
 pub struct Form {
     pub title: Words,
     pub fields: &'static [Field],
-    /// The connector can take the credentials through the channel's OAuth (the server
-    /// offers it when the app is configured).
-    pub oauth: bool,
     /// The credentials are checked with the channel's API before saving (and as typed).
     pub verifies: bool,
 }

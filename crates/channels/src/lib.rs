@@ -17,6 +17,7 @@ mod connector;
 mod event;
 pub mod form;
 mod http;
+pub mod oauth;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

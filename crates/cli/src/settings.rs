@@ -347,16 +347,21 @@ pub fn resolve_serve(args: ServeArgs) -> anyhow::Result<Serve> {
         .filter(|t| !t.is_empty());
     let vk_id = args.vk_client_id.or(file.vk_client_id.take());
     let vk_secret = args.vk_client_secret.or(file.vk_client_secret.take());
-    server.vk_app = match (vk_id, vk_secret) {
-        (Some(client_id), Some(client_secret)) => Some(switchboard_server::VkApp {
-            client_id,
-            client_secret,
-            oauth_url: "https://oauth.vk.com".into(),
-            api_url: "https://api.vk.com".into(),
-        }),
-        (None, None) => None,
+    match (vk_id, vk_secret) {
+        (Some(client_id), Some(client_secret)) => {
+            server.oauth_apps.insert(
+                switchboard_core::channel::ChannelKind::Vk,
+                switchboard_server::OAuthApp {
+                    client_id,
+                    client_secret,
+                    oauth_url: None,
+                    api_url: None,
+                },
+            );
+        }
+        (None, None) => {}
         _ => bail!("--vk-client-id and --vk-client-secret go together: set both or neither"),
-    };
+    }
     Ok(Serve {
         server,
         log_format,

@@ -169,7 +169,7 @@ impl Application {
             connections: Arc::new(crate::channels::ConnectionCache::default()),
             ingest: lanes.clone(),
             journal,
-            vk_app: config.vk_app.clone(),
+            oauth_apps: config.oauth_apps.clone(),
             node: uuid::Uuid::new_v4().to_string(),
             publish: publish_tx,
         });

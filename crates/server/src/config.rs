@@ -1,8 +1,10 @@
 //! The server's resolved settings. Where they come from (flags, `SWITCHBOARD_*` variables, a
 //! TOML file, defaults) is the binary's business; here they are already checked values.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
+pub use switchboard_channels::oauth::OAuthApp;
+use switchboard_core::channel::ChannelKind;
 pub use switchboard_core::secret::Secret;
 use switchboard_store::StoreConfig;
 
@@ -55,20 +57,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// When set, `GET /metrics` requires `Authorization: Bearer` with this token.
     pub metrics_token: Option<Secret>,
-    /// A VK app for connecting communities by OAuth (the admin picks the community; the
-    /// server obtains its token). Without one, a community token is entered by hand.
-    pub vk_app: Option<VkApp>,
-}
-
-/// A VK app's credentials and the addresses it talks to.
-#[derive(Clone, Debug)]
-pub struct VkApp {
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// `https://oauth.vk.com` (another address in tests).
-    pub oauth_url: String,
-    /// `https://api.vk.com` (another address in tests).
-    pub api_url: String,
+    /// Apps registered with channels, for connecting through the channel's own
+    /// authorization (a VK app: the admin picks the community, the server obtains its
+    /// token). A kind without one is connected by entering its credentials.
+    pub oauth_apps: BTreeMap<ChannelKind, OAuthApp>,
 }
 
 impl ServerConfig {
@@ -91,7 +83,7 @@ impl ServerConfig {
             api_base_allow: Vec::new(),
             trusted_proxies: Vec::new(),
             metrics_token: None,
-            vk_app: None,
+            oauth_apps: BTreeMap::new(),
         }
     }
 }
@@ -107,12 +99,15 @@ mod tests {
         config.admin_password = Some("admin-password-9".into());
         config.secret_key = Some("c2VjcmV0LWtleS1ieXRlcw==".into());
         config.metrics_token = Some("scrape-token-7".into());
-        config.vk_app = Some(VkApp {
-            client_id: "51".into(),
-            client_secret: "vk-app-secret-5".into(),
-            oauth_url: "https://oauth.vk.com".into(),
-            api_url: "https://api.vk.com".into(),
-        });
+        config.oauth_apps.insert(
+            ChannelKind::Vk,
+            OAuthApp {
+                client_id: "51".into(),
+                client_secret: "vk-app-secret-5".into(),
+                oauth_url: None,
+                api_url: None,
+            },
+        );
         let shown = format!("{config:?}");
         for secret in [
             "admin-password-9",

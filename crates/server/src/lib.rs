@@ -28,6 +28,6 @@ mod workers;
 
 pub use app::{Application, StartError};
 pub use auth::password::PasswordParams;
-pub use config::{LogFormat, ServerConfig, VkApp};
+pub use config::{LogFormat, OAuthApp, ServerConfig};
 pub use error::ApiError;
 pub use openapi::openapi;

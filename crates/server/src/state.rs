@@ -52,7 +52,9 @@ pub struct Shared {
     /// Attachments, content-addressed in the data directory.
     pub files: crate::files::Files,
     /// The VK app for connecting communities by OAuth, when one is configured.
-    pub vk_app: Option<crate::config::VkApp>,
+    /// Apps registered with channels, for connecting through their own authorization.
+    pub oauth_apps:
+        std::collections::BTreeMap<switchboard_core::channel::ChannelKind, crate::config::OAuthApp>,
     /// Ingest's group commit: events handed over, stored many to a transaction.
     pub ingest: Arc<crate::group_commit::GroupCommit>,
     /// On SQLite, webhooks are acknowledged on the inbound journal (see `journal.rs`).
@@ -90,7 +92,7 @@ impl Shared {
 
     /// Whether connecting `kind` through its OAuth is set up on this server.
     pub fn oauth_configured(&self, kind: switchboard_core::channel::ChannelKind) -> bool {
-        kind == switchboard_core::channel::ChannelKind::Vk && self.vk_app.is_some()
+        self.oauth_apps.contains_key(&kind)
     }
 
     /// Tells every session that these conversations changed (each once).

@@ -169,7 +169,6 @@ impl Connector for Telegram {
                 }),
                 placeholder: None,
             }],
-            oauth: false,
             verifies: true,
         }
     }

@@ -185,7 +185,6 @@ impl Connector for Viber {
                 }),
                 placeholder: None,
             }],
-            oauth: false,
             verifies: true,
         }
     }

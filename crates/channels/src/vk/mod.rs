@@ -14,6 +14,7 @@ pub mod fake;
 mod inbound;
 #[cfg(feature = "testkit")]
 pub mod kit;
+mod oauth;
 mod outbound;
 
 use std::{
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_core::channel::ChannelKind;
 
+pub use oauth::{VkOAuth, DEFAULT_OAUTH};
 pub use outbound::keyboard;
 
 use crate::{
@@ -300,7 +302,6 @@ impl Connector for Vk {
                     placeholder: None,
                 },
             ],
-            oauth: true,
             verifies: true,
         }
     }
@@ -532,6 +533,10 @@ impl Connector for Vk {
             events: Vec::new(),
             cursor: serde_json::to_string(&session).ok(),
         })
+    }
+
+    fn oauth(&self) -> Option<&'static dyn crate::oauth::OAuthConnect> {
+        Some(&oauth::VkOAuth)
     }
 
     async fn contact_names(

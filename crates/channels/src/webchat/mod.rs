@@ -106,7 +106,6 @@ impl Connector for Webchat {
                 }),
                 placeholder: Some("https://shop.example"),
             }],
-            oauth: false,
             verifies: false,
         }
     }

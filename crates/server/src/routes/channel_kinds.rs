@@ -71,8 +71,8 @@ async fn list(
                     title: form.title,
                     connectable: true,
                     fields: form.fields.to_vec(),
-                    oauth: form.oauth,
-                    oauth_ready: form.oauth && state.oauth_configured(kind),
+                    oauth: connector.oauth().is_some(),
+                    oauth_ready: connector.oauth().is_some() && state.oauth_configured(kind),
                     verifies: form.verifies,
                     receive,
                 })

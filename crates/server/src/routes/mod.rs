@@ -13,12 +13,12 @@ mod events;
 mod groups;
 mod health;
 mod hooks;
+mod oauth;
 mod operators;
 mod scenarios;
 mod schedules;
 mod stats;
 mod ui;
-mod vk_oauth;
 pub(crate) mod webchat;
 
 use axum::Router;
@@ -38,7 +38,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(scenarios::router())
         .merge(channels::router())
         .merge(channel_kinds::router())
-        .merge(vk_oauth::api_router())
+        .merge(oauth::api_router())
         .merge(conversations::router())
         .merge(attachments::router())
         .merge(audit::router())
@@ -50,7 +50,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 pub(crate) fn service_router() -> Router<AppState> {
     health::router()
         .merge(hooks::router())
-        .merge(vk_oauth::service_router())
+        .merge(oauth::service_router())
         .merge(attachments::link_router())
         .merge(webchat::router())
         .merge(ui::router())

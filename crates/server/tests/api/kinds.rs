@@ -61,12 +61,15 @@ async fn the_server_lists_the_kinds_it_connects_with_their_forms(backend: Backen
 
     // With a VK app configured, OAuth is ready.
     let Some(with_app) = spawn_with(backend, |c| {
-        c.vk_app = Some(switchboard_server::VkApp {
-            client_id: "1".into(),
-            client_secret: "s".into(),
-            oauth_url: "http://127.0.0.1:9".into(),
-            api_url: "http://127.0.0.1:9".into(),
-        })
+        c.oauth_apps.insert(
+            switchboard_channels::ChannelKind::Vk,
+            switchboard_server::OAuthApp {
+                client_id: "1".into(),
+                client_secret: "s".into(),
+                oauth_url: Some("http://127.0.0.1:9".into()),
+                api_url: Some("http://127.0.0.1:9".into()),
+            },
+        );
     })
     .await
     else {

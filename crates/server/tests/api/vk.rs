@@ -478,13 +478,17 @@ async fn a_vk_community_is_connected_through_the_vk_app(backend: Backend) {
     fake.set_app("51234", "app-secret");
     fake.add_user_code("user-code", "vk1.user", &[GROUP, 42]);
     fake.add_group_code("group-code", GROUP);
-    let app_settings = switchboard_server::VkApp {
+    let app_settings = switchboard_server::OAuthApp {
         client_id: "51234".into(),
         client_secret: "app-secret".into(),
-        oauth_url: fake.url.clone(),
-        api_url: fake.url.clone(),
+        oauth_url: Some(fake.url.clone()),
+        api_url: Some(fake.url.clone()),
     };
-    let Some(app) = crate::helpers::spawn_with(backend, |c| c.vk_app = Some(app_settings)).await
+    let Some(app) = crate::helpers::spawn_with(backend, |c| {
+        c.oauth_apps
+            .insert(switchboard_channels::ChannelKind::Vk, app_settings);
+    })
+    .await
     else {
         return;
     };
@@ -540,7 +544,7 @@ async fn a_vk_community_is_connected_through_the_vk_app(backend: Backend) {
         page.contains("Ромашка") && page.contains("Другое"),
         "{page}"
     );
-    let marker = format!("data-group=\"{GROUP}\" href=\"");
+    let marker = format!("data-pick=\"{GROUP}\" href=\"");
     let start = page.find(&marker).unwrap() + marker.len();
     let link = page[start..page[start..].find('"').unwrap() + start].replace("&amp;", "&");
     assert_eq!(query_param(&link, "group_ids"), GROUP.to_string());
@@ -585,6 +589,6 @@ async fn without_a_vk_app_the_token_form_is_the_way(backend: Backend) {
         .await;
     assert_eq!(
         (r.status, r.code()),
-        (StatusCode::CONFLICT, "vk_oauth_unavailable")
+        (StatusCode::CONFLICT, "oauth_unavailable")
     );
 }
