@@ -28,6 +28,7 @@ pub mod schedule;
 pub mod secret;
 pub mod text;
 pub mod throttle;
+pub mod timer;
 pub mod token;
 pub mod validation;
 

@@ -20,6 +20,7 @@ use switchboard_core::{
         ScenarioId,
     },
     message::{AuthorKind, Content, DeliveryStatus, Direction},
+    timer::TimerKind,
 };
 
 use crate::{
@@ -33,7 +34,7 @@ use crate::{
 };
 
 /// The timer kind of the bot's pending work.
-pub const BOT: &str = "bot";
+const BOT: &str = TimerKind::Bot.as_str();
 
 /// How many unread customer messages one turn reads at most.
 const READ_BATCH: i64 = 50;

@@ -9,13 +9,13 @@ use switchboard_core::{
         AccountId, ConnectionId, ContactId, ConversationId, GroupId, MessageId, NoteId, OperatorId,
     },
     message::{AuthorKind, Content, DeliveryStatus, Direction, Message, Note},
+    timer::TimerKind,
 };
 
 use crate::{
     audit,
     codec::{now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
-    routing::ANSWER_TIMEOUT,
     Store, StoreError,
 };
 
@@ -373,7 +373,7 @@ impl Store {
         .await?;
         if answered.rows_affected() == 1 {
             sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
-                .bind(ANSWER_TIMEOUT)
+                .bind(TimerKind::AnswerTimeout.as_str())
                 .bind(reply.conversation_id.to_string())
                 .execute(&mut *tx)
                 .await?;

@@ -37,7 +37,7 @@ mod writes;
 
 pub use accounts::NewAccount;
 pub use attachments::StoredAttachment;
-pub use bot::{Answer, Applied, BotApply, BotLoad, BotMessage, BotNext, Unread, BOT};
+pub use bot::{Answer, Applied, BotApply, BotLoad, BotMessage, BotNext, Unread};
 pub use connect::{Dialect, StoreConfig, Synchronous};
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
 pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};
@@ -48,10 +48,10 @@ pub use journal::{Journal, JournalEntry};
 pub use listen::Listener;
 pub use operators::{Credentials, NewOperator, OperatorUpdate};
 pub use outbox::{Finish, OutboxItem, Settle};
-pub use routing::{TransferTarget, ANSWER_TIMEOUT, HOLD};
+pub use routing::TransferTarget;
 pub use schedules::ScheduleInput;
 pub use stats::{LoadNow, QueueNow};
-pub use timers::{ActionFor, Closed, DueTimer, AUTO_CLOSE};
+pub use timers::{ActionFor, Closed, DueTimer};
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 
 use sqlx::AnyPool;

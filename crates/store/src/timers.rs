@@ -10,6 +10,7 @@ use switchboard_core::{
     conversation::ClosedReason,
     ids::{AccountId, ConversationId},
     message::Direction,
+    timer::TimerKind,
     DurationSpec,
 };
 
@@ -19,14 +20,11 @@ use crate::{
     routing, Dialect, Store, StoreError,
 };
 
-/// Closes a conversation after `auto_close_after` without messages.
-pub const AUTO_CLOSE: &str = "auto_close";
-
 /// A timer whose time has come, claimed by this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueTimer {
     pub id: i64,
-    pub kind: String,
+    pub kind: TimerKind,
     pub conversation_id: ConversationId,
 }
 
@@ -57,9 +55,16 @@ impl Store {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        // A kind this version does not know is left for a newer one.
+        let known = TimerKind::ALL
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "UPDATE timers SET lease_until = $1
              WHERE id IN (SELECT id FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                            AND kind IN ({known})
                           ORDER BY due_at LIMIT $3 {lock})
              RETURNING id, kind, conversation_id"
         );
@@ -74,7 +79,7 @@ impl Store {
             .map(|r| {
                 Ok(DueTimer {
                     id: r.int("id")?,
-                    kind: r.text("kind")?,
+                    kind: r.parse("kind")?,
                     conversation_id: r.parse("conversation_id")?,
                 })
             })

@@ -20,12 +20,13 @@ use switchboard_core::{
     message::Content,
     operator::{OperatorStatus, Role},
     routing::Start,
+    timer::TimerKind,
 };
 use switchboard_store::{
     backends,
     testing::{self, Backend, TestDb},
     DueTimer, GroupInput, Ingest, IngestEvent, NewConnection, NewOperator, NewReply, Store,
-    StoreError, TransferTarget, ANSWER_TIMEOUT,
+    StoreError, TransferTarget,
 };
 
 backends!(routing_invariants_hold_under_random_operations);
@@ -461,7 +462,7 @@ async fn apply(store: &Store, w: &mut World, op: &Op) {
             if let Some(c) = conversation(c) {
                 let timer =
                     sqlx::query("SELECT id FROM timers WHERE kind = $1 AND conversation_id = $2")
-                        .bind(ANSWER_TIMEOUT)
+                        .bind(TimerKind::AnswerTimeout.as_str())
                         .bind(c.to_string())
                         .fetch_optional(store.raw_pool())
                         .await
@@ -469,7 +470,7 @@ async fn apply(store: &Store, w: &mut World, op: &Op) {
                 if let Some(timer) = timer {
                     let due = DueTimer {
                         id: timer.get("id"),
-                        kind: ANSWER_TIMEOUT.into(),
+                        kind: TimerKind::AnswerTimeout,
                         conversation_id: c,
                     };
                     let later = now + SignedDuration::from_hours(1);

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use switchboard_store::{ANSWER_TIMEOUT, AUTO_CLOSE, BOT, HOLD};
+use switchboard_core::timer::TimerKind;
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -42,8 +42,8 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         };
         for timer in &due {
             let now = Timestamp::now();
-            let result = match timer.kind.as_str() {
-                AUTO_CLOSE => state
+            let result = match timer.kind {
+                TimerKind::AutoClose => state
                     .store
                     .fire_auto_close(timer, now, &crate::ingest::text_action)
                     .await
@@ -59,19 +59,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                         }
                         None => Vec::new(),
                     }),
-                ANSWER_TIMEOUT => state.store.fire_answer_timeout(timer, now).await,
-                HOLD => state.store.fire_hold(timer, now).await,
+                TimerKind::AnswerTimeout => state.store.fire_answer_timeout(timer, now).await,
+                TimerKind::Hold => state.store.fire_hold(timer, now).await,
                 // A bot turn may wait on an HTTP call: it must not hold up other timers.
-                BOT => {
+                TimerKind::Bot => {
                     let (state, conversation) = (state.clone(), timer.conversation_id);
                     tokio::spawn(async move { crate::bot::run(&state, conversation, true).await });
-                    continue;
-                }
-                other => {
-                    tracing::error!(
-                        kind = other,
-                        "a timer of an unknown kind; left for a newer version"
-                    );
                     continue;
                 }
             };

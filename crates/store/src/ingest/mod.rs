@@ -44,6 +44,7 @@ use switchboard_core::{
     ids::{AccountId, ConnectionId, ContactId, ConversationId, MessageId},
     message::{AuthorKind, Content, DeliveryStatus, Direction},
     routing::Start,
+    timer::TimerKind,
 };
 
 use crate::{
@@ -51,7 +52,7 @@ use crate::{
     bot::Answer,
     codec::{millis, now_millis, to_json, RowExt},
     outbox::{claim_in, enqueue, enqueue_all, finish_all, NewOutbound, OutboxItem, Settle},
-    routing::{self, HOLD},
+    routing,
     rows::Rows,
     writes::Writes,
     Dialect, Store, StoreError,
@@ -325,7 +326,7 @@ async fn open_or_continue(
     match start.held_until {
         Some(until) => {
             sqlx::query("INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)")
-                .bind(HOLD)
+                .bind(TimerKind::Hold.as_str())
                 .bind(id.to_string())
                 .bind(millis(until))
                 .execute(&mut *conn)

@@ -79,7 +79,7 @@ pub(super) async fn store_other(
                 sqlx::query(
                     "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
-                .bind(crate::bot::BOT)
+                .bind(switchboard_core::timer::TimerKind::Bot.as_str())
                 .bind(conversation.to_string())
                 .bind(now)
                 .execute(&mut *tx)

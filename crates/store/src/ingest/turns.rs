@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 
 use sqlx::AnyConnection;
-use switchboard_core::{conversation::ConversationStatus, ids::ContactId};
+use switchboard_core::{conversation::ConversationStatus, ids::ContactId, timer::TimerKind};
 
 use super::messages::{Incoming, Place};
 use crate::{
-    bot::{load_in, write_turns, BotApply, BotLoad, BotNext, SameTx, Turn, TurnRows, Unread, BOT},
+    bot::{load_in, write_turns, BotApply, BotLoad, BotNext, SameTx, Turn, TurnRows, Unread},
     rows::Rows,
     writes::Writes,
     StoreError,
@@ -49,7 +49,7 @@ pub(super) async fn bot_turns<'a>(
             }
         }
         wake.push([
-            BOT.into(),
+            TimerKind::Bot.as_str().into(),
             place.conversation.to_string().into(),
             place.at(now).into(),
         ]);

@@ -32,7 +32,7 @@ impl Store {
                     .bind(conversation.to_string())
                     .execute(&mut *tx)
                     .await?;
-                drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
+                drop_timer(&mut tx, TimerKind::AnswerTimeout, conversation).await?;
                 audit::record(
                     &mut tx,
                     NewAuditEntry::new(
@@ -167,8 +167,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         drop_offers(&mut tx, conversation).await?;
-        drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
-        drop_timer(&mut tx, HOLD, conversation).await?;
+        drop_timer(&mut tx, TimerKind::AnswerTimeout, conversation).await?;
+        drop_timer(&mut tx, TimerKind::Hold, conversation).await?;
         audit::record(
             &mut tx,
             NewAuditEntry::new(
@@ -245,7 +245,7 @@ impl Store {
             None => None,
         };
         let (Some(rules), Some(group)) = (rules, current.group_id) else {
-            drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
+            drop_timer(&mut tx, TimerKind::AnswerTimeout, conversation).await?;
             tx.commit().await?;
             return Ok(Vec::new());
         };
@@ -274,13 +274,13 @@ impl Store {
             _ => (Vec::new(), None),
         };
         let Some(since) = since.filter(|_| !missed.is_empty()) else {
-            drop_timer(&mut tx, ANSWER_TIMEOUT, conversation).await?;
+            drop_timer(&mut tx, TimerKind::AnswerTimeout, conversation).await?;
             tx.commit().await?;
             return Ok(Vec::new());
         };
         let due = after(since, d);
         if due > now {
-            set_timer(&mut tx, ANSWER_TIMEOUT, conversation, due).await?;
+            set_timer(&mut tx, TimerKind::AnswerTimeout, conversation, due).await?;
             tx.commit().await?;
             return Ok(Vec::new());
         }
@@ -435,10 +435,10 @@ impl Store {
                     .bind(millis(until))
                     .execute(&mut *tx)
                     .await?;
-                set_timer(&mut tx, HOLD, conversation, until).await?;
+                set_timer(&mut tx, TimerKind::Hold, conversation, until).await?;
             }
             _ => {
-                drop_timer(&mut tx, HOLD, conversation).await?;
+                drop_timer(&mut tx, TimerKind::Hold, conversation).await?;
                 if current.held_until.is_some() {
                     sqlx::query("UPDATE conversations SET held_until = NULL WHERE id = $1")
                         .bind(conversation.to_string())

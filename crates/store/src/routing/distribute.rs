@@ -51,13 +51,13 @@ pub(super) async fn assign_row(
         Some(rules) if !accepted => {
             set_timer(
                 conn,
-                ANSWER_TIMEOUT,
+                TimerKind::AnswerTimeout,
                 conversation,
                 after(now, &rules.distribution),
             )
             .await?
         }
-        _ => drop_timer(conn, ANSWER_TIMEOUT, conversation).await?,
+        _ => drop_timer(conn, TimerKind::AnswerTimeout, conversation).await?,
     }
     audit::record(
         conn,
@@ -145,7 +145,7 @@ pub(crate) async fn distribute_group(
     for (conversation, had) in &current {
         if !wanted.contains_key(conversation) {
             drop_offers(&mut *conn, *conversation).await?;
-            drop_timer(conn, ANSWER_TIMEOUT, *conversation).await?;
+            drop_timer(conn, TimerKind::AnswerTimeout, *conversation).await?;
             if !had.is_empty() {
                 changed.push(*conversation);
             }
@@ -175,7 +175,7 @@ pub(crate) async fn distribute_group(
         }
         if had.is_empty() {
             // A new round: nobody accepting within the answer timeout counts as one offer.
-            set_timer(conn, ANSWER_TIMEOUT, *conversation, after(now, d)).await?;
+            set_timer(conn, TimerKind::AnswerTimeout, *conversation, after(now, d)).await?;
             audit::record(
                 conn,
                 NewAuditEntry::new(
@@ -372,7 +372,7 @@ pub(crate) async fn return_conversations(
         .bind(i64::from(attention))
         .execute(&mut *conn)
         .await?;
-        drop_timer(conn, ANSWER_TIMEOUT, conversation).await?;
+        drop_timer(conn, TimerKind::AnswerTimeout, conversation).await?;
         audit::record(
             conn,
             NewAuditEntry::new(

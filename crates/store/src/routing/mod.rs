@@ -22,6 +22,7 @@ use switchboard_core::{
     operator::OperatorStatus,
     routing::{self, assigned_at, free_places, Unanswered, Waiting},
     schedule::Hours,
+    timer::TimerKind,
 };
 
 use crate::{
@@ -30,12 +31,6 @@ use crate::{
     timers::DueTimer,
     Dialect, Store, StoreError,
 };
-
-/// Moves an assigned conversation on when its operator has not answered in time; for
-/// `all_at_once`, ends an offer round nobody accepted.
-pub const ANSWER_TIMEOUT: &str = "answer_timeout";
-/// Releases a conversation held out of hours when the schedule opens.
-pub const HOLD: &str = "hold";
 
 /// Where a transfer sends a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +207,7 @@ async fn queue(
 
 async fn set_timer(
     conn: &mut AnyConnection,
-    kind: &str,
+    kind: TimerKind,
     conversation: ConversationId,
     due: Timestamp,
 ) -> Result<(), StoreError> {
@@ -220,7 +215,7 @@ async fn set_timer(
         "INSERT INTO timers (kind, conversation_id, due_at) VALUES ($1, $2, $3)
          ON CONFLICT (kind, conversation_id) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
     )
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(conversation.to_string())
     .bind(millis(due))
     .execute(&mut *conn)
@@ -230,11 +225,11 @@ async fn set_timer(
 
 async fn drop_timer(
     conn: &mut AnyConnection,
-    kind: &str,
+    kind: TimerKind,
     conversation: ConversationId,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM timers WHERE kind = $1 AND conversation_id = $2")
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(conversation.to_string())
         .execute(&mut *conn)
         .await?;
@@ -315,7 +310,7 @@ async fn pass_on(
     now: Timestamp,
 ) -> Result<Vec<ConversationId>, StoreError> {
     let d = &rules.distribution;
-    drop_timer(&mut *conn, ANSWER_TIMEOUT, conversation).await?;
+    drop_timer(&mut *conn, TimerKind::AnswerTimeout, conversation).await?;
     let offers_made = current.offers_made + 1;
     let mut tried = current.tried.clone();
     tried.extend(missed.iter().filter(|o| !current.tried.contains(o)));
