@@ -5,6 +5,7 @@
 //! database or a network. The shell (store, server, workers) performs what the core decides.
 
 pub mod account;
+pub mod admission;
 pub mod audit;
 pub mod autoclose;
 pub mod capabilities;

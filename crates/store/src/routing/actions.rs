@@ -2,6 +2,7 @@
 //! timeouts and holds firing, status changes; each one transaction under the routing lock.
 
 use super::*;
+use switchboard_core::admission::{self, Decline, Take};
 impl Store {
     /// Gives a conversation to an operator: an operator accepting an offer or taking one from
     /// the queue, or a supervisor assigning. The operator must be online with a free place;
@@ -18,16 +19,11 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock(&mut tx, self.dialect, account).await?;
         let current = state(&mut tx, account, conversation).await?;
-        match (current.status, current.assignee_id) {
-            (ConversationStatus::Closed, _) => {
-                return Err(refused("conversation_closed", "the conversation is closed"))
-            }
-            (ConversationStatus::Assigned, Some(holder)) if holder == operator => {
-                if current.answered || actor != operator {
-                    return Ok(Vec::new());
-                }
-                // Accepting what distribution gave them: the operator has it in hand, so the
-                // answer timeout no longer applies and going offline does not take it away.
+        match admission::take(&current.held(), operator, actor)? {
+            Take::Nothing => return Ok(Vec::new()),
+            Take::Accept => {
+                // The operator has it in hand, so the answer timeout no longer applies and
+                // going offline does not take it away.
                 sqlx::query("UPDATE conversations SET answered = 1 WHERE id = $1")
                     .bind(conversation.to_string())
                     .execute(&mut *tx)
@@ -47,13 +43,7 @@ impl Store {
                 tx.commit().await?;
                 return Ok(vec![conversation]);
             }
-            (ConversationStatus::Assigned, _) => {
-                return Err(refused(
-                    "already_assigned",
-                    "another operator has taken this conversation; transfer it instead",
-                ))
-            }
-            _ => {}
+            Take::Assign => {}
         }
         let rules = match current.group_id {
             Some(g) => rules(&mut tx, account, g).await?,
@@ -65,24 +55,7 @@ impl Store {
             .ok_or_else(|| StoreError::InvalidReference {
                 what: "operator_id".into(),
             })?;
-        if candidate.status != OperatorStatus::Online {
-            return Err(refused(
-                "operator_not_online",
-                format!(
-                    "the operator is {}; only online operators take conversations",
-                    candidate.status
-                ),
-            ));
-        }
-        if candidate.open >= candidate.capacity {
-            return Err(refused(
-                "at_capacity",
-                format!(
-                    "the operator already has {} open conversations, their limit",
-                    candidate.open
-                ),
-            ));
-        }
+        admission::may_hold(&candidate)?;
         let how = Assignment {
             actor: Some(actor),
             last_assigned: now,
@@ -128,9 +101,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock(&mut tx, self.dialect, account).await?;
         let current = state(&mut tx, account, conversation).await?;
-        if current.status == ConversationStatus::Closed {
-            return Err(refused("conversation_closed", "the conversation is closed"));
-        }
+        admission::transfer(&current.held())?;
         let (table, id, field) = match target {
             TransferTarget::Operator(o) => ("operators", o.to_string(), "operator_id"),
             TransferTarget::Group(g) => ("groups", g.to_string(), "group_id"),
@@ -321,29 +292,16 @@ impl Store {
                 .iter()
                 .map(|r| r.parse("operator_id"))
                 .collect::<Result<_, _>>()?;
-        let holds = current.status == ConversationStatus::Assigned
-            && current.assignee_id == Some(operator)
-            && !current.answered;
-        let is_offered =
-            current.status == ConversationStatus::Queued && offered.contains(&operator);
-        if !holds && !is_offered {
-            return Err(refused(
-                "not_offered",
-                "only a conversation offered to you, or assigned to you and not yet answered, can be declined",
-            ));
-        }
         let rules = match current.group_id {
             Some(g) => rules(&mut tx, account, g).await?,
             None => None,
         };
+        let grouped = rules.is_some() && current.group_id.is_some();
+        let decided = admission::decline(&current.held(), operator, &offered, grouped)?;
         let (Some(rules), Some(group)) = (rules, current.group_id) else {
-            // Aimed at this operator alone: nobody else to pass it to.
-            return Err(refused(
-                "not_offered",
-                "this conversation waits for you alone; transfer it instead",
-            ));
+            return Err(Refusal::WaitsForYouAlone.into());
         };
-        let changed = if is_offered && offered.len() > 1 {
+        let changed = if decided == Decline::StepOut {
             // Others still hold the offer: only this operator steps out of the round.
             let mut tried = current.tried.clone();
             if !tried.contains(&operator) {

@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AnyConnection;
 use switchboard_core::{
+    admission::{Held, Refusal},
     audit::NewAuditEntry,
     conversation::{ClosedReason, ConversationStatus},
     distribution::Candidate,
     group::{Distribution, Strategy},
     ids::{AccountId, ConversationId, GroupId, OperatorId},
-    operator::OperatorStatus,
     routing::{self, assigned_at, free_places, Unanswered, Waiting},
     schedule::Hours,
     timer::TimerKind,
@@ -359,10 +359,23 @@ async fn pass_on(
     Ok(changed)
 }
 
-fn refused(code: &'static str, message: impl Into<String>) -> StoreError {
-    StoreError::Refused {
-        code,
-        message: message.into(),
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        StoreError::Refused {
+            code: refusal.code(),
+            message: refusal.to_string(),
+        }
+    }
+}
+
+impl State {
+    /// What the admission rules see of it.
+    fn held(&self) -> Held {
+        Held {
+            status: self.status,
+            assignee: self.assignee_id,
+            answered: self.answered,
+        }
     }
 }
 
