@@ -13,11 +13,11 @@ use sqlx::AnyConnection;
 use switchboard_core::{
     delivery::Step,
     ids::{AccountId, ConnectionId, ConversationId, MessageId},
-    message::DeliveryStatus,
+    message::{AuthorKind, Content, DeliveryStatus, Direction},
 };
 
 use crate::{
-    codec::{millis, now_millis, RowExt},
+    codec::{millis, now_millis, to_json, RowExt},
     rows::Rows,
     writes::Writes,
     Dialect, Store, StoreError,
@@ -364,4 +364,54 @@ pub(crate) fn finish_all(writes: &mut Writes, finished: &[(i64, Finish)], now: T
          FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1 AND outbox.status || '' = 'sending'",
         rows,
     );
+}
+
+/// A message the system sends the customer by itself (out of hours, closing), with the
+/// channel action that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub chat_id: String,
+    pub text: String,
+    /// The channel-neutral outbox action as JSON.
+    pub action: String,
+}
+
+/// Stores a system message and queues it in the conversation's order.
+pub(crate) async fn send_notice(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    connection: ConnectionId,
+    conversation: ConversationId,
+    notice: &Notice,
+    now: i64,
+) -> Result<MessageId, StoreError> {
+    let message = MessageId::new();
+    let content = Content {
+        text: notice.text.clone(),
+        ..Content::default()
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(message.to_string())
+    .bind(account.to_string())
+    .bind(conversation.to_string())
+    .bind(Direction::Outbound.as_str())
+    .bind(AuthorKind::System.as_str())
+    .bind(to_json(&content))
+    .bind(DeliveryStatus::Pending.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let item = NewOutbound {
+        account_id: account,
+        connection_id: connection,
+        conversation_id: Some(conversation),
+        message_id: Some(message),
+        chat_id: Some(notice.chat_id.clone()),
+        action: notice.action.clone(),
+    };
+    enqueue(conn, &item, now).await?;
+    Ok(message)
 }

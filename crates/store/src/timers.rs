@@ -14,19 +14,13 @@ use switchboard_core::{
     DurationSpec,
 };
 
+pub use crate::due::DueTimer;
+
 use crate::{
     codec::{millis, RowExt},
-    ingest::{send_notice, Notice},
+    outbox::{send_notice, Notice},
     routing, Dialect, Store, StoreError,
 };
-
-/// A timer whose time has come, claimed by this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueTimer {
-    pub id: i64,
-    pub kind: TimerKind,
-    pub conversation_id: ConversationId,
-}
 
 /// A conversation closed by a timer.
 #[derive(Debug, Clone, PartialEq, Eq)]

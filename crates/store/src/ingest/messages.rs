@@ -17,7 +17,7 @@ use switchboard_core::{
 
 use super::{
     contacts::{contacts, Known},
-    open_or_continue, send_notice,
+    open_or_continue,
     turns::{bot_turns, known_load},
     Ingest, Ingested,
 };
@@ -27,6 +27,7 @@ use crate::{
         MESSAGE_COLUMNS,
     },
     codec::{millis, to_json, RowExt},
+    outbox::send_notice,
     rows::{single_writer, Arg, Rows},
     writes::Writes,
     Dialect, StoreError,

@@ -42,7 +42,7 @@ use switchboard_core::{
     capabilities::ClientAbilities,
     conversation::ConversationStatus,
     ids::{AccountId, ConnectionId, ContactId, ConversationId, MessageId},
-    message::{AuthorKind, Content, DeliveryStatus, Direction},
+    message::{Content, DeliveryStatus},
     routing::Start,
     timer::TimerKind,
 };
@@ -50,23 +50,13 @@ use switchboard_core::{
 use crate::{
     audit,
     bot::Answer,
-    codec::{millis, now_millis, to_json, RowExt},
-    outbox::{claim_in, enqueue, enqueue_all, finish_all, NewOutbound, OutboxItem, Settle},
+    codec::{millis, now_millis, RowExt},
+    outbox::{claim_in, enqueue_all, finish_all, NewOutbound, Notice, OutboxItem, Settle},
     routing,
     rows::Rows,
     writes::Writes,
     Dialect, Store, StoreError,
 };
-
-/// A message the system sends the customer by itself (out of hours, closing), with the
-/// channel action that sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub chat_id: String,
-    pub text: String,
-    /// The channel-neutral outbox action as JSON.
-    pub action: String,
-}
 
 /// What the channel reported, already mapped to neutral terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,46 +330,6 @@ async fn open_or_continue(
         None => {}
     }
     Ok((id, true, start.status))
-}
-
-/// Stores a system message and queues it in the conversation's order.
-pub(crate) async fn send_notice(
-    conn: &mut AnyConnection,
-    account: AccountId,
-    connection: ConnectionId,
-    conversation: ConversationId,
-    notice: &Notice,
-    now: i64,
-) -> Result<MessageId, StoreError> {
-    let message = MessageId::new();
-    let content = Content {
-        text: notice.text.clone(),
-        ..Content::default()
-    };
-    sqlx::query(
-        "INSERT INTO messages (id, account_id, conversation_id, direction, author_kind, content, delivery_status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(message.to_string())
-    .bind(account.to_string())
-    .bind(conversation.to_string())
-    .bind(Direction::Outbound.as_str())
-    .bind(AuthorKind::System.as_str())
-    .bind(to_json(&content))
-    .bind(DeliveryStatus::Pending.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let item = NewOutbound {
-        account_id: account,
-        connection_id: connection,
-        conversation_id: Some(conversation),
-        message_id: Some(message),
-        chat_id: Some(notice.chat_id.clone()),
-        action: notice.action.clone(),
-    };
-    enqueue(conn, &item, now).await?;
-    Ok(message)
 }
 
 impl Store {

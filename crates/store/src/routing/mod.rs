@@ -28,7 +28,7 @@ use switchboard_core::{
 use crate::{
     audit,
     codec::{millis, RowExt},
-    timers::DueTimer,
+    due::DueTimer,
     Dialect, Store, StoreError,
 };
 
