@@ -224,6 +224,10 @@ pub trait Connector: Send + Sync {
         Capabilities::for_kind(self.kind())
     }
 
+    /// Checks the shape of credentials (the fields are there, a token looks like one), with
+    /// no I/O: a form's mistakes are named before the channel is asked.
+    fn validate(&self, credentials: &Value) -> Result<(), ConnectError>;
+
     /// Checks credentials with the channel and returns the account they belong to.
     async fn verify(
         &self,

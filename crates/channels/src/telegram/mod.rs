@@ -173,6 +173,10 @@ impl Connector for Telegram {
         }
     }
 
+    fn validate(&self, credentials_json: &Value) -> Result<(), ConnectError> {
+        credentials(credentials_json).map(|_| ())
+    }
+
     async fn verify(
         &self,
         api: &ApiContext,

@@ -151,7 +151,22 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
     let api = kit.api();
     let good = kit.good_credentials();
 
-    // Credentials.
+    // Credentials: their shape is checked without I/O, then by the channel.
+    connector
+        .validate(&good)
+        .unwrap_or_else(|e| panic!("{kind}: good credentials have a bad shape: {e}"));
+    for shapeless in [
+        serde_json::json!(null),
+        serde_json::json!({"unknown_field": 1}),
+    ] {
+        assert!(
+            matches!(
+                connector.validate(&shapeless),
+                Err(ConnectError::InvalidCredentials { .. })
+            ),
+            "{kind}: {shapeless} passes as credentials"
+        );
+    }
     let account = connector
         .verify(&api, &good)
         .await

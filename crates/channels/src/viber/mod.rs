@@ -189,6 +189,10 @@ impl Connector for Viber {
         }
     }
 
+    fn validate(&self, credentials_json: &Value) -> Result<(), ConnectError> {
+        credentials(credentials_json).map(|_| ())
+    }
+
     async fn verify(
         &self,
         api: &ApiContext,

@@ -306,6 +306,10 @@ impl Connector for Vk {
         }
     }
 
+    fn validate(&self, credentials_json: &Value) -> Result<(), ConnectError> {
+        credentials(credentials_json).map(|_| ())
+    }
+
     async fn verify(
         &self,
         api: &ApiContext,

@@ -110,6 +110,10 @@ impl Connector for Webchat {
         }
     }
 
+    fn validate(&self, credentials_json: &Value) -> Result<(), ConnectError> {
+        Settings::parse(credentials_json).map(|_| ())
+    }
+
     async fn verify(
         &self,
         _api: &ApiContext,

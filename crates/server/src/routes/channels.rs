@@ -299,6 +299,9 @@ async fn verify(
     caller.require(caller.role().manages_operators(), "connect channels")?;
     let connector = connector_for(body.kind)?;
     check_credentials(&body.credentials)?;
+    connector
+        .validate(&body.credentials)
+        .map_err(|e| connect_error(e, &ApiContext::default()))?;
     let api = ApiContext {
         http: state.http.clone(),
         api_base_url: body
@@ -377,6 +380,9 @@ pub(crate) async fn connect(
         o.check(body.kind)?;
     }
     check_credentials(&body.credentials)?;
+    connector
+        .validate(&body.credentials)
+        .map_err(|e| connect_error(e, &ApiContext::default()))?;
     let api = ApiContext {
         http: state.http.clone(),
         api_base_url: api_base_url.clone(),
