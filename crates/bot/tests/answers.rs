@@ -3,7 +3,6 @@
 //! and everything else selecting nothing (the step repeats).
 
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     message::Choice,
     render::{select, short_labels, MenuWords, Selected},
@@ -84,7 +83,7 @@ fn answers_select_what_the_customer_meant() {
     ];
     let words = MenuWords::default();
     for (kind, choices, page, text, pressed, want) in cases {
-        let caps = Capabilities::for_kind(kind);
+        let caps = switchboard_channels::profile::of(kind);
         let got = select(&caps, choices, page, &words, text, pressed);
         assert_eq!(got, want, "{kind}: {text:?} {pressed:?}");
     }

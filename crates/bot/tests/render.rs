@@ -8,7 +8,6 @@
 use proptest::prelude::*;
 use switchboard_bot::{load, preview::preview, Context};
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     message::Choice,
     render::{limit_violations, render, select, MenuWords, Rendered, Selected},
@@ -21,7 +20,7 @@ fn the_rich_scenario_in_every_channel_matches_its_golden_file_and_fits() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut stale = Vec::new();
     for &kind in ChannelKind::ALL {
-        let caps = Capabilities::for_kind(kind);
+        let caps = switchboard_channels::profile::of(kind);
         let shown = preview(&scenario, kind, &caps);
         for (step, messages) in shown.steps.as_object().unwrap() {
             let messages: Vec<Rendered> = serde_json::from_value(messages.clone()).unwrap();
@@ -137,7 +136,7 @@ proptest! {
             .collect();
         let words = MenuWords::default();
         for &kind in ChannelKind::ALL {
-            let caps = Capabilities::for_kind(kind);
+            let caps = switchboard_channels::profile::of(kind);
             let mut seen = vec![false; choices.len()];
             for page in 0..choices.len().max(1) {
                 let messages = render(&caps, &body, &choices, page, &words);

@@ -46,7 +46,7 @@ fn texts(turn: &Turn) -> Vec<&str> {
 #[test]
 fn the_contract_example_walks_from_menu_to_close() {
     let shop = scenario("shop.yaml");
-    let caps = Capabilities::for_kind(ChannelKind::Telegram);
+    let caps = switchboard_channels::profile::of(ChannelKind::Telegram);
     let env = env(&caps);
     let turn = start(&shop, &env);
     assert_eq!(texts(&turn), vec!["Здравствуйте, Анна! Чем помочь?"]);
@@ -99,7 +99,7 @@ fn the_contract_example_walks_from_menu_to_close() {
 #[test]
 fn failures_and_other_branches_hand_off() {
     let shop = scenario("shop.yaml");
-    let caps = Capabilities::for_kind(ChannelKind::Bitrix24);
+    let caps = switchboard_channels::profile::of(ChannelKind::Bitrix24);
     let env = env(&caps);
     let turn = start(&shop, &env);
     // No buttons here: a numbered menu, answered by number.
@@ -141,7 +141,7 @@ fn failures_and_other_branches_hand_off() {
 #[test]
 fn an_unmatched_answer_repeats_the_step_after_its_retry_text() {
     let rich = scenario("rich.yaml");
-    let caps = Capabilities::for_kind(ChannelKind::Vk);
+    let caps = switchboard_channels::profile::of(ChannelKind::Vk);
     let env = env(&caps);
     let turn = start(&rich, &env);
     let turn = say(&rich, &env, &turn.state, "хочу пиццу");
@@ -168,7 +168,7 @@ fn an_unmatched_answer_repeats_the_step_after_its_retry_text() {
 #[test]
 fn long_menus_page_and_the_last_page_is_answerable() {
     let rich = scenario("rich.yaml");
-    let caps = Capabilities::for_kind(ChannelKind::Vk);
+    let caps = switchboard_channels::profile::of(ChannelKind::Vk);
     let env = env(&caps);
     let turn = start(&rich, &env);
     // VK shows 6 choices and "more" per page: 11 choices make two pages.
@@ -183,7 +183,7 @@ fn long_menus_page_and_the_last_page_is_answerable() {
 #[test]
 fn set_if_and_wait_go_through_timers() {
     let rich = scenario("rich.yaml");
-    let caps = Capabilities::for_kind(ChannelKind::Telegram);
+    let caps = switchboard_channels::profile::of(ChannelKind::Telegram);
     let env = env(&caps);
     let turn = start(&rich, &env);
     let turn = say(&rich, &env, &turn.state, "⭐ оставить   ОТЗЫВ");
@@ -211,7 +211,7 @@ fn set_if_and_wait_go_through_timers() {
 fn answers_in_urls_are_escaped() {
     let source = "name: x\nstart: a\nsteps:\n  a:\n    ask: id?\n    save: id\n    goto: b\n  b:\n    http: { url: 'https://api.example/orders/{{id}}?x=1' }\n    on_error: a\n    goto: a\n";
     let s = load(source, &Context::default()).unwrap();
-    let caps = Capabilities::for_kind(ChannelKind::Telegram);
+    let caps = switchboard_channels::profile::of(ChannelKind::Telegram);
     let env = env(&caps);
     let turn = start(&s, &env);
     let turn = say(&s, &env, &turn.state, "../admin?drop=1#");

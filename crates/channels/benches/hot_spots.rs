@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use serde_json::json;
 use switchboard_channels::{registry, HookKeys, WebhookRequest};
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     distribution::Candidate,
     group::Strategy,
@@ -80,7 +79,7 @@ fn rendering(c: &mut Criterion) {
         ChannelKind::Whatsapp,
         ChannelKind::Bitrix24,
     ] {
-        let caps = Capabilities::for_kind(kind);
+        let caps = switchboard_channels::profile::of(kind);
         group.bench_function(format!("menu_3_{kind}"), |b| {
             b.iter(|| {
                 render(

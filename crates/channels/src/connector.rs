@@ -219,10 +219,8 @@ pub trait Connector: Send + Sync {
         None
     }
 
-    /// The channel's default limits.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::for_kind(self.kind())
-    }
+    /// The channel's default limits: its folder's `profile.rs`.
+    fn capabilities(&self) -> Capabilities;
 
     /// Checks the shape of credentials (the fields are there, a token looks like one), with
     /// no I/O: a form's mistakes are named before the channel is asked.

@@ -18,6 +18,7 @@ mod event;
 pub mod form;
 mod http;
 pub mod oauth;
+pub mod profile;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -12,7 +12,6 @@ use switchboard_bot::{
     advance, load, preview::preview, start, Context, Env, HandoffTarget, Input, Scenario, Stop,
 };
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     render::{render, KeyboardKind, Rendered},
 };
@@ -52,7 +51,7 @@ pub fn render_file(file: &str, kind: ChannelKind) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let caps = Capabilities::for_kind(kind);
+    let caps = switchboard_channels::profile::of(kind);
     match serde_json::to_string(&preview(&scenario, kind, &caps)) {
         Ok(json) => {
             println!("{json}");
@@ -111,7 +110,7 @@ pub fn chat(file: &str, kind: ChannelKind, allow: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let caps = Capabilities::for_kind(kind);
+    let caps = switchboard_channels::profile::of(kind);
     let env = Env {
         caps: &caps,
         contact: serde_json::json!({"name": "Guest", "id": "terminal", "external_id": "terminal"}),

@@ -1,7 +1,8 @@
 //! What a channel can show: text length, buttons, lists, media, messaging window. The
-//! renderer fits a channel-neutral message into these. Every channel kind has a default
-//! profile here, so rendering works the same for kinds whose connector is still to come;
-//! a connection may override parts of it.
+//! renderer fits a channel-neutral message into these. A built channel's profile lives in
+//! its folder (`switchboard_channels`); kinds whose connector is still to come have a
+//! provisional one here, so scenarios render for them already. A connection may override
+//! parts of its profile.
 //!
 //! Numbers come from each vendor's API documentation (the limits it states for text, buttons,
 //! lists and windows). Where a vendor documents nothing (Odnoklassniki, Webim, LiveTex, Yandex),
@@ -124,7 +125,7 @@ mod seconds {
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Buttons with the defaults most channels share; profiles change what differs.
-fn buttons(max_buttons: usize, max_label: usize) -> ButtonLimits {
+pub fn buttons(max_buttons: usize, max_label: usize) -> ButtonLimits {
     ButtonLimits {
         max_buttons,
         max_per_row: 1,
@@ -139,7 +140,8 @@ fn buttons(max_buttons: usize, max_label: usize) -> ButtonLimits {
     }
 }
 
-fn plain(max_text: usize) -> Capabilities {
+/// A profile of text and the common media, without buttons, at this text limit.
+pub fn plain(max_text: usize) -> Capabilities {
     Capabilities {
         max_text,
         text_unit: TextUnit::Chars,
@@ -239,24 +241,17 @@ impl Capabilities {
         self
     }
 
-    /// A connection's profile: its kind's (narrowed by the messenger behind a platform),
-    /// with the admin's overrides.
-    pub fn for_connection(kind: ChannelKind, overrides: Option<&CapabilityOverrides>) -> Self {
-        let Some(o) = overrides else {
-            return Capabilities::for_kind(kind);
-        };
-        let mut caps = match o.via {
-            Some(via) => Capabilities::through(kind, via),
-            None => Capabilities::for_kind(kind),
-        };
+    /// The profile with an admin's overrides applied (all but `via`, which names the
+    /// profile to narrow by: see [`Capabilities::through`]).
+    pub fn with_overrides(mut self, o: &CapabilityOverrides) -> Self {
         if let Some(n) = o.max_text {
-            caps.max_text = n;
+            self.max_text = n;
         }
         if o.buttons == Some(false) {
-            caps.buttons = None;
-            caps.list = None;
+            self.buttons = None;
+            self.list = None;
         }
-        if let Some(b) = caps.buttons.as_mut() {
+        if let Some(b) = self.buttons.as_mut() {
             if let Some(n) = o.max_buttons {
                 b.max_buttons = n;
                 b.max_rows = b.max_rows.max(n.div_ceil(b.max_per_row.max(1)));
@@ -265,54 +260,18 @@ impl Capabilities {
                 b.max_label = n;
             }
         }
-        caps
+        self
     }
 
-    /// The default profile of a channel kind.
-    pub fn for_kind(kind: ChannelKind) -> Capabilities {
+    /// The provisional profile of a kind whose connector is still to come, so scenarios
+    /// render for it already; `None` for a built channel, whose profile lives in its folder
+    /// (`switchboard_channels::profile::of` gives either).
+    pub fn provisional(kind: ChannelKind) -> Option<Capabilities> {
         use AttachmentKind::*;
-        match kind {
-            ChannelKind::Telegram => Capabilities {
-                text_unit: TextUnit::Utf16,
-                // Label length is not specified by the Bot API; 64 keeps menus readable.
-                buttons: Some(ButtonLimits {
-                    max_per_row: 8,
-                    reply: true,
-                    one_time: true,
-                    removable: true,
-                    ..buttons(100, 64)
-                }),
-                media: vec![Image, File, Audio, Voice, Video],
-                per_second: Some(30.0),
-                per_chat_per_second: Some(1.0),
-                ..plain(4096)
-            },
-            // The seed: at most 7 buttons of at most 20 characters. Inline keyboards have at
-            // most 6 rows of 5.
-            ChannelKind::Vk => Capabilities {
-                buttons: Some(ButtonLimits {
-                    max_per_row: 5,
-                    max_rows: 6,
-                    max_payload_bytes: 255,
-                    reply: true,
-                    one_time: true,
-                    ..buttons(7, 20)
-                }),
-                per_second: Some(20.0),
-                ..plain(9000)
-            },
-            // Viber shows a keyboard in place of the customer's; a press comes back as text.
-            // It fetches media by URL: stored files go as signed links that expire.
-            ChannelKind::Viber => Capabilities {
-                buttons: Some(ButtonLimits {
-                    max_payload_bytes: 250,
-                    inline: false,
-                    reply: true,
-                    ..buttons(24, 250)
-                }),
-                media: vec![Image, Video, File],
-                ..plain(7000)
-            },
+        Some(match kind {
+            ChannelKind::Telegram | ChannelKind::Vk | ChannelKind::Viber | ChannelKind::Webchat => {
+                return None
+            }
             // The official Cloud API: 3 reply buttons of 20, or a list of 10 rows of 24.
             ChannelKind::Whatsapp => Capabilities {
                 buttons: Some(ButtonLimits {
@@ -374,16 +333,6 @@ impl Capabilities {
                 media: vec![Image, Video, Audio, Voice, File],
                 ..plain(100_000)
             },
-            ChannelKind::Webchat => Capabilities {
-                buttons: Some(ButtonLimits {
-                    max_payload_bytes: 256,
-                    removable: true,
-                    ..buttons(20, 100)
-                }),
-                // The widget shows text and buttons; files arrive with the inbox's upload.
-                media: vec![],
-                ..plain(10_000)
-            },
             // The seed: Jivo at most 7 buttons; their length is not documented.
             ChannelKind::Jivo => Capabilities {
                 buttons: Some(buttons(7, 40)),
@@ -400,15 +349,14 @@ impl Capabilities {
             // The seed: no buttons through Umnico or Bitrix24.
             ChannelKind::Umnico => plain(4000),
             ChannelKind::Bitrix24 => plain(20_000),
-        }
+        })
     }
 
-    /// The profile of a channel reached through an omnichannel platform: the platform's
-    /// profile, narrowed by the channel behind it. The seed: WhatsApp, Instagram, Facebook
-    /// and Odnoklassniki through a platform show no buttons.
-    pub fn through(platform: ChannelKind, underlying: ChannelKind) -> Capabilities {
-        let mut caps = Capabilities::for_kind(platform);
-        let inner = Capabilities::for_kind(underlying);
+    /// A platform's profile (this one) narrowed by the channel behind it (`underlying`,
+    /// whose profile is `inner`). The seed: WhatsApp, Instagram, Facebook and Odnoklassniki
+    /// through a platform show no buttons.
+    pub fn through(self, underlying: ChannelKind, inner: &Capabilities) -> Capabilities {
+        let mut caps = self;
         if matches!(
             underlying,
             ChannelKind::Whatsapp
@@ -447,74 +395,13 @@ impl Capabilities {
 mod tests {
     use super::*;
 
-    /// An app without inline keyboards gets the numbered menu where the channel's menus are
-    /// inline; one that has them, or no report at all, changes nothing.
     #[test]
-    fn a_client_without_the_channels_buttons_gets_a_numbered_menu() {
-        let vk = Capabilities::for_kind(ChannelKind::Vk);
-        let old = ClientAbilities {
-            inline: false,
-            keyboard: true,
-        };
-        let full = ClientAbilities {
-            inline: true,
-            keyboard: true,
-        };
-        assert_eq!(vk.clone().for_client(Some(&old)).buttons, None);
-        assert_eq!(vk.clone().for_client(Some(&full)), vk);
-        assert_eq!(vk.clone().for_client(None), vk);
-        let viber = Capabilities::for_kind(ChannelKind::Viber);
-        assert_eq!(viber.clone().for_client(Some(&old)), viber);
-        let bare = ClientAbilities {
-            inline: false,
-            keyboard: false,
-        };
-        assert_eq!(viber.for_client(Some(&bare)).buttons, None);
-    }
-
-    #[test]
-    fn every_kind_has_a_sane_profile() {
-        for kind in ChannelKind::ALL {
-            let caps = Capabilities::for_kind(*kind);
-            assert!(caps.max_text >= 1000, "{kind}");
-            if let Some(b) = &caps.buttons {
-                assert!(b.max_buttons >= 3 && b.max_label >= 20, "{kind}");
-                assert!(b.max_per_row >= 1 && b.max_rows >= 1, "{kind}");
-                assert!(b.max_per_row * b.max_rows >= b.max_buttons, "{kind}");
-                assert!(b.inline || b.reply, "{kind}");
-                assert!(b.max_payload_bytes >= 64, "{kind}");
-            }
-        }
-    }
-
-    #[test]
-    fn overrides_narrow_or_widen_a_profile() {
-        let o = CapabilityOverrides {
-            max_buttons: Some(12),
-            max_label: Some(30),
-            ..CapabilityOverrides::default()
-        };
-        let vk = Capabilities::for_connection(ChannelKind::Vk, Some(&o));
-        let b = vk.buttons.unwrap();
-        assert_eq!((b.max_buttons, b.max_label), (12, 30));
-        assert!(b.max_rows * b.max_per_row >= 12);
-        let off = CapabilityOverrides {
-            buttons: Some(false),
-            ..CapabilityOverrides::default()
-        };
-        assert!(
-            Capabilities::for_connection(ChannelKind::Telegram, Some(&off))
-                .buttons
-                .is_none()
-        );
+    fn overrides_are_checked() {
         let via = CapabilityOverrides {
             via: Some(ChannelKind::Whatsapp),
             ..CapabilityOverrides::default()
         };
         assert!(via.check(ChannelKind::Jivo).is_ok());
-        assert!(Capabilities::for_connection(ChannelKind::Jivo, Some(&via))
-            .buttons
-            .is_none());
         assert!(via.check(ChannelKind::Telegram).is_err());
         let zero = CapabilityOverrides {
             max_text: Some(0),
@@ -524,38 +411,5 @@ mod tests {
             zero.check(ChannelKind::Vk).unwrap_err().field,
             "capabilities.max_text"
         );
-    }
-
-    #[test]
-    fn the_seeds_numbers_are_the_defaults() {
-        let vk = Capabilities::for_kind(ChannelKind::Vk).buttons.unwrap();
-        assert_eq!((vk.max_buttons, vk.max_label), (7, 20));
-        let jivo = Capabilities::for_kind(ChannelKind::Jivo).buttons.unwrap();
-        assert_eq!(jivo.max_buttons, 7);
-        assert!(Capabilities::for_kind(ChannelKind::Bitrix24)
-            .buttons
-            .is_none());
-        assert!(Capabilities::for_kind(ChannelKind::Umnico)
-            .buttons
-            .is_none());
-        let wa = Capabilities::for_kind(ChannelKind::Whatsapp);
-        assert_eq!(wa.buttons.as_ref().unwrap().max_buttons, 3);
-        assert_eq!(wa.buttons.as_ref().unwrap().max_label, 20);
-        assert_eq!(wa.list.as_ref().unwrap().max_rows, 10);
-        assert_eq!(wa.list.as_ref().unwrap().max_title, 24);
-        for kind in [
-            ChannelKind::Whatsapp,
-            ChannelKind::Instagram,
-            ChannelKind::Messenger,
-            ChannelKind::Ok,
-        ] {
-            assert!(Capabilities::through(ChannelKind::Jivo, kind)
-                .buttons
-                .is_none());
-        }
-        let via = Capabilities::through(ChannelKind::Jivo, ChannelKind::Telegram);
-        assert_eq!(via.buttons.unwrap().max_buttons, 7);
-        let via = Capabilities::through(ChannelKind::Webim, ChannelKind::Instagram);
-        assert_eq!((via.max_text, via.text_unit), (1000, TextUnit::Bytes));
     }
 }

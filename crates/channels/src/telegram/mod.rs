@@ -11,6 +11,7 @@ mod inbound;
 #[cfg(feature = "testkit")]
 pub mod kit;
 mod outbound;
+mod profile;
 
 use std::time::Duration;
 
@@ -146,6 +147,10 @@ async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result
 impl Connector for Telegram {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Telegram
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        profile::profile()
     }
 
     fn form(&self) -> Form {

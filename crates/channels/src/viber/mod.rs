@@ -12,6 +12,7 @@ mod inbound;
 #[cfg(feature = "testkit")]
 pub mod kit;
 mod outbound;
+mod profile;
 
 use std::{
     collections::HashMap,
@@ -162,6 +163,10 @@ async fn name(api: &ApiContext, token: &str) -> Result<String, SendError> {
 impl Connector for Viber {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Viber
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        profile::profile()
     }
 
     fn form(&self) -> Form {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     message::{AttachmentKind, Choice},
 };
@@ -277,7 +276,7 @@ async fn sends_text_keyboards_and_media_and_sorts_errors() {
         .unwrap();
     assert_eq!(sent.external_ids.len(), 2);
     let calls = fake.calls_of("send_message");
-    let max = Capabilities::for_kind(ChannelKind::Viber).max_text;
+    let max = crate::profile::of(ChannelKind::Viber).max_text;
     assert!(calls[1..]
         .iter()
         .all(|c| c.body["text"].as_str().unwrap().chars().count() <= max));

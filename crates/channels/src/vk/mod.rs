@@ -16,6 +16,7 @@ mod inbound;
 pub mod kit;
 mod oauth;
 mod outbound;
+mod profile;
 
 use std::{
     collections::HashMap,
@@ -265,6 +266,10 @@ async fn user_names(
 impl Connector for Vk {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Vk
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        profile::profile()
     }
 
     fn form(&self) -> Form {

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "testkit")]
 pub mod kit;
+mod profile;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -83,6 +84,10 @@ pub fn origin_of(url: &str) -> String {
 impl Connector for Webchat {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Webchat
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        profile::profile()
     }
 
     fn form(&self) -> Form {

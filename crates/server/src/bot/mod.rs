@@ -189,7 +189,10 @@ pub fn answerer(
     connection: &switchboard_core::channel::ChannelConnection,
 ) -> impl Fn(&BotLoad) -> Option<BotApply> + Send + Sync {
     let bots = state.bots.clone();
-    let caps = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
+    let caps = switchboard_channels::profile::for_connection(
+        connection.kind,
+        connection.capabilities.as_ref(),
+    );
     let kind = connection.kind;
     let name = connection.name.clone();
     move |load: &BotLoad| {
@@ -636,7 +639,10 @@ async fn turn(
                 .await?
         }
     };
-    let caps = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
+    let caps = switchboard_channels::profile::for_connection(
+        connection.kind,
+        connection.capabilities.as_ref(),
+    );
     let scenario = match state
         .bots
         .scenario(state, load.account_id, load.scenario_id)

@@ -149,7 +149,10 @@ fn shown(
     displaced: Vec<ChannelConnection>,
 ) -> Channel {
     let webhook_url = webhook_url(&state.public_url, connection.id);
-    let limits = Capabilities::for_connection(connection.kind, connection.capabilities.as_ref());
+    let limits = switchboard_channels::profile::for_connection(
+        connection.kind,
+        connection.capabilities.as_ref(),
+    );
     Channel {
         connection,
         webhook_url,

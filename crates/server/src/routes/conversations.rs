@@ -669,7 +669,7 @@ async fn fit_menu(
         .store
         .get_connection(caller.account(), connection)
         .await?;
-    let mut caps = switchboard_core::capabilities::Capabilities::for_connection(
+    let mut caps = switchboard_channels::profile::for_connection(
         connection.kind,
         connection.capabilities.as_ref(),
     );

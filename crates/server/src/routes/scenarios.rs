@@ -6,7 +6,6 @@ use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use switchboard_bot::{load, preview::preview, Context, Diagnostics, Scenario};
 use switchboard_core::{
-    capabilities::Capabilities,
     channel::ChannelKind,
     ids::ScenarioId,
     scenario::{self, ScenarioRecord, MAX_SOURCE_BYTES},
@@ -246,7 +245,7 @@ async fn render(
             d.report("source").trim_end().to_string(),
         )
     })?;
-    let caps = Capabilities::for_kind(kind);
+    let caps = switchboard_channels::profile::of(kind);
     let shown = preview(&scenario, kind, &caps);
     Ok(axum::Json(
         serde_json::to_value(shown).map_err(|_| ApiError::internal())?,
@@ -273,7 +272,7 @@ async fn render_draft(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     caller.require(caller.role().edits_scenarios(), "preview scenario drafts")?;
     let scenario = loaded(&state, &caller, &body.source).await?;
-    let caps = Capabilities::for_kind(body.channel);
+    let caps = switchboard_channels::profile::of(body.channel);
     let shown = preview(&scenario, body.channel, &caps);
     Ok(axum::Json(
         serde_json::to_value(shown).map_err(|_| ApiError::internal())?,
