@@ -14,8 +14,8 @@ pub struct ContactRef {
     pub client: Option<switchboard_core::capabilities::ClientAbilities>,
 }
 
-/// What happened, per inbound event. Serializable: the server journals events before it
-/// acknowledges them (see its `journal.rs`).
+/// What happened, per inbound event. Serializable: the engine journals events before it
+/// acknowledges them (see the engine's `journal.rs`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -15,7 +15,7 @@ use switchboard_core::{
     channel::ChannelKind,
     render::{render, KeyboardKind, Rendered},
 };
-use switchboard_server::bot::{AllowList, BotHttp};
+use switchboard_engine::bot::{AllowList, BotHttp};
 
 /// Reads and checks a scenario file; prints its problems (to stderr) when it has any.
 fn read(file: &str) -> Result<Scenario, ExitCode> {

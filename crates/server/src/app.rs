@@ -9,11 +9,14 @@ use axum::{
 };
 use switchboard_core::secret::Secret;
 use switchboard_store::{Dialect, Store, StoreError};
-use tokio::{
-    net::TcpListener,
-    sync::{watch, Notify},
-};
+use tokio::{net::TcpListener, sync::watch};
 use tower_http::trace::TraceLayer;
+
+use switchboard_engine::{
+    fanout, journal,
+    secrets::{Sealer, SecretsError},
+    threads, workers, Engine, EngineConfig, EngineError,
+};
 
 use crate::{
     auth::{
@@ -21,14 +24,11 @@ use crate::{
         throttle::LoginThrottle,
     },
     bootstrap::{self, BootstrapError, FirstAdmin},
-    channels,
     config::ServerConfig,
     error::ApiError,
     metrics::{self, Metrics},
     routes,
-    secrets::{Sealer, SecretsError},
-    state::AppState,
-    workers,
+    state::{AppState, Auth, Web},
 };
 
 /// Why the server could not start.
@@ -73,11 +73,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
-        let allow =
-            crate::bot::AllowList::parse(&config.bot_http_allow).map_err(StartError::AllowList)?;
+        let allow = switchboard_engine::bot::AllowList::parse(&config.bot_http_allow)
+            .map_err(StartError::AllowList)?;
         let api_base_allow = switchboard_channels::ApiBaseAllow::parse(&config.api_base_allow)
             .map_err(|e| StartError::Setting("api_base_allow", e))?;
-        let trusted_proxies = crate::bot::AllowList::parse(&config.trusted_proxies)
+        let trusted_proxies = switchboard_engine::bot::AllowList::parse(&config.trusted_proxies)
             .ok()
             .filter(|list| list.has_no_names())
             .ok_or_else(|| {
@@ -86,7 +86,7 @@ impl Application {
                     "give addresses or CIDR ranges, not host names".into(),
                 )
             })?;
-        let bots = crate::bot::Bots::new(allow).map_err(StartError::AllowList)?;
+        let bots = switchboard_engine::bot::Bots::new(allow).map_err(StartError::AllowList)?;
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let passwords = Passwords::new(config.password_params)?;
@@ -117,61 +117,40 @@ impl Application {
         } else {
             None
         };
-        let (publish_tx, fanout) = if store.dialect() == Dialect::Postgres {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            (Some(tx), Some((rx, config.database.url.clone())))
-        } else {
-            (None, None)
-        };
-        let outbox_ready = Arc::new(Notify::new());
-        let metrics = Arc::new(Metrics::default());
-        let lanes = Arc::new(
-            crate::group_commit::GroupCommit::start(
-                store.clone(),
-                outbox_ready.clone(),
-                metrics.ingest.clone(),
-            )
-            .map_err(StartError::Lanes)?,
-        );
-        let journal = match switchboard_store::Journal::open(&config.database).await? {
-            Some(journal) => Some(Arc::new(
-                crate::journal::JournalLane::start(
-                    journal,
-                    lanes.clone(),
-                    metrics.journal_waiting.clone(),
-                    metrics.journal_acknowledged.clone(),
-                )
-                .map_err(StartError::Lanes)?,
-            )),
-            None => None,
-        };
-        let state = AppState::new(crate::state::Shared {
+        let (engine, published) = Engine::start(EngineConfig {
             store: store.clone(),
-            passwords: Arc::new(passwords),
-            throttle: Arc::new(LoginThrottle::default()),
-            metrics: metrics.clone(),
+            database: &config.database,
             sealer,
-            http: channels::http_client(),
             public_url: config
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
-            outbox_ready: outbox_ready.clone(),
             delivery_lease: config.delivery_lease,
-            events: tokio::sync::broadcast::channel(1024).0,
-            demo_chat,
-            files: crate::files::Files::new(&config.data_dir),
-            bots: Arc::new(bots),
-            api_base_allow,
-            trusted_proxies,
-            metrics_token: config.metrics_token.clone(),
-            webchat_sessions: Default::default(),
-            connections: Arc::new(crate::channels::ConnectionCache::default()),
-            ingest: lanes.clone(),
-            journal,
-            oauth_apps: config.oauth_apps.clone(),
-            node: uuid::Uuid::new_v4().to_string(),
-            publish: publish_tx,
+            data_dir: &config.data_dir,
+            bots,
+        })
+        .await
+        .map_err(|e| match e {
+            EngineError::Store(e) => StartError::Store(e),
+            EngineError::Lanes(e) => StartError::Lanes(e),
+        })?;
+        let fanout = published.map(|queued| (queued, config.database.url.clone()));
+        let metrics = Arc::new(Metrics::new(&engine.metrics));
+        let state = AppState::new(crate::state::Shared {
+            engine,
+            auth: Auth {
+                passwords: Arc::new(passwords),
+                throttle: Arc::new(LoginThrottle::default()),
+                trusted_proxies,
+            },
+            metrics,
+            web: Web {
+                oauth_apps: config.oauth_apps.clone(),
+                api_base_allow,
+                metrics_token: config.metrics_token.clone(),
+                webchat_sessions: Default::default(),
+                demo_chat,
+            },
         });
         let router = router(state.clone(), config.max_body_bytes);
         Ok(Self {
@@ -207,6 +186,7 @@ impl Application {
     /// The demo's web chat page, when started with `--demo`.
     pub fn demo_page(&self) -> Option<String> {
         self.state
+            .web
             .demo_chat
             .map(|_| format!("{}/demo", self.state.public_url))
     }
@@ -217,21 +197,23 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        // The workers take the engine, never the HTTP state.
+        let engine = self.state.engine.clone();
         let delivery = match (self.delivery, self.store.dialect()) {
             (false, _) => None,
             // On a thread of its own, behind the webhooks when the cores are busy (see
             // `threads.rs`).
-            (true, Dialect::Sqlite) => Some(crate::threads::spawn(
+            (true, Dialect::Sqlite) => Some(threads::spawn(
                 "delivery".into(),
-                crate::threads::Priority::Background,
-                workers::delivery::run(self.state.clone(), stopped.clone()),
+                threads::Priority::Background,
+                workers::delivery::run(engine.clone(), stopped.clone()),
             )?),
             // PostgreSQL's connections are sockets, driven by the runtime that opened them:
             // one the delivery worker opened on its thread would be served at that thread's
             // lower priority when a webhook's statement borrows it from the pool.
             (true, Dialect::Postgres) => {
                 let (ended, ends) = tokio::sync::oneshot::channel();
-                let worker = workers::delivery::run(self.state.clone(), stopped.clone());
+                let worker = workers::delivery::run(engine.clone(), stopped.clone());
                 tokio::spawn(async move {
                     worker.await;
                     let _ = ended.send(());
@@ -241,34 +223,31 @@ impl Application {
         };
         let polling = self
             .delivery
-            .then(|| tokio::spawn(workers::polling::run(self.state.clone(), stopped.clone())));
+            .then(|| tokio::spawn(workers::polling::run(engine.clone(), stopped.clone())));
         let timers = self
             .delivery
-            .then(|| tokio::spawn(workers::timers::run(self.state.clone(), stopped.clone())));
-        let checkpoint = self.delivery.then(|| {
-            tokio::spawn(workers::checkpoint::run(
-                self.state.clone(),
-                stopped.clone(),
-            ))
-        });
+            .then(|| tokio::spawn(workers::timers::run(engine.clone(), stopped.clone())));
+        let checkpoint = self
+            .delivery
+            .then(|| tokio::spawn(workers::checkpoint::run(engine.clone(), stopped.clone())));
         let sweep = self
             .delivery
-            .then(|| tokio::spawn(crate::journal::run(self.state.clone(), stopped.clone())));
+            .then(|| tokio::spawn(journal::run(engine.clone(), stopped.clone())));
         // What the journal kept from before a crash is stored before new webhooks come.
-        if let Some(lane) = &self.state.journal {
-            crate::journal::replay(&self.state, lane.journal(), None).await;
+        if let Some(lane) = &engine.journal {
+            journal::replay(&engine, lane.journal(), None).await;
         }
-        let mut fanout = Vec::new();
+        let mut fan = Vec::new();
         if let Some((queued, url)) = self.fanout {
-            fanout.push(tokio::spawn(crate::fanout::publish(
-                self.state.clone(),
+            fan.push(tokio::spawn(fanout::publish(
+                engine.clone(),
                 queued,
                 stopped.clone(),
             )));
-            fanout.push(tokio::spawn(crate::fanout::listen(
+            fan.push(tokio::spawn(fanout::listen(
                 url,
-                self.state.node.clone(),
-                self.state.events.clone(),
+                engine.node.clone(),
+                engine.events.clone(),
                 stopped,
             )));
         }
@@ -287,13 +266,13 @@ impl Application {
         for worker in [polling, timers, checkpoint, sweep]
             .into_iter()
             .flatten()
-            .chain(fanout)
+            .chain(fan)
         {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "a background worker panicked");
             }
         }
-        if let Some(lane) = &self.state.journal {
+        if let Some(lane) = &engine.journal {
             lane.journal().close().await;
         }
         self.store.close().await;

@@ -10,11 +10,12 @@ use switchboard_core::{
 };
 use switchboard_store::{GroupInput, NewAccount, NewConnection, NewOperator, Store, StoreError};
 
-use crate::{
-    auth::{password::Passwords, secret},
+use switchboard_engine::{
     channels::{new_webhook_secret, Secrets},
     secrets::Sealer,
 };
+
+use crate::auth::{password::Passwords, secret};
 
 /// The login used when none is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
@@ -40,7 +41,7 @@ pub enum BootstrapError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("sealing the demo chat's settings: {0}")]
-    Secrets(#[from] crate::secrets::SecretsError),
+    Secrets(#[from] switchboard_engine::secrets::SecretsError),
 }
 
 /// Creates the first account and admin when the install has no operator yet.

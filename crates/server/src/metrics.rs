@@ -1,6 +1,5 @@
-//! Prometheus metrics: request counts and latencies per route, and the ingest lanes'
-//! commits (how many, how many events each held, how long each took) and the events waiting
-//! in the inbound journal, served at `/metrics`.
+//! Prometheus metrics served at `/metrics`: request counts and latencies per route, with the
+//! engine's (ingest commits, the inbound journal).
 
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use axum::{
 };
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
     registry::Registry,
 };
 
@@ -32,36 +31,15 @@ struct RouteLabels {
     route: String,
 }
 
-/// The process's metrics.
+/// The process's metrics: the HTTP requests, and the engine's (registered with them).
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
-    /// Handed to the ingest lanes.
-    pub ingest: IngestMetrics,
-    /// Events journaled and not yet stored (see `journal.rs`).
-    pub journal_waiting: Gauge,
-    /// Events acknowledged on the journal (rather than stored before the answer).
-    pub journal_acknowledged: Counter,
-    /// Events stored again from the journal after a start or a failed store.
-    pub journal_replayed: Counter,
 }
 
-/// The ingest lanes' commits. Events per commit is what group commit buys: a commit's cost
-/// is mostly fixed (on SQLite, the pages of every index it touched and an fsync), so under
-/// load throughput follows the batch size.
-#[derive(Clone, Debug)]
-pub struct IngestMetrics {
-    /// Batches committed (a delivery round alone counts too).
-    pub commits: Counter,
-    /// Events stored in them.
-    pub events: Counter,
-    /// Time from a batch's start to its commit.
-    pub seconds: Histogram,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    pub fn new(engine: &switchboard_engine::EngineMetrics) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
@@ -75,54 +53,11 @@ impl Default for Metrics {
             "Time to answer HTTP requests",
             durations.clone(),
         );
-        let ingest = IngestMetrics {
-            commits: Counter::default(),
-            events: Counter::default(),
-            seconds: Histogram::new([
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-            ]),
-        };
-        registry.register(
-            "ingest_commits",
-            "Ingest batches stored (a delivery round alone counts too)",
-            ingest.commits.clone(),
-        );
-        registry.register(
-            "ingest_events",
-            "Events stored by ingest batches",
-            ingest.events.clone(),
-        );
-        registry.register(
-            "ingest_commit_seconds",
-            "Time to store and commit an ingest batch",
-            ingest.seconds.clone(),
-        );
-        let journal_waiting = Gauge::default();
-        registry.register(
-            "journal_waiting_events",
-            "Events acknowledged on the inbound journal and not yet stored",
-            journal_waiting.clone(),
-        );
-        let journal_acknowledged = Counter::default();
-        registry.register(
-            "journal_acknowledged_events",
-            "Events acknowledged on the inbound journal, stored after the answer",
-            journal_acknowledged.clone(),
-        );
-        let journal_replayed = Counter::default();
-        registry.register(
-            "journal_replayed_events",
-            "Events stored from the inbound journal after a start or a failed store",
-            journal_replayed.clone(),
-        );
+        engine.register(&mut registry);
         Self {
             registry,
             requests,
             durations,
-            ingest,
-            journal_waiting,
-            journal_acknowledged,
-            journal_replayed,
         }
     }
 }

@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use jiff::{SignedDuration, Timestamp};
 use switchboard_core::throttle::{Failures, Policy};
 
-use crate::bot::AllowList;
+use switchboard_engine::bot::AllowList;
 
 /// How long a login that succeeded from an address stays exempt from that address's lockout.
 const KNOWN_FOR: SignedDuration = SignedDuration::from_hours(30 * 24);

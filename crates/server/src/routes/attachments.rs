@@ -212,32 +212,6 @@ pub(super) fn link_router() -> axum::Router<AppState> {
 }
 
 /// How long a link to a file works.
-const LINK_LIFETIME_SECS: i64 = 24 * 3600;
-
-fn link_payload(sha256: &str, expires: i64, mime: &str) -> String {
-    format!("{sha256}:{expires}:{mime}")
-}
-
-/// A link to a stored file for a channel to fetch.
-pub(crate) fn file_link(state: &AppState, sha256: &str, mime: Option<&str>) -> String {
-    let expires = jiff::Timestamp::now().as_second() + LINK_LIFETIME_SECS;
-    let mime = mime.unwrap_or("application/octet-stream");
-    let signature = state
-        .sealer
-        .sign(link_payload(sha256, expires, mime).as_bytes());
-    let base = format!("{}/files/{sha256}", state.public_url.trim_end_matches('/'));
-    reqwest::Url::parse_with_params(
-        &base,
-        &[
-            ("expires", expires.to_string()),
-            ("type", mime.to_string()),
-            ("signature", signature),
-        ],
-    )
-    .map(|u| u.to_string())
-    .unwrap_or(base)
-}
-
 #[derive(Deserialize)]
 struct LinkParams {
     expires: i64,
@@ -253,7 +227,8 @@ async fn linked(
 ) -> Response {
     let valid = params.expires > jiff::Timestamp::now().as_second()
         && state.sealer.verify(
-            link_payload(&sha256, params.expires, &params.mime).as_bytes(),
+            switchboard_engine::files::link_payload(&sha256, params.expires, &params.mime)
+                .as_bytes(),
             &params.signature,
         );
     if !valid {

@@ -118,21 +118,26 @@ async fn sign_in(
 ) -> Result<(String, Timestamp, Operator), ApiError> {
     let email = body.email.trim().to_lowercase();
     let now = Timestamp::now();
-    let address = client_address(peer.ip(), headers, &state.trusted_proxies);
+    let address = client_address(peer.ip(), headers, &state.auth.trusted_proxies);
     // Admitted and counted before the password is checked: concurrent guesses cannot pass
     // the policy between a check and a record.
-    let attempt = state.throttle.admit(&email, address, now).map_err(|wait| {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed logins; try again in {} s", wait.as_secs()),
-        );
-        e.retry_after = Some(wait.as_secs().max(1));
-        e
-    })?;
+    let attempt = state
+        .auth
+        .throttle
+        .admit(&email, address, now)
+        .map_err(|wait| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed logins; try again in {} s", wait.as_secs()),
+            );
+            e.retry_after = Some(wait.as_secs().max(1));
+            e
+        })?;
     let credentials = state.store.credentials_by_email(&email).await?;
     let stored = credentials.as_ref().map(|c| c.password_hash.clone());
     let verified = state
+        .auth
         .passwords
         .verify_in_slot(body.password, stored)
         .await

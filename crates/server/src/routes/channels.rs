@@ -16,9 +16,10 @@ use switchboard_store::{ConnectionUpdate, NewConnection};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use switchboard_engine::channels::{self, new_webhook_secret, webhook_url, Secrets};
+
 use crate::{
     auth::Caller,
-    channels::{self, new_webhook_secret, webhook_url, Secrets},
     error::{ApiError, ErrorBody},
     extract::{double_option, Id, Json},
     state::AppState,
@@ -212,7 +213,7 @@ fn unavailable(message: String) -> ApiError {
 /// (`--api-base-allow`), or 422 saying so.
 fn api_base(state: &AppState, url: &str) -> Result<String, ApiError> {
     let url = check_url("api_base_url", url)?;
-    if state.api_base_allow.allows(&url) {
+    if state.web.api_base_allow.allows(&url) {
         Ok(url)
     } else {
         Err(ApiError::validation(

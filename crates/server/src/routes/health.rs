@@ -41,7 +41,7 @@ async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    if let Some(expected) = &state.metrics_token {
+    if let Some(expected) = &state.web.metrics_token {
         let presented = crate::auth::caller::bearer_in(&headers).unwrap_or_default();
         if !switchboard_channels::secrets_match(presented, expected.expose()) {
             return (

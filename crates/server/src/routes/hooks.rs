@@ -20,9 +20,9 @@ use axum::{
 use switchboard_channels::{HookKeys, InboundError, InboundKind, OutboundMessage, WebhookRequest};
 use switchboard_core::ids::ConnectionId;
 
-use crate::{
-    channels::CachedError, error::ApiError, ingest, journal::JournalLane, state::AppState,
-};
+use switchboard_engine::{channels::CachedError, ingest, journal::JournalLane};
+
+use crate::{error::ApiError, state::AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/hooks/{id}", post(receive))
@@ -96,7 +96,8 @@ async fn receive(
         .any(|e| matches!(e.kind, InboundKind::Started { .. }))
     {
         let bots =
-            ingest::store_events_holding_bots(&state, &opened.connection, parsed.events).await?;
+            ingest::store_events_holding_bots(&state.engine, &opened.connection, parsed.events)
+                .await?;
         let for_welcome = opened.clone();
         let welcome = move |m: OutboundMessage| {
             let opened = for_welcome.clone();
@@ -108,7 +109,7 @@ async fn receive(
         };
         let mut greeting = None;
         for conversation in bots {
-            let body = crate::bot::greet(&state, conversation, &welcome).await;
+            let body = switchboard_engine::bot::greet(&state.engine, conversation, &welcome).await;
             greeting = greeting.or(body);
         }
         return Ok(match (greeting, parsed.reply) {
@@ -127,12 +128,16 @@ async fn receive(
             // Kept as the channel sent them; made before `prepare` takes the events, and
             // left unused when few events wait (stored directly).
             let entry = JournalLane::entry(id, &parsed.events)?;
-            let prepared =
-                ingest::prepare(&state, &opened.connection, parsed.events, entry.received_at)
-                    .await?;
-            journal.accept(&state, entry, prepared).await?;
+            let prepared = ingest::prepare(
+                &state.engine,
+                &opened.connection,
+                parsed.events,
+                entry.received_at,
+            )
+            .await?;
+            journal.accept(&state.engine, entry, prepared).await?;
         }
-        None => ingest::store_events(&state, &opened.connection, parsed.events).await?,
+        None => ingest::store_events(&state.engine, &opened.connection, parsed.events).await?,
     }
     let reply = parsed.reply.unwrap_or_else(|| "ok".into());
     Ok((StatusCode::OK, reply).into_response())

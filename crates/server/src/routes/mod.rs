@@ -1,7 +1,5 @@
 //! The HTTP routes: one module per resource, each a set of annotated handlers.
 
-pub(crate) use attachments::file_link;
-
 mod accounts;
 mod attachments;
 mod audit;

@@ -100,7 +100,7 @@ fn open(state: &AppState, kind: ChannelKind, text: &str) -> Option<Flow> {
 /// The flow of `kind` and this server's app for it, when both exist.
 fn flow_of(state: &AppState, kind: ChannelKind) -> Option<(&'static dyn OAuthConnect, OAuthApp)> {
     let oauth = registry::connector(kind)?.oauth()?;
-    Some((oauth, state.oauth_apps.get(&kind)?.clone()))
+    Some((oauth, state.web.oauth_apps.get(&kind)?.clone()))
 }
 
 /// The channel form as `POST /channels` would take it, with these credentials.
@@ -132,7 +132,7 @@ async fn authorize(
     let Some(oauth) = registry::connector(kind).and_then(|c| c.oauth()) else {
         return Err(ApiError::not_found());
     };
-    let Some(app) = state.oauth_apps.get(&kind).cloned() else {
+    let Some(app) = state.web.oauth_apps.get(&kind).cloned() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "oauth_unavailable",

@@ -62,10 +62,15 @@ pub struct SetStatus {
 
 /// Hashes on a blocking thread, a few at a time: Argon2 is deliberately slow and big.
 pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    state.passwords.hash_in_slot(password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })
+    state
+        .auth
+        .passwords
+        .hash_in_slot(password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })
 }
 
 /// The operators of the caller's account.

@@ -35,13 +35,9 @@ use switchboard_core::{
 };
 use switchboard_store::{Ingest, IngestEvent};
 
-use crate::{
-    auth::throttle::client_address,
-    channels::{self, Opened},
-    error::ApiError,
-    extract::Query,
-    state::AppState,
-};
+use switchboard_engine::channels::{self, Opened};
+
+use crate::{auth::throttle::client_address, error::ApiError, extract::Query, state::AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -68,7 +64,7 @@ async fn widget() -> impl IntoResponse {
 }
 
 async fn demo(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let id = state.demo_chat.ok_or_else(|| {
+    let id = state.web.demo_chat.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -185,8 +181,9 @@ async fn session(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Session>, ApiError> {
-    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
+    let address = client_address(peer.ip(), &headers, &state.auth.trusted_proxies);
     state
+        .web
         .webchat_sessions
         .take(address, jiff::Timestamp::now())
         .map_err(|wait| too_many("new chat sessions from this address", wait))?;
@@ -339,13 +336,18 @@ impl Visitor {
             return Err("a message id has 1 to 64 characters".into());
         }
         let connection = &self.opened.connection;
-        let routed = crate::ingest::routed(&self.state, connection, jiff::Timestamp::now())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "routing a web chat message failed");
-                "the message was not stored; it will be sent again".to_string()
-            })?;
-        let out_of_hours = crate::ingest::out_of_hours_notice(connection, &routed, &self.id);
+        let routed = switchboard_engine::ingest::routed(
+            &self.state.engine,
+            connection,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "routing a web chat message failed");
+            "the message was not stored; it will be sent again".to_string()
+        })?;
+        let out_of_hours =
+            switchboard_engine::ingest::out_of_hours_notice(connection, &routed, &self.id);
         let ingest = Ingest {
             account_id: self.opened.connection.account_id,
             connection_id: self.opened.connection.id,

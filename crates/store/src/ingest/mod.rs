@@ -5,7 +5,7 @@
 //! button press, remove the pressed menu, fetch the customer's files) in the outbox. A
 //! redelivered event finds its id taken and changes nothing.
 //!
-//! Events come in batches (the server's group commit): one transaction, one commit, one
+//! Events come in batches (the engine's group commit): one transaction, one commit, one
 //! fsync for all of them. A batch is cut into rounds: the first event of every chat, then
 //! the second, and so on. A round has at most one event per chat, so its events touch
 //! different contacts and conversations and it is written set-wise (`rows.rs`): one
@@ -16,7 +16,7 @@
 //! others nothing.
 //!
 //! The delivery worker's round (record the outcomes of finished sends, claim due outbox
-//! rows) can ride in a batch's transaction (`Store::commit_batch`; when, see the server's
+//! rows) can ride in a batch's transaction (`Store::commit_batch`; when, see the engine's
 //! `group_commit.rs`): one commit for both, and the replies the batch wrote are claimed in
 //! the commit that wrote them. On SQLite a lane writing batch after batch keeps the
 //! writer's connection between them (`HeldWriter`).

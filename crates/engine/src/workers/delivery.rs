@@ -32,7 +32,7 @@ use tokio::{
 };
 
 use super::limiter::Limiter;
-use crate::{channels::CachedError, state::AppState};
+use crate::{channels::CachedError, Engine};
 
 /// The most rows one claim takes: a round rides on an ingest batch (SQLite), so it must keep up
 /// with batches of up to 64 events that each leave a reply or two.
@@ -60,7 +60,7 @@ fn fail(reason: impl Into<String>) -> Finish {
     }
 }
 
-async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Finish {
+async fn deliver(state: &Engine, limiter: &Limiter, item: &OutboxItem) -> Finish {
     let opened = match state.opened(item.connection_id).await {
         Ok(Some(opened)) => opened,
         Ok(None) => return fail("the connection was removed"),
@@ -86,7 +86,7 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
             match state.files.get(&file.sha256).await {
                 Ok(bytes) => {
                     file.data = Some(bytes);
-                    file.url = Some(crate::routes::file_link(
+                    file.url = Some(crate::files::file_link(
                         state,
                         &file.sha256,
                         file.mime_type.as_deref(),
@@ -192,7 +192,7 @@ async fn deliver(state: &AppState, limiter: &Limiter, item: &OutboxItem) -> Fini
 /// Stores a fetched attachment and links it to its message; a disk or database hiccup is
 /// retried (downloading again is harmless).
 async fn keep_media(
-    state: &AppState,
+    state: &Engine,
     item: &OutboxItem,
     outbound: &Outbound,
     bytes: &[u8],
@@ -227,7 +227,7 @@ async fn keep_media(
 }
 
 /// Runs until `stop` turns true; sends in flight are finished first.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Engine, mut stop: watch::Receiver<bool>) {
     let limiter = Arc::new(Limiter::default());
     // On SQLite only this process sends, so whatever is `sending` was left by a dead one.
     let settled = match state.store.dialect() {
@@ -368,11 +368,7 @@ const MAX_IN_FLIGHT: usize = 256;
 /// next message of a conversation whose previous one just finished leaves with this claim,
 /// and the writer commits once per round instead of twice. If that fails, the outcomes are
 /// recorded on their own (one by one if need be) and the claim waits for the next round.
-async fn settle_and_claim(
-    state: &AppState,
-    finished: Vec<Finished>,
-    limit: u32,
-) -> Vec<OutboxItem> {
+async fn settle_and_claim(state: &Engine, finished: Vec<Finished>, limit: u32) -> Vec<OutboxItem> {
     if limit == 0 {
         if !finished.is_empty() {
             record(state, finished).await;
@@ -406,7 +402,7 @@ async fn settle_and_claim(
     }
 }
 
-async fn record(state: &AppState, batch: Vec<Finished>) {
+async fn record(state: &Engine, batch: Vec<Finished>) {
     let rows: Vec<(i64, Finish)> = batch.iter().map(|f| (f.id, f.finish.clone())).collect();
     let recorded = match state
         .store

@@ -19,7 +19,7 @@ use switchboard_store::{FollowUp, Ingest, IngestEvent, Ingested, Notice, StoreEr
 
 use crate::{
     group_commit::{AnswerFn, GroupCommit, Pending},
-    state::AppState,
+    Engine,
 };
 
 /// The channel action that sends a plain text.
@@ -44,7 +44,7 @@ pub struct Routed {
 
 /// Asks the core where conversations of `connection` start at `now`, by its schedule.
 pub async fn routed(
-    state: &AppState,
+    state: &Engine,
     connection: &ChannelConnection,
     now: Timestamp,
 ) -> Result<Routed, StoreError> {
@@ -169,7 +169,7 @@ pub struct Submitted {
 
 /// Stores `events` of `connection`; a redelivered event changes nothing.
 pub async fn store_events(
-    state: &AppState,
+    state: &Engine,
     connection: &ChannelConnection,
     events: Vec<InboundEvent>,
 ) -> Result<(), StoreError> {
@@ -181,7 +181,7 @@ pub async fn store_events(
 /// Stores `events` like [`store_events`], but runs none of the bots they give work: returns
 /// their conversations, for the caller to run (the webhook that greets in its answer).
 pub async fn store_events_holding_bots(
-    state: &AppState,
+    state: &Engine,
     connection: &ChannelConnection,
     events: Vec<InboundEvent>,
 ) -> Result<Vec<ConversationId>, StoreError> {
@@ -193,7 +193,7 @@ pub async fn store_events_holding_bots(
 /// Routes `events` of `connection` as of `at` (when they arrived): where conversations they
 /// open start, the out-of-hours notice, the channel's follow-ups.
 pub async fn prepare(
-    state: &AppState,
+    state: &Engine,
     connection: &ChannelConnection,
     events: Vec<InboundEvent>,
     at: Timestamp,
@@ -252,7 +252,7 @@ const NAMING: std::time::Duration = std::time::Duration::from_secs(3);
 /// The events with their customers' names asked of the channel, where its events carry none
 /// (VK): a refusal or a slow answer leaves the stand-in names, and nothing is lost.
 async fn named(
-    state: &AppState,
+    state: &Engine,
     connection: &ChannelConnection,
     mut events: Vec<InboundEvent>,
 ) -> Vec<InboundEvent> {
@@ -311,7 +311,7 @@ pub async fn submit(lanes: &GroupCommit, prepared: Prepared) -> Result<Submitted
 /// Awaits the events' commits in order, then wakes whoever waits on the conversations (the
 /// lane has woken the delivery worker, or claimed the replies for it: see `group_commit.rs`).
 pub async fn finish(
-    state: &AppState,
+    state: &Engine,
     connection: ConnectionId,
     submitted: Submitted,
 ) -> Result<(), StoreError> {
@@ -323,7 +323,7 @@ pub async fn finish(
 
 /// [`finish`] without running the bots: the conversations whose bot has work now.
 async fn settle(
-    state: &AppState,
+    state: &Engine,
     connection: ConnectionId,
     submitted: Submitted,
 ) -> Result<Vec<ConversationId>, StoreError> {

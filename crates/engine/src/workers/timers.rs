@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use switchboard_core::timer::TimerKind;
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use crate::Engine;
 
 const LEASE: Duration = Duration::from_secs(60);
 const BATCH: u32 = 256;
@@ -19,7 +19,7 @@ const TICK: Duration = Duration::from_millis(500);
 const SWEEP: Duration = Duration::from_secs(15);
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Engine, mut stop: watch::Receiver<bool>) {
     let mut last_sweep = tokio::time::Instant::now();
     while !*stop.borrow() {
         if last_sweep.elapsed() >= SWEEP {

@@ -34,7 +34,7 @@ use switchboard_store::{
     Applied, BotApply, BotLoad, BotMessage, BotNext, StoreError, TransferTarget,
 };
 
-use crate::state::AppState;
+use crate::Engine;
 
 pub use http::{AllowList, BotHttp};
 
@@ -118,7 +118,7 @@ impl Bots {
 
     /// Reads the scenario's version again when the parsed copy is no longer fresh, so that
     /// [`Bots::fresh`] finds it; a failure only means the runner takes the turn.
-    pub async fn confirm(&self, state: &AppState, account: AccountId, id: ScenarioId) {
+    pub async fn confirm(&self, state: &Engine, account: AccountId, id: ScenarioId) {
         if self.fresh(id, SCENARIO_FRESH).is_none() {
             if let Err(e) = self.scenario(state, account, id).await {
                 tracing::debug!(error = %e, "cannot confirm the scenario; the runner answers");
@@ -136,7 +136,7 @@ impl Bots {
     /// The parsed scenario, from cache while its version is current.
     async fn scenario(
         &self,
-        state: &AppState,
+        state: &Engine,
         account: AccountId,
         id: ScenarioId,
     ) -> Result<Result<Arc<Scenario>, String>, StoreError> {
@@ -185,7 +185,7 @@ impl Bots {
 /// claim or second load. Anything else (no fresh scenario, a pending HTTP call or handoff)
 /// is left to the runner.
 pub fn answerer(
-    state: &AppState,
+    state: &Engine,
     connection: &switchboard_core::channel::ChannelConnection,
 ) -> impl Fn(&BotLoad) -> Option<BotApply> + Send + Sync {
     let bots = state.bots.clone();
@@ -212,14 +212,14 @@ pub fn answerer(
 }
 
 /// Runs the bot of `conversation` in the background, if it has work due.
-pub fn kick(state: &AppState, conversation: ConversationId) {
+pub fn kick(state: &Engine, conversation: ConversationId) {
     let state = state.clone();
     tokio::spawn(async move { run(&state, conversation, false).await });
 }
 
 /// Runs the bot of `conversation` until it waits. `claimed`: the caller (the timer worker)
 /// already holds the bot timer's lease.
-pub async fn run(state: &AppState, conversation: ConversationId, mut claimed: bool) {
+pub async fn run(state: &Engine, conversation: ConversationId, mut claimed: bool) {
     for _ in 0..MAX_TURNS {
         if !claimed {
             match state
@@ -263,7 +263,7 @@ pub type Welcome = dyn Fn(
 /// body (returned) and are stored as sent instead of queued. Anything it cannot do now is
 /// left to the runner, as [`run`] would.
 pub async fn greet(
-    state: &AppState,
+    state: &Engine,
     conversation: ConversationId,
     welcome: &Welcome,
 ) -> Option<String> {
@@ -415,7 +415,7 @@ fn pending_for(stop: &Stop) -> Option<Pending> {
 }
 
 /// Performs a handoff, close or failure the bot decided.
-async fn perform(state: &AppState, load: &BotLoad, pending: Pending) -> Result<(), StoreError> {
+async fn perform(state: &Engine, load: &BotLoad, pending: Pending) -> Result<(), StoreError> {
     let (account, conversation, now) = (load.account_id, load.conversation_id, Timestamp::now());
     let target = match &pending {
         Pending::HandoffGroup { name } => match state.store.group_by_name(account, name).await? {
@@ -596,7 +596,7 @@ fn decide(
 /// One turn; with `welcome`, its first messages may go in the webhook's answer (see
 /// [`greet`]), whose body is returned once the turn is stored.
 async fn turn(
-    state: &AppState,
+    state: &Engine,
     conversation: ConversationId,
     welcome: Option<&Welcome>,
 ) -> Result<(Outcome, Option<String>), TurnError> {

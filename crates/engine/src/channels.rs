@@ -39,8 +39,11 @@ fn context(id: ConnectionId) -> Vec<u8> {
 
 /// A webhook secret: 32 characters from the set every channel accepts (`A-Za-z0-9_-`).
 pub fn new_webhook_secret() -> String {
-    crate::auth::secret::generate().trim_start_matches(crate::auth::secret::PREFIX)[..32]
-        .to_string()
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// An HTTP client for channel APIs: pooled and kept alive, with bounded waits.

@@ -60,6 +60,34 @@ impl Files {
     }
 }
 
+/// How long a file link works: longer than any send's retries.
+const LINK_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// What a file link's signature covers.
+pub fn link_payload(sha256: &str, expires: i64, mime: &str) -> String {
+    format!("{sha256}:{expires}:{mime}")
+}
+
+/// A link to a stored file for a channel to fetch.
+pub fn file_link(state: &crate::Engine, sha256: &str, mime: Option<&str>) -> String {
+    let expires = jiff::Timestamp::now().as_second() + LINK_LIFETIME_SECS;
+    let mime = mime.unwrap_or("application/octet-stream");
+    let signature = state
+        .sealer
+        .sign(link_payload(sha256, expires, mime).as_bytes());
+    let base = format!("{}/files/{sha256}", state.public_url.trim_end_matches('/'));
+    reqwest::Url::parse_with_params(
+        &base,
+        &[
+            ("expires", expires.to_string()),
+            ("type", mime.to_string()),
+            ("signature", signature),
+        ],
+    )
+    .map(|u| u.to_string())
+    .unwrap_or(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

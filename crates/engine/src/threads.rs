@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 /// How a thread's work competes for the cores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Priority {
+pub enum Priority {
     /// As every other thread of the server.
     Normal,
     /// Yields to the others when the cores are busy.
@@ -31,7 +31,7 @@ const NICEST: i32 = 19;
 
 /// Runs `task` on a thread named `name` with a runtime of its own; the receiver hears when
 /// it has ended (or panicked).
-pub(crate) fn spawn(
+pub fn spawn(
     name: String,
     priority: Priority,
     task: impl Future<Output = ()> + Send + 'static,

@@ -405,7 +405,7 @@ mod tests {
         let db = switchboard_store::testing::TestDb::sqlite();
         let store = db.store().await;
         let (account, connection) = connection(&store).await;
-        let metrics = crate::metrics::Metrics::default().ingest;
+        let metrics = crate::metrics::EngineMetrics::default().ingest;
         let lanes = GroupCommit::start(store, Arc::new(Notify::new()), metrics).unwrap();
         // Twice what the lane's queue holds: handing over outruns storing, so the queue is
         // full when the round comes.

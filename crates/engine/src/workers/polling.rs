@@ -10,7 +10,7 @@ use switchboard_channels::SendError;
 use switchboard_core::ids::ConnectionId;
 use tokio::{sync::watch, task::JoinHandle};
 
-use crate::{channels, ingest, state::AppState};
+use crate::{channels, ingest, Engine};
 
 /// How long a node owns a connection's polling without renewing (a poll takes up to 30 s).
 const LEASE: Duration = Duration::from_secs(60);
@@ -21,7 +21,7 @@ fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-async fn claim(state: &AppState, node: &str, id: ConnectionId) -> Option<Option<String>> {
+async fn claim(state: &Engine, node: &str, id: ConnectionId) -> Option<Option<String>> {
     let now = Timestamp::now();
     let until = millis(now) + LEASE.as_millis() as i64;
     state
@@ -34,7 +34,7 @@ async fn claim(state: &AppState, node: &str, id: ConnectionId) -> Option<Option<
 
 /// Polls one connection while this node holds its lease and it stays enabled for polling.
 async fn poll_connection(
-    state: AppState,
+    state: Engine,
     node: String,
     id: ConnectionId,
     mut cursor: Option<String>,
@@ -118,7 +118,7 @@ async fn poll_connection(
 }
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+pub async fn run(state: Engine, stop: watch::Receiver<bool>) {
     let node = format!("node-{}", uuid::Uuid::new_v4().simple());
     let mut tasks: HashMap<ConnectionId, JoinHandle<()>> = HashMap::new();
     let mut watcher = stop.clone();

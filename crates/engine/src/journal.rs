@@ -43,8 +43,8 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use crate::{
     group_commit::GroupCommit,
     ingest::{self, Prepared, Submitted},
-    state::AppState,
     threads::{self, Priority},
+    Engine,
 };
 
 /// Below this many events waiting, a webhook's events are stored at once (no journal) and
@@ -130,7 +130,7 @@ impl JournalLane {
     /// few events wait, stores them at once instead and returns once they are committed.
     pub async fn accept(
         self: &Arc<Self>,
-        state: &AppState,
+        state: &Engine,
         entry: JournalEntry,
         prepared: Prepared,
     ) -> Result<(), StoreError> {
@@ -335,7 +335,7 @@ async fn handed(
 /// before webhooks are taken after a start, and by [`run`] for entries whose storing
 /// failed. An entry that fails again stays for the next sweep (the database is down, or the
 /// entry cannot be read: it is logged every time, never dropped).
-pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Timestamp>) {
+pub async fn replay(state: &Engine, journal: &Journal, older_than: Option<Timestamp>) {
     let mut after = 0;
     loop {
         let page = match journal.pending(after, 256).await {
@@ -386,7 +386,7 @@ pub async fn replay(state: &AppState, journal: &Journal, older_than: Option<Time
 /// Hands an entry's events to the ingest lanes; `None` when there is nothing to store them
 /// into.
 async fn submit_entry(
-    state: &AppState,
+    state: &Engine,
     entry: &JournalEntry,
 ) -> Result<Option<Submitted>, StoreError> {
     let events: Vec<InboundEvent> = serde_json::from_str(&entry.events)
@@ -410,7 +410,7 @@ async fn submit_entry(
 }
 
 /// Retries entries whose storing failed, until `stop`.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Engine, mut stop: watch::Receiver<bool>) {
     let Some(lane) = state.journal.clone() else {
         return;
     };

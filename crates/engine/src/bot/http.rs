@@ -79,7 +79,7 @@ impl AllowList {
         self.names.is_empty()
     }
 
-    pub(crate) fn allows_ip(&self, ip: IpAddr) -> bool {
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
     }
 }

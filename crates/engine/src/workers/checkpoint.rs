@@ -8,14 +8,14 @@ use std::time::Duration;
 use switchboard_store::Dialect;
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use crate::Engine;
 
 /// How often: the log grows by a few megabytes a second at full load, and a checkpoint
 /// that finds nothing to copy costs a read of the log's header.
 const EVERY: Duration = Duration::from_millis(100);
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Engine, mut stop: watch::Receiver<bool>) {
     if state.store.dialect() != Dialect::Sqlite {
         return;
     }

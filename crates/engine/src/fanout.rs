@@ -11,7 +11,7 @@ use switchboard_core::ids::ConversationId;
 use switchboard_store::Listener;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::state::AppState;
+use crate::Engine;
 
 /// The PostgreSQL channel changes travel on.
 const CHANNEL: &str = "switchboard_changes";
@@ -21,7 +21,7 @@ const PER_NOTIFY: usize = 100;
 /// Publishes this node's changes: batches what `conversations_changed` queued and sends it
 /// with `pg_notify`, tagged with the node so it does not hear itself.
 pub async fn publish(
-    state: AppState,
+    state: Engine,
     mut queued: mpsc::UnboundedReceiver<Vec<ConversationId>>,
     mut stop: watch::Receiver<bool>,
 ) {
