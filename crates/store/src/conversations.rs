@@ -16,6 +16,7 @@ use crate::{
     audit,
     codec::{now_millis, to_json, RowExt},
     outbox::{enqueue, NewOutbound},
+    rows::{bind, Arg},
     Store, StoreError,
 };
 
@@ -33,7 +34,52 @@ pub struct ConversationFilter {
     pub contact_id: Option<ContactId>,
     /// Only those this plain operator may open (see `Conversation::visible_to`).
     pub visible_to: Option<OperatorId>,
+    /// Only those after this place in the list's order (the next page).
+    pub after: Option<ListCursor>,
     pub limit: u32,
+}
+
+/// A place in the conversation list's order (newest activity first): a page's last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    /// Unix milliseconds.
+    pub last_message_at: i64,
+    pub id: ConversationId,
+}
+
+impl ListCursor {
+    /// Where the page after `conversation` starts.
+    pub fn after(conversation: &Conversation) -> Self {
+        Self {
+            last_message_at: conversation.last_message_at.as_millisecond(),
+            id: conversation.id,
+        }
+    }
+}
+
+/// As clients see it: opaque text, `{milliseconds}.{id}`.
+impl std::fmt::Display for ListCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.last_message_at, self.id)
+    }
+}
+
+impl std::str::FromStr for ListCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (at, id) = s
+            .split_once('.')
+            .ok_or_else(|| "not a cursor from this list".to_string())?;
+        Ok(Self {
+            last_message_at: at
+                .parse()
+                .map_err(|_| "not a cursor from this list".to_string())?,
+            id: id
+                .parse()
+                .map_err(|_| "not a cursor from this list".to_string())?,
+        })
+    }
 }
 
 /// Where replies in a conversation go.
@@ -116,36 +162,95 @@ fn message_from_row(row: &AnyRow) -> Result<Message, StoreError> {
 }
 
 impl Store {
+    /// A page of the account's conversations, newest activity first, with only the filters
+    /// given in the statement (a catch-all `($n IS NULL OR ...)` is served by no index), and
+    /// from `filter.after` on when it is set (keyset paging: the cursor is a place in the
+    /// order, so a page never repeats or skips a conversation as new ones arrive).
     pub async fn list_conversations(
         &self,
         account: AccountId,
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let sql = format!(
-            "{CONVERSATION_SELECT}
-             WHERE v.account_id = $1 AND ($2 IS NULL OR v.status = $2) AND ($3 IS NULL OR v.connection_id = $3)
-               AND ($4 IS NULL OR v.assignee_id = $4) AND ($5 IS NULL OR v.group_id = $5)
-               AND ($6 IS NULL OR v.needs_attention = $6)
-               AND ($7 IS NULL OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $7))
-               AND ($9 IS NULL OR v.contact_id = $9)
-               AND ($10 IS NULL OR v.assignee_id = $10 OR v.wanted_operator_id = $10
-                    OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = $10)
-                    OR v.group_id IN (SELECT m.group_id FROM group_members m WHERE m.operator_id = $10))
-             ORDER BY v.last_message_at DESC, v.id DESC LIMIT $8"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account.to_string())
-            .bind(filter.status.map(ConversationStatus::as_str))
-            .bind(filter.channel_id.map(|c| c.to_string()))
-            .bind(filter.assignee_id.map(|o| o.to_string()))
-            .bind(filter.group_id.map(|g| g.to_string()))
-            .bind(filter.needs_attention.map(i64::from))
-            .bind(filter.offered_to.map(|o| o.to_string()))
-            .bind(i64::from(filter.limit.max(1)))
-            .bind(filter.contact_id.map(|c| c.to_string()))
-            .bind(filter.visible_to.map(|o| o.to_string()))
-            .fetch_all(&self.read)
-            .await?;
+        let mut args: Vec<Arg> = vec![account.to_string().into()];
+        let mut sql = format!("{CONVERSATION_SELECT} WHERE v.account_id = $1");
+        let mut push = |sql: &mut String, condition: &str, values: Vec<Arg>| {
+            let mut condition = condition.to_string();
+            for (i, value) in values.into_iter().enumerate() {
+                args.push(value);
+                condition = condition.replace(&format!("${{{i}}}"), &format!("${}", args.len()));
+            }
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        };
+        if let Some(status) = filter.status {
+            push(&mut sql, "v.status = ${0}", vec![status.as_str().into()]);
+        }
+        if let Some(channel) = filter.channel_id {
+            push(
+                &mut sql,
+                "v.connection_id = ${0}",
+                vec![channel.to_string().into()],
+            );
+        }
+        if let Some(operator) = filter.assignee_id {
+            push(
+                &mut sql,
+                "v.assignee_id = ${0}",
+                vec![operator.to_string().into()],
+            );
+        }
+        if let Some(group) = filter.group_id {
+            push(
+                &mut sql,
+                "v.group_id = ${0}",
+                vec![group.to_string().into()],
+            );
+        }
+        if let Some(flag) = filter.needs_attention {
+            push(
+                &mut sql,
+                "v.needs_attention = ${0}",
+                vec![i64::from(flag).into()],
+            );
+        }
+        if let Some(operator) = filter.offered_to {
+            push(
+                &mut sql,
+                "EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = ${0})",
+                vec![operator.to_string().into()],
+            );
+        }
+        if let Some(contact) = filter.contact_id {
+            push(
+                &mut sql,
+                "v.contact_id = ${0}",
+                vec![contact.to_string().into()],
+            );
+        }
+        if let Some(operator) = filter.visible_to {
+            let id: Arg = operator.to_string().into();
+            push(
+                &mut sql,
+                "(v.assignee_id = ${0} OR v.wanted_operator_id = ${1}
+                  OR EXISTS (SELECT 1 FROM offers f WHERE f.conversation_id = v.id AND f.operator_id = ${2})
+                  OR v.group_id IN (SELECT m.group_id FROM group_members m WHERE m.operator_id = ${3}))",
+                vec![id.clone(), id.clone(), id.clone(), id],
+            );
+        }
+        if let Some(after) = &filter.after {
+            let at: Arg = after.last_message_at.into();
+            push(
+                &mut sql,
+                "(v.last_message_at < ${0} OR (v.last_message_at = ${1} AND v.id < ${2}))",
+                vec![at.clone(), at, after.id.to_string().into()],
+            );
+        }
+        args.push(i64::from(filter.limit.max(1)).into());
+        sql.push_str(&format!(
+            " ORDER BY v.last_message_at DESC, v.id DESC LIMIT ${}",
+            args.len()
+        ));
+        let rows = bind(sqlx::query(&sql), &args).fetch_all(&self.read).await?;
         let mut list = rows
             .iter()
             .map(conversation_from_row)

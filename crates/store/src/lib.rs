@@ -41,7 +41,7 @@ pub use attachments::StoredAttachment;
 pub use bot::{Answer, Applied, BotApply, BotLoad, BotMessage, BotNext, Unread};
 pub use connect::{Dialect, StoreConfig, Synchronous};
 pub use connections::{ConnectionRecord, ConnectionUpdate, NewConnection};
-pub use conversations::{ConversationFilter, DeliveryTarget, NewReply};
+pub use conversations::{ConversationFilter, DeliveryTarget, ListCursor, NewReply};
 pub use error::StoreError;
 pub use groups::GroupInput;
 pub use ingest::{FollowUp, HeldWriter, Ingest, IngestEvent, Ingested};

@@ -1,6 +1,7 @@
 //! Conversations: list and read them, and reply. A reply is stored with its outbox row in one
 //! transaction; an `Idempotency-Key` header makes a retried request return the first reply.
 
+use axum::response::IntoResponse;
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -14,7 +15,7 @@ use switchboard_core::{
     message::{Attachment, AttachmentKind, Choice, Content, Message, Note},
     render::{compose, menu, Menu, MenuWords},
 };
-use switchboard_store::{ConversationFilter, NewReply, StoreError, TransferTarget};
+use switchboard_store::{ConversationFilter, ListCursor, NewReply, StoreError, TransferTarget};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -56,6 +57,8 @@ pub struct Filter {
     /// At most this many, newest activity first (default 100; more than 1000 reads as 1000).
     #[param(minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
+    /// The next page: the `X-Next-Cursor` of the page before (opaque).
+    pub after: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -187,13 +190,22 @@ pub(crate) async fn visible(
 const MAX_TEXT: usize = 20_000;
 const MAX_CHOICES: usize = 100;
 
-/// Conversations of the caller's account, newest activity first.
-#[utoipa::path(get, path = "/conversations", tag = "conversations", params(Filter), responses((status = 200, body = [Conversation])))]
+/// Conversations of the caller's account, newest activity first. A full page has an
+/// `X-Next-Cursor` header: pass it as `after` for the next page.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(Filter),
+    responses((status = 200, body = [Conversation],
+        headers(("X-Next-Cursor" = String, description = "where the next page starts, when this one is full")))))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
-) -> Result<axum::Json<Vec<Conversation>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    let after = filter
+        .after
+        .as_deref()
+        .map(str::parse::<ListCursor>)
+        .transpose()
+        .map_err(|e| ApiError::validation("after", e))?;
     let filter = ConversationFilter {
         status: filter.status,
         channel_id: filter.channel_id,
@@ -203,14 +215,21 @@ async fn list(
         offered_to: filter.offered_to,
         contact_id: filter.contact_id,
         visible_to: (!caller.role().reads_every_conversation()).then_some(caller.id()),
+        after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1000),
     };
-    Ok(axum::Json(
-        state
-            .store
-            .list_conversations(caller.account(), &filter)
-            .await?,
-    ))
+    let page = state
+        .store
+        .list_conversations(caller.account(), &filter)
+        .await?;
+    let next = (page.len() == filter.limit as usize)
+        .then(|| page.last().map(|c| ListCursor::after(c).to_string()))
+        .flatten();
+    let mut response = axum::Json(page).into_response();
+    if let Some(next) = next.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert("x-next-cursor", next);
+    }
+    Ok(response)
 }
 
 /// One conversation.

@@ -9,6 +9,7 @@ mod contract;
 mod edits;
 mod groups;
 mod helpers;
+mod inbox;
 mod isolation;
 mod isolation_bodies;
 mod journal;
