@@ -122,6 +122,14 @@ await run("inbox.mjs", async (browser) => {
       check((await page.locator(".timeline .msg.out", { hasText: text }).count()) === 1, `"${text}" shows more than once`);
     }
 
+    step("Enter sends, Shift+Enter starts a new line");
+    await composer.fill("Первая строка");
+    await composer.press("Shift+Enter");
+    await composer.pressSequentially("вторая строка");
+    await composer.press("Enter");
+    await fake.waitFor("sendMessage", (b) => b.text === "Первая строка\nвторая строка");
+    await page.waitForFunction((el) => el.value === "", await composer.elementHandle(), { timeout: T });
+
     step("a failed delivery shows why and can be retried");
     fake.failNext("sendMessage", 400, "Bad Request: message is too long");
     await composer.fill("Уточните, пожалуйста, номер заказа");

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const UI = join(dirname(fileURLToPath(import.meta.url)), "../../crates/server/ui/js");
 const { forChannel, textLength, windowClosed } = await import(pathToFileURL(join(UI, "caps.js")).href);
+const { countsAsUnread } = await import(pathToFileURL(join(UI, "unread.js")).href);
 
 const whatsapp = forChannel({
   kind: "whatsapp",
@@ -31,4 +32,20 @@ assert.equal(windowClosed(telegram, wrote("2020-01-01T00:00:00Z"), now), false, 
 assert.equal(textLength(telegram, "😀"), 2, "UTF-16 units");
 assert.equal(textLength({ unit: "bytes" }, "я"), 2, "UTF-8 bytes");
 assert.equal(textLength({ unit: "chars" }, "😀я"), 2, "characters");
+// Unread: the bot's exchange is not the operator's to read; its handoff counts once.
+const at = (status, minute) => ({ status, last_message_at: `2026-12-08T10:0${minute}:00Z` });
+assert.equal(countsAsUnread(at("bot", 1), at("bot", 2), false), false, "the bot talking");
+assert.equal(countsAsUnread(at("bot", 2), at("queued", 2), false), true, "the handoff, once");
+assert.equal(countsAsUnread(at("queued", 2), at("queued", 3), false), true, "the customer writes");
+assert.equal(countsAsUnread(at("assigned", 3), at("assigned", 3), false), false, "nothing new");
+assert.equal(countsAsUnread(at("assigned", 3), at("assigned", 4), true), false, "seen on screen");
+assert.equal(countsAsUnread(at("assigned", 3), at("closed", 4), false), false, "closed");
+let count = 0;
+let before = at("bot", 0);
+for (let minute = 1; minute <= 9; minute += 1) {
+  const after = at(minute < 9 ? "bot" : "queued", minute);
+  if (countsAsUnread(before, after, false)) count += 1;
+  before = after;
+}
+assert.equal(count, 1, "nine messages with the bot, then a handoff: one unread");
 console.log("units.mjs: passed");

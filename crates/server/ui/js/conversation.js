@@ -101,8 +101,10 @@ export function createConversationPane(center, side) {
     replyKey = null;
     paintCounter();
   });
+  // Enter sends, as in every messenger; Shift+Enter starts a new line. Not while an input
+  // method is composing a word (Enter there picks the word).
   textarea.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    if (e.key === "Enter" && !e.shiftKey && !e.altKey && !e.isComposing) {
       e.preventDefault();
       composer.requestSubmit();
     }

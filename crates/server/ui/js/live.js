@@ -8,6 +8,7 @@ import { announce } from "./notify.js";
 import { t } from "./i18n.js";
 import { toast, throttle } from "./dom.js";
 import { errorText } from "./forms.js";
+import { countsAsUnread } from "./unread.js";
 
 /** Closed conversations kept for supervisors' "Closed" tab (the newest ones). */
 const CLOSED_KEEP = 100;
@@ -142,13 +143,13 @@ export function upsert(c, { fromEvent = false } = {}) {
     const visible = openId === c.id && document.visibilityState === "visible";
     if (!before) {
       if (forMe(c)) {
-        if (!visible) unread.set(c.id, (unread.get(c.id) || 0) + 1);
+        if (!visible && c.status !== "bot") unread.set(c.id, (unread.get(c.id) || 0) + 1);
         announce(t("notify.newConversation"), `${c.contact?.name || ""}`, () => {
           location.hash = `#/inbox/${c.id}`;
         });
       }
     } else {
-      if (c.last_message_at !== before.last_message_at && !visible && c.status !== "closed") {
+      if (countsAsUnread(before, c, visible)) {
         unread.set(c.id, (unread.get(c.id) || 0) + 1);
       }
       const nowForMe = needsAccept(c) || (c.assignee_id === me() && before.assignee_id !== me());

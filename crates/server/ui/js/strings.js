@@ -155,7 +155,7 @@ export const STRINGS = {
 
     "composer.reply": "Reply",
     "composer.note": "Internal note",
-    "composer.placeholder": "Write a reply… (Ctrl+Enter sends)",
+    "composer.placeholder": "Write a reply… (Enter sends, Shift+Enter: new line)",
     "composer.notePlaceholder": "A note only operators see",
     "composer.noteHint": "Notes are never sent to the customer",
     "composer.send": "Send",
@@ -602,7 +602,7 @@ export const STRINGS = {
 
     "composer.reply": "Ответ",
     "composer.note": "Заметка",
-    "composer.placeholder": "Напишите ответ… (Ctrl+Enter — отправить)",
+    "composer.placeholder": "Напишите ответ… (Enter — отправить, Shift+Enter — новая строка)",
     "composer.notePlaceholder": "Заметка видна только сотрудникам",
     "composer.noteHint": "Заметки никогда не отправляются клиенту",
     "composer.send": "Отправить",
