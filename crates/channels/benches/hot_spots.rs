@@ -117,6 +117,7 @@ fn routing(c: &mut Criterion) {
         .collect();
     let queue: Vec<Waiting> = (0..200)
         .map(|i| Waiting {
+            declined: Vec::new(),
             id: ConversationId::new(),
             queued_at: Timestamp::from_second(1_789_990_000 + i).unwrap(),
             tried: if i % 3 == 0 {

@@ -20,8 +20,13 @@ use crate::{
 pub struct Waiting {
     pub id: ConversationId,
     pub queued_at: Timestamp,
-    /// Operators it was already given to in this group without an answer.
+    /// Operators it was already given to in this group without an answer: tried again
+    /// only when nobody else is free.
     pub tried: Vec<OperatorId>,
+    /// Operators who declined it in this group: never offered it again here (they may
+    /// still take it from the queue), so a lone operator's decline does not bring the same
+    /// offer straight back.
+    pub declined: Vec<OperatorId>,
 }
 
 /// What one distribution pass does.
@@ -70,37 +75,50 @@ pub fn plan(
         let Choice::Offer(everyone) = choose(strategy, candidates, &[]) else {
             return plan;
         };
-        // Who declined (or let a round run out) is left out while anyone else is available.
+        // Who declined is never offered it again; who let a round run out is left out
+        // while anyone else is available.
         plan.offer = queue
             .iter()
-            .take(places)
-            .map(|w| {
-                let fresh: Vec<OperatorId> = everyone
+            .filter_map(|w| {
+                let willing: Vec<OperatorId> = everyone
+                    .iter()
+                    .copied()
+                    .filter(|o| !w.declined.contains(o))
+                    .collect();
+                let fresh: Vec<OperatorId> = willing
                     .iter()
                     .copied()
                     .filter(|o| !w.tried.contains(o))
                     .collect();
-                (
-                    w.id,
-                    if fresh.is_empty() {
-                        everyone.clone()
-                    } else {
-                        fresh
-                    },
-                )
+                match (fresh.is_empty(), willing.is_empty()) {
+                    (false, _) => Some((w.id, fresh)),
+                    (true, false) => Some((w.id, willing)),
+                    (true, true) => None,
+                }
             })
+            .take(places)
             .collect();
         return plan;
     }
     let mut candidates = candidates.to_vec();
     for waiting in queue {
-        let choice = match choose(strategy, &candidates, &waiting.tried) {
+        let skip: Vec<OperatorId> = waiting
+            .tried
+            .iter()
+            .chain(&waiting.declined)
+            .copied()
+            .collect();
+        let choice = match choose(strategy, &candidates, &skip) {
             // Everyone free was tried already: trying one of them again beats leaving the
-            // customer waiting while an operator sits idle.
-            Choice::Wait => choose(strategy, &candidates, &[]),
+            // customer waiting while an operator sits idle; who declined it is not asked.
+            Choice::Wait => choose(strategy, &candidates, &waiting.declined),
             choice => choice,
         };
         let Choice::Assign(operator) = choice else {
+            if free_places(&candidates) > 0 {
+                // Only those who declined this one are free: the next may suit them.
+                continue;
+            }
             break;
         };
         if let Some(c) = candidates.iter_mut().find(|c| c.id == operator) {
@@ -225,6 +243,7 @@ mod tests {
 
     fn waiting(at: i64) -> Waiting {
         Waiting {
+            declined: Vec::new(),
             id: ConversationId::new(),
             queued_at: t(at),
             tried: Vec::new(),
@@ -276,6 +295,40 @@ mod tests {
         let busy_b = Candidate { open: 5, ..b };
         let p = plan(Strategy::InOrder, &[a.clone(), busy_b], &[w.clone()], t(1));
         assert_eq!(p.assign, vec![(w.id, a.id)]);
+    }
+
+    /// A decline is "not me": who declined is not given it again in this group, even when
+    /// nobody else is free, and the queue behind it is still served.
+    #[test]
+    fn who_declined_is_not_given_it_again() {
+        let a = online(0, 0, 5);
+        let mut declined = waiting(0);
+        declined.declined = vec![a.id];
+        let next = waiting(1);
+        for strategy in [Strategy::InOrder, Strategy::RoundRobin, Strategy::LeastBusy] {
+            let p = plan(
+                strategy,
+                std::slice::from_ref(&a),
+                &[declined.clone(), next.clone()],
+                t(2),
+            );
+            assert_eq!(p.assign, vec![(next.id, a.id)], "{strategy:?}");
+        }
+        let p = plan(
+            Strategy::AllAtOnce,
+            std::slice::from_ref(&a),
+            &[declined.clone(), next.clone()],
+            t(2),
+        );
+        assert_eq!(p.offer, vec![(next.id, vec![a.id])]);
+        let b = online(1, 0, 5);
+        let p = plan(
+            Strategy::InOrder,
+            &[a.clone(), b.clone()],
+            &[declined.clone()],
+            t(2),
+        );
+        assert_eq!(p.assign, vec![(declined.id, b.id)]);
     }
 
     #[test]

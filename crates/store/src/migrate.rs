@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client abilities",
         include_str!("../migrations/0012_client_abilities.sql"),
     ),
+    (
+        13,
+        "declined",
+        include_str!("../migrations/0013_declined.sql"),
+    ),
 ];
 
 /// Fills the placeholders: `{{BLOB}}` and `{{SERIAL_PK}}` are types; a line starting with

@@ -324,6 +324,44 @@ async fn declining_passes_the_conversation_on(backend: Backend) {
         )
         .await;
     assert_eq!(taken.body["assignee_id"], all.op(2), "{taken:?}");
+
+    // The only operator online declines: it waits in the queue instead of coming straight
+    // back to them, the next customer still reaches them, and they may still take it.
+    let mut alone = center(
+        &app,
+        1,
+        json!({"strategy": "round_robin", "capacity": 5, "max_offers": 3}),
+        json!({}),
+    )
+    .await;
+    alone.status(&app, 0, "online").await;
+    let conv = alone.write(&app, 502, "Есть кто?").await;
+    assert_eq!(conv["assignee_id"], alone.op(0));
+    let id = conv["id"].as_str().unwrap();
+    let declined = app
+        .post(
+            &format!("/api/v1/conversations/{id}/decline"),
+            alone.token(0),
+            json!({}),
+        )
+        .await;
+    assert_eq!(declined.status, StatusCode::OK, "{declined:?}");
+    assert_eq!(declined.body["status"], "queued", "{declined:?}");
+    assert_eq!(declined.body["assignee_id"], Value::Null);
+    let next = alone.write(&app, 503, "А у меня вопрос").await;
+    assert_eq!(next["assignee_id"], alone.op(0), "the next customer still reaches them");
+    let again = app
+        .get(&format!("/api/v1/conversations/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(again.body["status"], "queued", "not offered back: {again:?}");
+    let taken = app
+        .post(
+            &format!("/api/v1/conversations/{id}/assign"),
+            alone.token(0),
+            json!({}),
+        )
+        .await;
+    assert_eq!(taken.body["assignee_id"], alone.op(0), "{taken:?}");
 }
 
 async fn the_supervisor_sees_queues_loads_and_todays_figures(backend: Backend) {

@@ -127,7 +127,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL, answered = 0,
-                 offers_made = 0, tried = '[]', needs_attention = 0, held_until = NULL, queued_at = $2,
+                 offers_made = 0, tried = '[]', declined = '[]', needs_attention = 0, held_until = NULL, queued_at = $2,
                  group_id = $3, wanted_operator_id = $4
              WHERE id = $1",
         )
@@ -301,6 +301,20 @@ impl Store {
         let (Some(rules), Some(group)) = (rules, current.group_id) else {
             return Err(Refusal::WaitsForYouAlone.into());
         };
+        // "Not me": never offered to this operator again in this group.
+        let declined = sqlx::query("SELECT declined FROM conversations WHERE id = $1")
+            .bind(conversation.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut declined = tried_from(&declined.text("declined")?)?;
+        if !declined.contains(&operator) {
+            declined.push(operator);
+        }
+        sqlx::query("UPDATE conversations SET declined = $2 WHERE id = $1")
+            .bind(conversation.to_string())
+            .bind(tried_to(&declined))
+            .execute(&mut *tx)
+            .await?;
         let changed = if decided == Decline::StepOut {
             // Others still hold the offer: only this operator steps out of the round.
             let mut tried = current.tried.clone();

@@ -181,7 +181,7 @@ async fn queue(
     limit: usize,
 ) -> Result<Vec<Waiting>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, queued_at, opened_at, tried FROM conversations
+        "SELECT id, queued_at, opened_at, tried, declined FROM conversations
          WHERE account_id = $1 AND group_id = $2 AND status = 'queued' AND wanted_operator_id IS NULL
            AND needs_attention = 0 AND held_until IS NULL
          ORDER BY queued_at, id LIMIT $3",
@@ -200,6 +200,7 @@ async fn queue(
                     None => row.time("opened_at")?,
                 },
                 tried: tried_from(&row.text("tried")?)?,
+                declined: tried_from(&row.text("declined")?)?,
             })
         })
         .collect()
@@ -323,7 +324,8 @@ async fn pass_on(
     sqlx::query(
         "UPDATE conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL, answered = 0,
              queued_at = COALESCE(queued_at, opened_at), group_id = $2, offers_made = $3, tried = $4,
-             needs_attention = $5, wanted_operator_id = NULL
+             needs_attention = $5, wanted_operator_id = NULL,
+             declined = CASE WHEN group_id = $2 THEN declined ELSE '[]' END
          WHERE id = $1",
     )
     .bind(conversation.to_string())
