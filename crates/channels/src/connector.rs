@@ -277,6 +277,13 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// The HTML a site owner pastes into their pages to show this channel there (the web
+    /// chat's script tag), for channels that live on the business's own site; `None` for
+    /// channels that call a webhook.
+    fn embed(&self, _public_url: &str, _connection: &str) -> Option<String> {
+        None
+    }
+
     /// The names of customers (by [`crate::ContactRef::external_id`]) whose events carry
     /// none (VK sends only ids; `users.get` has the names): those it found. Asked before the
     /// events are stored, so a new contact, and the bot's greeting, has the real name.

@@ -119,6 +119,13 @@ impl Connector for Webchat {
         Settings::parse(credentials_json).map(|_| ())
     }
 
+    fn embed(&self, public_url: &str, connection: &str) -> Option<String> {
+        Some(format!(
+            "<script src=\"{}/widget.js\" data-connection=\"{connection}\" async></script>",
+            public_url.trim_end_matches('/')
+        ))
+    }
+
     async fn verify(
         &self,
         _api: &ApiContext,

@@ -135,6 +135,10 @@ pub struct Channel {
     pub connection: ChannelConnection,
     /// Where the channel delivers its webhooks.
     pub webhook_url: String,
+    /// For channels shown on the business's own site (the web chat): the HTML to paste into
+    /// its pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embed_code: Option<String>,
     /// What this connection can show (its kind's profile with the overrides applied): the
     /// longest text, buttons or none, lists, media, the messaging window in seconds.
     #[schema(value_type = Object)]
@@ -154,9 +158,12 @@ fn shown(
         connection.kind,
         connection.capabilities.as_ref(),
     );
+    let embed_code = switchboard_channels::registry::connector(connection.kind)
+        .and_then(|c| c.embed(&state.public_url, &connection.id.to_string()));
     Channel {
         connection,
         webhook_url,
+        embed_code,
         limits,
         displaced: displaced.into_iter().map(|c| c.id).collect(),
     }

@@ -135,6 +135,19 @@ async fn the_widget_script_is_served(backend: Backend) {
     );
     let demo = app.request(Method::GET, "/demo", None, None).await;
     assert_eq!(demo.status, StatusCode::NOT_FOUND, "no demo without --demo");
+
+    // The channel gives the code to paste into the site's pages; a webhook channel has none.
+    let id = webchat(&app).await;
+    let channel = app
+        .get(&format!("/api/v1/channels/{id}"), &app.admin_token)
+        .await;
+    assert_eq!(
+        channel.body["embed_code"],
+        format!(
+            "<script src=\"{}/widget.js\" data-connection=\"{id}\" async></script>",
+            app.base
+        )
+    );
 }
 
 async fn visitors_chat_with_operators_live(backend: Backend) {

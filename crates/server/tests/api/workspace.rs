@@ -349,11 +349,18 @@ async fn declining_passes_the_conversation_on(backend: Backend) {
     assert_eq!(declined.body["status"], "queued", "{declined:?}");
     assert_eq!(declined.body["assignee_id"], Value::Null);
     let next = alone.write(&app, 503, "А у меня вопрос").await;
-    assert_eq!(next["assignee_id"], alone.op(0), "the next customer still reaches them");
+    assert_eq!(
+        next["assignee_id"],
+        alone.op(0),
+        "the next customer still reaches them"
+    );
     let again = app
         .get(&format!("/api/v1/conversations/{id}"), &app.admin_token)
         .await;
-    assert_eq!(again.body["status"], "queued", "not offered back: {again:?}");
+    assert_eq!(
+        again.body["status"], "queued",
+        "not offered back: {again:?}"
+    );
     let taken = app
         .post(
             &format!("/api/v1/conversations/{id}/assign"),

@@ -188,6 +188,21 @@ function channelForm(root, id) {
     field("channels.oohRouting", oohRouting.el, { name: "out_of_hours.routing" }));
   const webhookBox = h("div", { class: "field", hidden: true }, h("label", { class: "field-label", i18n: "channels.webhook" }),
     h("div", { class: "inline-fields" }, webhook, copy), h("p", { class: "field-hint", i18n: "channels.webhookHint" }));
+  // Channels shown on the business's own site (the web chat) have a code to paste instead.
+  const embed = h("textarea", { readonly: true, class: "input mono", name: "embed_code", rows: 2 });
+  const copyEmbed = h("button", { type: "button", class: "btn", i18n: "common.copy" });
+  copyEmbed.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(embed.value);
+    } catch {
+      embed.select();
+      document.execCommand("copy");
+    }
+    label(copyEmbed, "common.copied");
+    setTimeout(() => label(copyEmbed, "common.copy"), 2000);
+  });
+  const embedBox = h("div", { class: "field", hidden: true }, h("label", { class: "field-label", i18n: "channels.embed" }),
+    h("div", { class: "inline-fields" }, embed, copyEmbed), h("p", { class: "field-hint", i18n: "channels.embedHint" }));
 
   const paintKind = () => {
     spec = kinds.find((x) => x.kind === kind.value) || null;
@@ -361,7 +376,7 @@ function channelForm(root, id) {
         for (const key of ["auto_close_message", "out_of_hours", "schedule_id"]) if (create[key] === null) delete create[key];
         const created = await api.post("/channels", create);
         invalidate("channels");
-        toast(t("channels.connected", { name: created.account_name || created.name }));
+        toast(t("channels.connected", { name: (created.embed_code ? created.name : created.account_name) || created.name }));
         location.hash = `#/admin/channels/${created.id}`;
       }
     } catch (err) {
@@ -408,12 +423,15 @@ function channelForm(root, id) {
     autoClose.set(channel.auto_close_after);
     autoCloseMessage.value = channel.auto_close_message || "";
     webhook.value = channel.webhook_url || "";
-    webhookBox.hidden = !channel.webhook_url;
+    embed.value = channel.embed_code || "";
+    embedBox.hidden = !channel.embed_code;
+    webhookBox.hidden = !channel.webhook_url || Boolean(channel.embed_code);
     label(toggle, channel.enabled ? "channels.disable" : "channels.enable");
     toggle.className = channel.enabled ? "btn danger" : "btn";
     fill(statusLine,
       h("span", { class: `kind k-${channel.kind}`, text: channel.kind }), " ",
-      h("strong", { class: "account-name", text: channel.account_name || "" }), " ",
+      // A channel on the business's own site has no account of its own: its name is the one typed.
+      h("strong", { class: "account-name", text: (channel.embed_code ? channel.name : channel.account_name) || "" }), " ",
       channel.enabled ? h("span", { class: "chip ok", i18n: "channels.enabled" }) : h("span", { class: "chip muted", i18n: "channels.disabled" }),
       channel.broken_reason ? h("span", { class: "chip warn", text: channel.broken_reason }) : null);
     paintKind();
@@ -438,6 +456,7 @@ function channelForm(root, id) {
     fill(form,
       editing ? statusLine : null,
       editing ? webhookBox : null,
+      editing ? embedBox : null,
       legend("channels.sectionAccount"),
       field("channels.name", name, { name: "name" }),
       field("channels.kind", kind, { name: "kind" }),
