@@ -175,6 +175,15 @@ await run("admin.mjs", async (browser) => {
     await page.getByRole("button", { name: "Copied" }).waitFor({ timeout: T });
     await page.screenshot({ path: `${artifacts}/channel-form.png`, fullPage: true });
 
+    step("credentials are changed without connecting again: checked, and the webhook set with them");
+    check(!(await form.locator("input[name=token]").isVisible()), "the token field shows before asked for");
+    const setBefore = fake.callsOf("setWebhook").length;
+    await page.getByRole("button", { name: "Change credentials" }).click();
+    await form.locator("input[name=token]").fill(GOOD);
+    await form.getByRole("button", { name: "Save", exact: true }).click();
+    await eventually(() => fake.callsOf("setWebhook").length > setBefore, "saving new credentials did not set the webhook");
+    await eventually(async () => !(await form.locator("input[name=token]").isVisible()), "the token field stays open after saving");
+
     step("disabling asks in an in-page dialog; cancel keeps the channel, confirm disables it");
     await page.getByRole("button", { name: "Disable", exact: true }).click();
     await page.locator("dialog[open]").getByText("Disable this channel?").waitFor({ timeout: T });

@@ -52,6 +52,9 @@ pub struct ConnectionUpdate {
     pub api_base_url: Option<Option<String>>,
     pub rate_limits: Option<Option<Option<RateLimits>>>,
     pub capabilities: Option<Option<CapabilityOverrides>>,
+    /// New credentials, sealed, confirmed by the channel for the same account, with the
+    /// account's name as the channel reports it now.
+    pub credentials: Option<(Vec<u8>, String)>,
 }
 
 /// A connection with its sealed credentials.
@@ -371,6 +374,17 @@ impl Store {
                  capabilities = $12
              WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );
+        if let Some((sealed, account_name)) = &update.credentials {
+            sqlx::query(
+                "UPDATE channel_connections SET credentials = $3, account_name = $4 WHERE account_id = $1 AND id = $2",
+            )
+            .bind(account.to_string())
+            .bind(id.to_string())
+            .bind(sealed.clone())
+            .bind(account_name)
+            .execute(&mut *tx)
+            .await?;
+        }
         let row = sqlx::query(&sql)
             .bind(account.to_string())
             .bind(id.to_string())
@@ -404,7 +418,8 @@ impl Store {
             &mut tx,
             NewAuditEntry::new(account, actor, "channel.update", "channel", id).details(serde_json::json!({"name": updated.name, "routing": updated.routing,
                     "schedule_id": updated.schedule_id, "auto_close_after": updated.auto_close_after,
-                    "auto_close_message": updated.auto_close_message, "out_of_hours": updated.out_of_hours})),
+                    "auto_close_message": updated.auto_close_message, "out_of_hours": updated.out_of_hours,
+                    "credentials_changed": update.credentials.is_some()})),
         )
         .await?;
         tx.commit().await?;

@@ -126,6 +126,10 @@ pub struct UpdateChannel {
     pub capabilities: Option<Option<CapabilityOverrides>>,
     /// `false` unregisters the webhook and stops the channel; history is kept.
     pub enabled: Option<bool>,
+    /// New credentials for the same channel account (a new token, the web chat's allowed
+    /// sites): checked with the channel like on connect, never shown back.
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<Value>,
 }
 
 /// A connection as the API shows it.
@@ -541,7 +545,26 @@ async fn update(
     if let Some(Some(o)) = &body.capabilities {
         o.check(current.kind)?;
     }
+    let api_base_url = body
+        .api_base_url
+        .clone()
+        .map(|u| u.map(|u| api_base(&state, &u)).transpose())
+        .transpose()?;
+    let credentials = match &body.credentials {
+        Some(credentials) => Some(
+            new_credentials(
+                &state,
+                &current,
+                credentials.clone(),
+                api_base_url.clone().unwrap_or(current.api_base_url.clone()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let changed_credentials = credentials.is_some();
     let update = ConnectionUpdate {
+        credentials,
         name: body
             .name
             .map(|n| validation::name("name", &n, 200))
@@ -554,10 +577,7 @@ async fn update(
             .map(|m| check_notice("auto_close_message", m))
             .transpose()?,
         out_of_hours: body.out_of_hours.map(check_out_of_hours).transpose()?,
-        api_base_url: body
-            .api_base_url
-            .map(|u| u.map(|u| api_base(&state, &u)).transpose())
-            .transpose()?,
+        api_base_url,
         rate_limits: body.rate_limits.map(Some),
         capabilities: body.capabilities,
     };
@@ -566,6 +586,10 @@ async fn update(
         .update_connection(caller.account(), id, &update, Some(caller.id()))
         .await?;
     state.connections.forget(id);
+    if changed_credentials && connection.enabled && body.enabled != Some(false) {
+        // The channel is told where to deliver with the new credentials (a new token).
+        sync_webhook(&state, id, true).await?;
+    }
     let mut displaced = Vec::new();
     if let Some(enabled) = body.enabled.filter(|e| *e != connection.enabled) {
         if enabled {
@@ -584,6 +608,63 @@ async fn update(
         }
     }
     Ok(axum::Json(shown(&state, connection, displaced)))
+}
+
+/// New credentials of a connection, checked like on connect and sealed with its webhook
+/// secret: they must be of the same channel account (another bot is another channel).
+async fn new_credentials(
+    state: &AppState,
+    current: &ChannelConnection,
+    credentials: Value,
+    api_base_url: Option<String>,
+) -> Result<(Vec<u8>, String), ApiError> {
+    let connector = connector_for(current.kind)?;
+    check_credentials(&credentials)?;
+    connector
+        .validate(&credentials)
+        .map_err(|e| connect_error(e, &ApiContext::default()))?;
+    let api = ApiContext {
+        http: state.http.clone(),
+        api_base_url,
+        send_key: None,
+    };
+    let account = connector
+        .verify(&api, &credentials)
+        .await
+        .map_err(|e| connect_error(e, &api))?;
+    if connector.form().verifies && account.external_id != current.external_account_id {
+        return Err(ApiError::validation(
+            "credentials",
+            format!(
+                "these credentials are of another {} account ({}); connect it as a new channel",
+                current.kind, account.name
+            ),
+        ));
+    }
+    let opened = match state.opened(current.id).await {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Err(ApiError::not_found()),
+        Err(channels::CachedError::Store(e)) => return Err(e.into()),
+        Err(channels::CachedError::Open(e)) => {
+            tracing::error!(error = %e, connection = %current.id, "cannot open the connection");
+            return Err(ApiError::internal());
+        }
+    };
+    let mut credentials = credentials;
+    if let (Some(Value::Object(keep)), Some(object)) =
+        (account.keep.clone(), credentials.as_object_mut())
+    {
+        object.extend(keep);
+    }
+    let secrets = Secrets {
+        credentials,
+        webhook_secret: opened.secrets.webhook_secret.clone(),
+    };
+    let sealed = secrets.seal(&state.sealer, current.id).map_err(|e| {
+        tracing::error!(error = %e, "sealing credentials failed");
+        ApiError::internal()
+    })?;
+    Ok((sealed, account.name))
 }
 
 /// Disables a connection (admins): its webhook is removed, its history kept.

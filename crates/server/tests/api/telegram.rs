@@ -29,6 +29,7 @@ backends!(
     long_polling_receives_without_a_public_url,
     operators_send_files,
     quiet_conversations_close_by_themselves,
+    a_new_token_of_the_same_bot_replaces_the_old,
 );
 
 pub const TOKEN: &str = "7000000001:AAH-fake_token";
@@ -987,4 +988,65 @@ async fn quiet_conversations_close_by_themselves(backend: Backend) {
         .find(|e| e["action"] == "conversation.close")
         .unwrap();
     assert_eq!(close["details"]["reason"], "operator_silent");
+}
+
+/// A revoked token is replaced by the bot's new one without connecting again: the webhook is
+/// set with it, and replies go out with it; another bot's token is refused (it would be
+/// another channel), and nothing changes.
+async fn a_new_token_of_the_same_bot_replaces_the_old(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tg = connect(&app).await;
+    let renewed = "7000000001:AAH-renewed_token";
+    tg.fake.add_bot(renewed, 7000000001, "Shop Bot");
+    tg.fake
+        .add_bot("7000000002:AAH-other_bot", 7000000002, "Other Bot");
+    let other = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"credentials": {"token": "7000000002:AAH-other_bot"}}),
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "credentials"),
+        "{other:?}"
+    );
+    let changed = app
+        .patch(
+            &format!("/api/v1/channels/{}", tg.id()),
+            &app.admin_token,
+            json!({"credentials": {"token": renewed}}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert!(
+        changed.body.get("credentials").is_none(),
+        "never shown back"
+    );
+    let set = tg.fake.calls_of("setWebhook");
+    assert_eq!(
+        set.last().unwrap().token,
+        renewed,
+        "the webhook is set with the new token"
+    );
+    let conversation = first_conversation(&app, &tg, 2222).await;
+    let reply = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &app.admin_token,
+            json!({"text": "С новым токеном"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    let sent = tg
+        .fake
+        .wait_for("sendMessage", 1, WAIT)
+        .await
+        .into_iter()
+        .find(|c| c.body["text"] == "С новым токеном")
+        .unwrap();
+    assert_eq!(sent.token, renewed);
 }

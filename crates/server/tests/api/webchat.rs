@@ -369,11 +369,57 @@ async fn foreign_origins_and_forged_tokens_are_refused(backend: Backend) {
             "credentials.allowed_origins[0]"
         )
     );
+
+    // The allowed sites are changed later, not by connecting again: the new one gets in,
+    // the old one no longer does, and a malformed list is refused as on connect.
+    let origin_session = |origin: &'static str| {
+        let (client, url) = (
+            app.client.clone(),
+            format!("{}/webchat/{chat}/session", app.base),
+        );
+        async move {
+            client
+                .post(url)
+                .header("origin", origin)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(origin_session("https://shop.example").await, StatusCode::OK);
+    let changed = app
+        .patch(
+            &format!("/api/v1/channels/{chat}"),
+            &app.admin_token,
+            json!({"credentials": {"allowed_origins": ["https://new.example"]}}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert_eq!(origin_session("https://new.example").await, StatusCode::OK);
+    assert_eq!(
+        origin_session("https://shop.example").await,
+        StatusCode::FORBIDDEN
+    );
+    let malformed = app
+        .patch(
+            &format!("/api/v1/channels/{chat}"),
+            &app.admin_token,
+            json!({"credentials": {"allowed_origins": ["new.example"]}}),
+        )
+        .await;
+    assert_eq!(
+        malformed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{malformed:?}"
+    );
+    assert_eq!(
+        origin_session("https://new.example").await,
+        StatusCode::OK,
+        "kept"
+    );
 }
 
-/// Two nodes on one PostgreSQL: the visitor is connected to node A (which sends nothing:
-/// its workers are off), the operator answers through node B, whose worker delivers. Only
-/// node B's notification can tell node A's visitor session.
 async fn a_reply_through_another_node_reaches_the_visitor_live(backend: Backend) {
     if backend != Backend::Postgres {
         // One SQLite file has one node.

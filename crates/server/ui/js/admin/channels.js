@@ -183,6 +183,15 @@ function channelForm(root, id) {
     oauthBox, credFields, verifyStatus,
     h("p", { class: "field-error", role: "alert", hidden: true }));
   const sealedNote = h("p", { class: "field-hint", i18n: "channels.sealed" });
+  // Editing: the stored credentials stay unless new ones are typed (a new token, other
+  // allowed sites); they are checked with the channel like on connect.
+  const changeCredentials = h("button", { type: "button", class: "btn", i18n: "channels.changeCredentials" });
+  const sealedBox = h("div", { class: "field" }, sealedNote, changeCredentials);
+  changeCredentials.addEventListener("click", () => {
+    credentials.hidden = false;
+    changeCredentials.hidden = true;
+    credFields.querySelector("input, textarea")?.focus();
+  });
   const oohBox = h("div", { class: "subfields" },
     field("channels.oohMessage", oohMessage, { name: "out_of_hours.message", hint: "channels.oohMessageHint" }),
     field("channels.oohRouting", oohRouting.el, { name: "out_of_hours.routing" }));
@@ -364,7 +373,11 @@ function channelForm(root, id) {
     save.disabled = true;
     try {
       if (editing) {
+        if (!credentials.hidden) body.credentials = credentialsBody();
         channel = await api.patch(`/channels/${id}`, body);
+        credentials.hidden = true;
+        changeCredentials.hidden = false;
+        for (const el of Object.values(inputs)) el.value = "";
         invalidate("channels");
         toast(t("common.saved"));
         paint();
@@ -448,6 +461,7 @@ function channelForm(root, id) {
       return;
     }
     fill(kind, kinds.map((k) => words(option(k.kind), k.title)));
+    credentials.hidden = editing;
     fill(schedule, option("", { i18n: "channels.noSchedule" }), cached("schedules").map((s) => option(s.id, { text: s.name })));
     routing.set(null);
     const support = cached("groups")[0];
@@ -460,7 +474,8 @@ function channelForm(root, id) {
       legend("channels.sectionAccount"),
       field("channels.name", name, { name: "name" }),
       field("channels.kind", kind, { name: "kind" }),
-      editing ? sealedNote : credentials,
+      editing ? sealedBox : null,
+      credentials,
       h("details", { class: "advanced" }, h("summary", { i18n: "channels.advanced" }),
         field("channels.apiBase", apiBase, { name: "api_base_url", hint: "channels.apiBaseHint" }),
         field("channels.receive", receive, { name: "receive" })),
