@@ -53,7 +53,7 @@ pub struct ConnectionUpdate {
     pub rate_limits: Option<Option<Option<RateLimits>>>,
     pub capabilities: Option<Option<CapabilityOverrides>>,
     /// New credentials, sealed, confirmed by the channel for the same account, with the
-    /// account's name as the channel reports it now.
+    /// account's name as the channel reports it now: the connection is healthy again.
     pub credentials: Option<(Vec<u8>, String)>,
 }
 
@@ -376,7 +376,8 @@ impl Store {
         );
         if let Some((sealed, account_name)) = &update.credentials {
             sqlx::query(
-                "UPDATE channel_connections SET credentials = $3, account_name = $4 WHERE account_id = $1 AND id = $2",
+                "UPDATE channel_connections SET credentials = $3, account_name = $4, broken_reason = NULL
+                 WHERE account_id = $1 AND id = $2",
             )
             .bind(account.to_string())
             .bind(id.to_string())

@@ -991,13 +991,23 @@ async fn quiet_conversations_close_by_themselves(backend: Backend) {
 }
 
 /// A revoked token is replaced by the bot's new one without connecting again: the webhook is
-/// set with it, and replies go out with it; another bot's token is refused (it would be
-/// another channel), and nothing changes.
+/// set with it, the channel is no longer broken, and replies go out with it; another bot's
+/// token is refused (it would be another channel), and nothing changes.
 async fn a_new_token_of_the_same_bot_replaces_the_old(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
     let tg = connect(&app).await;
+    // The old token is refused while sending: the channel shows broken.
+    let first = first_conversation(&app, &tg, 1111).await;
+    tg.fake.fail_next("sendMessage", Failure::Unauthorized);
+    app.post(
+        &format!("/api/v1/conversations/{first}/messages"),
+        &app.admin_token,
+        json!({"text": "hi"}),
+    )
+    .await;
+    assert_eq!(settled(&app, &first).await["delivery_status"], "failed");
     let renewed = "7000000001:AAH-renewed_token";
     tg.fake.add_bot(renewed, 7000000001, "Shop Bot");
     tg.fake
@@ -1043,7 +1053,7 @@ async fn a_new_token_of_the_same_bot_replaces_the_old(backend: Backend) {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
     let sent = tg
         .fake
-        .wait_for("sendMessage", 1, WAIT)
+        .wait_for("sendMessage", 2, WAIT)
         .await
         .into_iter()
         .find(|c| c.body["text"] == "С новым токеном")
