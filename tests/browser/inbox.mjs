@@ -51,6 +51,15 @@ await run("inbox.mjs", async (browser) => {
     await page.locator(".topbar .lang[data-lang=en]").click();
     await page.locator(".nav-link[data-route=inbox]", { hasText: "Inbox" }).waitFor({ timeout: T });
 
+    step("an operator who starts offline is told so, and goes online from the banner");
+    const banner = page.locator(".offline-banner");
+    await banner.waitFor({ timeout: T });
+    check((await banner.innerText()).includes("offline"), "the banner does not say offline");
+    await banner.getByRole("button", { name: "Go online" }).click();
+    await banner.waitFor({ state: "hidden", timeout: T });
+    await page.locator(".status-btn[data-status=offline]").click();
+    await banner.waitFor({ timeout: T });
+
     step("the admin goes online");
     await page.locator(".status-btn[data-status=online]").click();
     await eventually(async () => (await rest.get(`/operators/${rest.me.id}`)).status === "online", "the status did not become online");

@@ -117,7 +117,11 @@ function navLink(route, key, extra) {
   return a;
 }
 
-function statusSwitch() {
+/**
+ * The operator's status buttons. `banner` says, while they are offline, that nothing is
+ * offered to them, with a button to go online (operators start offline after a login).
+ */
+function statusSwitch(banner) {
   const wrap = h("div", { class: "status-switch", role: "group" });
   const set = async (status) => {
     const previous = session.me.status;
@@ -134,7 +138,9 @@ function statusSwitch() {
     for (const b of wrap.querySelectorAll("button")) {
       b.setAttribute("aria-pressed", String(b.dataset.status === status));
     }
+    banner.hidden = status !== "offline";
   };
+  banner.querySelector("button").addEventListener("click", () => set("online"));
   for (const s of ["online", "away", "offline"]) {
     const b = h("button", { type: "button", class: `status-btn s-${s}`, "data-status": s },
       h("span", { class: `dot ${s}`, "aria-hidden": "true" }), tx(`status.${s}`));
@@ -193,6 +199,9 @@ function buildShell() {
     showLogin();
   });
   const view = h("div", { class: "view", id: "view" });
+  const offline = h("div", { class: "offline-banner", role: "status", hidden: true },
+    h("span", { i18n: "status.offlineBanner" }),
+    h("button", { type: "button", class: "btn small", i18n: "status.goOnline" }));
   const layout = h("div", { class: "shell" },
     h("aside", { class: "sidebar" },
       h("div", { class: "brand" }, h("div", { class: "brand-mark", "aria-hidden": "true" }), h("span", { class: "brand-name", text: "Switchboard" })),
@@ -202,13 +211,14 @@ function buildShell() {
       h("header", { class: "topbar" },
         title,
         h("div", { class: "topbar-spacer" }),
-        statusSwitch(),
+        statusSwitch(offline),
         notificationButton(),
         langSwitch(),
         h("div", { class: "me" },
           h("span", { class: "avatar", text: initials(me.name), "aria-hidden": "true" }),
           h("span", { class: "me-text" }, h("span", { class: "me-name", text: me.name }), h("span", { class: "me-role", i18n: `role.${me.role}` }))),
         logout),
+      offline,
       view),
     h("div", { class: "toasts", id: "toasts", "aria-live": "polite" }));
   fill(root, layout);

@@ -39,6 +39,8 @@ export const STRINGS = {
     "status.online": "Online",
     "status.away": "Away",
     "status.offline": "Offline",
+    "status.offlineBanner": "You are offline: no conversations are offered to you.",
+    "status.goOnline": "Go online",
 
     "role.admin": "Admin",
     "role.supervisor": "Supervisor",
@@ -489,6 +491,8 @@ export const STRINGS = {
     "status.online": "На линии",
     "status.away": "Отошёл",
     "status.offline": "Не в сети",
+    "status.offlineBanner": "Вы не в сети: разговоры вам не предлагаются.",
+    "status.goOnline": "Выйти в сеть",
 
     "role.admin": "Администратор",
     "role.supervisor": "Супервизор",
