@@ -181,6 +181,7 @@ await run("inbox.mjs", async (browser) => {
     await dlg.locator("button[data-role=confirm]").click();
     await dlg.waitFor({ state: "detached", timeout: T });
     await page.locator(".banner.offer", { hasText: "offered to you" }).waitFor({ timeout: T });
+    await page.locator(".banner.transfer-reason", { hasText: "«Срочный заказ»" }).waitFor({ timeout: T });
     await page.locator(".banner.offer button", { hasText: "Accept" }).click();
     await page.locator(".banner.offer").waitFor({ state: "detached", timeout: T });
     await eventually(async () => {

@@ -399,6 +399,14 @@ export function createConversationPane(center, side) {
         actionButton("conv.accept", "primary", accept),
         actionButton("conv.decline", "", decline)));
     }
+    // Whoever receives a transfer sees why it came to them.
+    const transfer = [...history].reverse().find((e) => e.action === "conversation.transfer");
+    if (transfer && conv.status !== "closed") {
+      const why = transfer.details?.reason;
+      banners.append(h("div", { class: "banner info transfer-reason" },
+        tx("conv.transferredBy", { name: transfer.actor_id ? operatorName(transfer.actor_id) : t("author.system") }),
+        why ? h("span", { text: ` «${why}»` }) : null));
+    }
     if (conv.needs_attention && conv.status !== "closed") banners.append(h("div", { class: "banner warn", i18n: "conv.needsAttention" }));
     if (conv.held_until && conv.status !== "closed") {
       banners.append(h("div", { class: "banner info" }, tx("conv.heldUntil"), " ", h("span", { text: fullTime(conv.held_until) })));
@@ -607,7 +615,10 @@ export function createConversationPane(center, side) {
       paintTimeline(false);
       if (failed && failed.reason?.status !== 401) toast(errorText(failed.reason), "error");
     }
-    if (conv) paintSide();
+    if (conv) {
+      paintSide();
+      paintBanners();
+    }
   }
   const reloadSoon = throttle(() => reload().catch(() => {}), 400);
 
