@@ -194,7 +194,8 @@ const MAX_CHOICES: usize = 100;
 /// `X-Next-Cursor` header: pass it as `after` for the next page.
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(Filter),
     responses((status = 200, body = [Conversation],
-        headers(("X-Next-Cursor" = String, description = "where the next page starts, when this one is full")))))]
+        headers(("X-Next-Cursor" = String, description = "where the next page starts, when this one is full"))),
+        (status = 422, body = ErrorBody)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -203,6 +204,7 @@ async fn list(
     let after = filter
         .after
         .as_deref()
+        .filter(|a| !a.is_empty())
         .map(str::parse::<ListCursor>)
         .transpose()
         .map_err(|e| ApiError::validation("after", e))?;
