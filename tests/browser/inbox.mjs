@@ -204,6 +204,7 @@ await run("inbox.mjs", async (browser) => {
     await dlg.getByText("Close this conversation?").waitFor({ timeout: T });
     await dlg.locator("button[data-role=confirm]").click();
     await page.locator(".conv-head .chip.st-closed").waitFor({ timeout: T });
+    await page.locator(".banner.closed-by", { hasText: `by ${rest.me.name}` }).waitFor({ timeout: T });
     await page.locator(".composer-blocked", { hasText: "closed" }).waitFor({ timeout: T });
     check((await rest.get(`/conversations/${ivanId}`)).status === "closed", "the conversation is not closed");
 

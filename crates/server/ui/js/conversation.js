@@ -412,8 +412,15 @@ export function createConversationPane(center, side) {
       banners.append(h("div", { class: "banner info" }, tx("conv.heldUntil"), " ", h("span", { text: fullTime(conv.held_until) })));
     }
     if (conv.status === "closed") {
-      banners.append(h("div", { class: "banner muted" }, tx("conv.closedBanner"), " ",
-        conv.closed_reason ? tx(`closed.${conv.closed_reason}`) : null, " ", h("span", { text: fullTime(conv.closed_at) })));
+      // Closed by a person: say who, from the routing history.
+      const closer = conv.closed_reason === "operator"
+        ? [...history].reverse().find((e) => e.action === "conversation.close" && e.actor_id)?.actor_id
+        : null;
+      const how = closer
+        ? tx("closed.operatorNamed", { name: operatorName(closer) })
+        : conv.closed_reason ? tx(`closed.${conv.closed_reason}`) : null;
+      banners.append(h("div", { class: "banner muted closed-by" }, tx("conv.closedBanner"), " ",
+        how, " ", h("span", { text: fullTime(conv.closed_at) })));
     }
   }
 

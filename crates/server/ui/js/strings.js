@@ -131,6 +131,7 @@ export const STRINGS = {
     "conv.unreachableShort": "Unreachable",
 
     "closed.operator": "by an operator",
+    "closed.operatorNamed": "by {name}",
     "closed.bot": "by the bot",
     "closed.customer_silent": "automatically: the customer was silent",
     "closed.operator_silent": "automatically: nobody answered",
@@ -584,6 +585,7 @@ export const STRINGS = {
     "conv.unreachableShort": "Недоступен",
 
     "closed.operator": "оператором",
+    "closed.operatorNamed": "— {name}",
     "closed.bot": "ботом",
     "closed.customer_silent": "автоматически: клиент не отвечал",
     "closed.operator_silent": "автоматически: никто не ответил",
