@@ -284,6 +284,12 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// Whether the channel's events carry ids without names, to be asked with
+    /// [`Connector::contact_names`] (VK). Channels that send names are not asked.
+    fn names_contacts(&self) -> bool {
+        false
+    }
+
     /// The names of customers (by [`crate::ContactRef::external_id`]) whose events carry
     /// none (VK sends only ids; `users.get` has the names): those it found. Asked before the
     /// events are stored, so a new contact, and the bot's greeting, has the real name.

@@ -108,6 +108,18 @@ pub struct OutboundMessage {
 }
 
 impl OutboundMessage {
+    /// A plain text (with `choices` as an inline menu, if any) to `chat_id`.
+    pub fn text(chat_id: impl Into<String>, text: impl Into<String>, choices: Vec<Choice>) -> Self {
+        OutboundMessage {
+            chat_id: chat_id.into(),
+            text: text.into(),
+            choices,
+            files: Vec::new(),
+            links: Vec::new(),
+            keyboard: Keyboard::Inline,
+        }
+    }
+
     /// The bot's first messages as ONE greeting, for channels that greet in the answer to
     /// their webhook (see `Connector::welcome`): texts joined by a blank line, up to and
     /// including the first menu, while the text stays within `max_text` characters; media
@@ -372,20 +384,14 @@ mod tests {
     }
 
     fn said(text: &str, choices: &[&str]) -> OutboundMessage {
-        OutboundMessage {
-            chat_id: "7".into(),
-            text: text.into(),
-            choices: choices
-                .iter()
-                .map(|c| Choice {
-                    label: c.to_string(),
-                    payload: c.to_string(),
-                })
-                .collect(),
-            files: Vec::new(),
-            links: Vec::new(),
-            keyboard: Keyboard::Inline,
-        }
+        let choices = choices
+            .iter()
+            .map(|c| Choice {
+                label: c.to_string(),
+                payload: c.to_string(),
+            })
+            .collect();
+        OutboundMessage::text("7", text, choices)
     }
 
     /// A greeting takes the texts up to the first menu, within the text limit; media or

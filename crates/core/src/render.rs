@@ -23,6 +23,16 @@ pub struct Button {
     pub payload: String,
 }
 
+/// A button as the choice it sends.
+impl From<Button> for Choice {
+    fn from(b: Button) -> Self {
+        Choice {
+            label: b.label,
+            payload: b.payload,
+        }
+    }
+}
+
 /// How the buttons are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use switchboard_channels::{
-    DeliveryReport, InboundEvent, InboundKind, Keyboard, Outbound, OutboundMessage,
-};
+use switchboard_channels::{DeliveryReport, InboundEvent, InboundKind, Outbound, OutboundMessage};
 use switchboard_core::{
     channel::ChannelConnection,
     ids::{ConnectionId, ConversationId},
@@ -24,14 +22,7 @@ use crate::{
 
 /// The channel action that sends a plain text.
 pub fn text_action(chat_id: &str, text: &str) -> String {
-    let outbound = Outbound::Message(OutboundMessage {
-        chat_id: chat_id.to_string(),
-        text: text.to_string(),
-        choices: Vec::new(),
-        files: Vec::new(),
-        links: Vec::new(),
-        keyboard: Keyboard::default(),
-    });
+    let outbound = Outbound::Message(OutboundMessage::text(chat_id, text, Vec::new()));
     serde_json::to_string(&outbound).unwrap_or_default()
 }
 
@@ -256,6 +247,13 @@ async fn named(
     connection: &ChannelConnection,
     mut events: Vec<InboundEvent>,
 ) -> Vec<InboundEvent> {
+    // Most channels send names: nothing to ask, and no work on the webhook's path.
+    let Ok(Some(opened)) = state.opened(connection.id).await else {
+        return events;
+    };
+    if !opened.connector.names_contacts() {
+        return events;
+    }
     let mut ids: Vec<String> = events
         .iter_mut()
         .filter_map(|e| e.kind.contact_mut().map(|c| c.external_id.clone()))
@@ -265,9 +263,6 @@ async fn named(
     if ids.is_empty() {
         return events;
     }
-    let Ok(Some(opened)) = state.opened(connection.id).await else {
-        return events;
-    };
     let asked = opened
         .connector
         .contact_names(&opened.api, &opened.secrets.credentials, &ids);

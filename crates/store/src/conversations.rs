@@ -68,17 +68,14 @@ impl std::str::FromStr for ListCursor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (at, id) = s
-            .split_once('.')
-            .ok_or_else(|| "not a cursor from this list".to_string())?;
-        Ok(Self {
-            last_message_at: at
-                .parse()
-                .map_err(|_| "not a cursor from this list".to_string())?,
-            id: id
-                .parse()
-                .map_err(|_| "not a cursor from this list".to_string())?,
-        })
+        let (at, id) = s.split_once('.').unwrap_or_default();
+        match (at.parse(), id.parse()) {
+            (Ok(last_message_at), Ok(id)) => Ok(Self {
+                last_message_at,
+                id,
+            }),
+            _ => Err("not a cursor from this list".into()),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use switchboard_core::{
 
 use crate::{
     connector::{ApiContext, ConnectError, Connector, HookKeys, InboundError, SendError},
-    event::{InboundEvent, Keyboard, Outbound, OutboundFile, OutboundMessage},
+    event::{InboundEvent, Outbound, OutboundFile, OutboundMessage},
     WebhookRequest,
 };
 
@@ -319,21 +319,11 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
             0,
             &MenuWords::default(),
         );
-        let greeting = OutboundMessage {
-            chat_id: "contract-opener".into(),
-            text: composed.text.clone(),
-            choices: composed
-                .buttons
-                .into_iter()
-                .map(|b| Choice {
-                    label: b.label,
-                    payload: b.payload,
-                })
-                .collect(),
-            files: Vec::new(),
-            links: Vec::new(),
-            keyboard: Keyboard::Inline,
-        };
+        let greeting = OutboundMessage::text(
+            "contract-opener",
+            composed.text.clone(),
+            composed.buttons.into_iter().map(Choice::from).collect(),
+        );
         if let Some(body) = connector.welcome(&api, &credentials, &greeting).await {
             let shown = kit
                 .check_welcome(&body)
@@ -374,14 +364,7 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
             .send(
                 &api,
                 &credentials,
-                &Outbound::Message(OutboundMessage {
-                    chat_id: kit.chat(),
-                    text: composed.text,
-                    choices: Vec::new(),
-                    files: Vec::new(),
-                    links: Vec::new(),
-                    keyboard: Keyboard::Inline,
-                }),
+                &Outbound::Message(OutboundMessage::text(kit.chat(), composed.text, Vec::new())),
             )
             .await
             .unwrap_or_else(|e| panic!("{kind}: a numbered menu was refused: {e}"));
@@ -398,16 +381,9 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
         }
     };
     let text = long_text(caps.max_text * 2 + 10);
-    let sent = send(OutboundMessage {
-        chat_id: chat.clone(),
-        text,
-        choices: Vec::new(),
-        files: Vec::new(),
-        links: Vec::new(),
-        keyboard: Keyboard::Inline,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{kind}: a long text was refused: {e}"));
+    let sent = send(OutboundMessage::text(chat.clone(), text, Vec::new()))
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: a long text was refused: {e}"));
     assert!(
         sent.external_ids.len() >= 3 || sent.external_ids.is_empty(),
         "{kind}: a text of twice the limit went out in {} parts",
@@ -426,43 +402,23 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
         0,
         &MenuWords::default(),
     );
-    let menu: Vec<Choice> = composed
-        .buttons
-        .into_iter()
-        .map(|b| Choice {
-            label: b.label,
-            payload: b.payload,
-        })
-        .collect();
-    send(OutboundMessage {
-        chat_id: chat.clone(),
-        text: composed.text,
-        choices: menu.clone(),
-        files: Vec::new(),
-        links: Vec::new(),
-        keyboard: Keyboard::Inline,
-    })
+    let menu: Vec<Choice> = composed.buttons.into_iter().map(Choice::from).collect();
+    send(OutboundMessage::text(
+        chat.clone(),
+        composed.text,
+        menu.clone(),
+    ))
     .await
     .unwrap_or_else(|e| panic!("{kind}: a menu fitted to its profile was refused: {e}"));
     // Emoji weigh four bytes and two UTF-16 units each: limits in bytes and requests in
     // kilobytes are tested by them.
     // With the menu, a request of the longest text is as heavy as it gets.
     let wide: String = "😀".repeat(caps.max_text);
-    send(OutboundMessage {
-        chat_id: chat.clone(),
-        text: wide,
-        choices: menu.clone(),
-        files: Vec::new(),
-        links: Vec::new(),
-        keyboard: Keyboard::Inline,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{kind}: a text of emoji was refused: {e}"));
+    send(OutboundMessage::text(chat.clone(), wide, menu.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: a text of emoji was refused: {e}"));
     if caps.media.contains(&AttachmentKind::Image) {
         send(OutboundMessage {
-            chat_id: chat.clone(),
-            text: "Схема проезда".into(),
-            choices: Vec::new(),
             files: vec![OutboundFile {
                 kind: AttachmentKind::Image,
                 sha256: "ab".repeat(32),
@@ -471,8 +427,7 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
                 data: Some(b"\x89PNG fake bytes".to_vec()),
                 url: Some("http://127.0.0.1:9/files/map.png".into()),
             }],
-            links: Vec::new(),
-            keyboard: Keyboard::Inline,
+            ..OutboundMessage::text(chat.clone(), "Схема проезда", Vec::new())
         })
         .await
         .unwrap_or_else(|e| panic!("{kind}: a picture was refused: {e}"));
@@ -483,15 +438,7 @@ pub async fn check(connector: &dyn Connector, kit: &dyn Kit) {
         if !kit.trouble(trouble) {
             continue;
         }
-        let failed = send(OutboundMessage {
-            chat_id: chat.clone(),
-            text: "Спасибо!".into(),
-            choices: Vec::new(),
-            files: Vec::new(),
-            links: Vec::new(),
-            keyboard: Keyboard::Inline,
-        })
-        .await;
+        let failed = send(OutboundMessage::text(chat.clone(), "Спасибо!", Vec::new())).await;
         match failed {
             Err(e) if trouble.maps_to(&e) => {}
             other => panic!("{kind}: {trouble:?} gave {other:?}"),

@@ -548,6 +548,10 @@ impl Connector for Vk {
         Some(&oauth::VkOAuth)
     }
 
+    fn names_contacts(&self) -> bool {
+        true
+    }
+
     async fn contact_names(
         &self,
         api: &ApiContext,

@@ -31,6 +31,17 @@ fn community(step: Option<&str>) -> Result<Option<i64>, String> {
         .transpose()
 }
 
+/// VK's JSON answer to a request, or what went wrong, in the admin's words.
+async fn answer(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| format!("VK did not answer: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("VK answered something unreadable: {e}"))
+}
+
 /// Exchanges a code for VK's answer (a user token, or community tokens).
 async fn token_answer(
     http: &reqwest::Client,
@@ -38,20 +49,16 @@ async fn token_answer(
     redirect_uri: &str,
     code: &str,
 ) -> Result<Value, String> {
-    let answer: Value = http
-        .get(format!("{}/access_token", oauth_base(app)))
-        .query(&[
-            ("client_id", app.client_id.as_str()),
-            ("client_secret", app.client_secret.expose()),
-            ("redirect_uri", redirect_uri),
-            ("code", code),
-        ])
-        .send()
-        .await
-        .map_err(|e| format!("VK did not answer: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("VK answered something unreadable: {e}"))?;
+    let answer = answer(
+        http.get(format!("{}/access_token", oauth_base(app)))
+            .query(&[
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", app.client_secret.expose()),
+                ("redirect_uri", redirect_uri),
+                ("code", code),
+            ]),
+    )
+    .await?;
     if let Some(error) = answer["error"].as_str() {
         let detail = answer["error_description"].as_str().unwrap_or(error);
         return Err(format!("VK refused the authorization: {detail}"));
@@ -66,16 +73,12 @@ async fn communities(
     token: &str,
 ) -> Result<Vec<(i64, String)>, String> {
     let api = app.api_url.as_deref().unwrap_or(DEFAULT_API);
-    let answer: Value = http
-        .post(format!("{}/method/groups.get", api.trim_end_matches('/')))
-        .bearer_auth(token)
-        .form(&[("filter", "admin"), ("extended", "1"), ("v", VERSION)])
-        .send()
-        .await
-        .map_err(|e| format!("VK did not answer: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("VK answered something unreadable: {e}"))?;
+    let answer = answer(
+        http.post(format!("{}/method/groups.get", api.trim_end_matches('/')))
+            .bearer_auth(token)
+            .form(&[("filter", "admin"), ("extended", "1"), ("v", VERSION)]),
+    )
+    .await?;
     if let Some(e) = answer.get("error") {
         return Err(format!(
             "VK: {}",

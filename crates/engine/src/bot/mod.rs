@@ -357,14 +357,7 @@ fn message(caps: &Capabilities, chat_id: &str, said: &Said, scenario: &Scenario)
     let outbound = Outbound::Message(OutboundMessage {
         chat_id: chat_id.to_string(),
         text: composed.text,
-        choices: composed
-            .buttons
-            .into_iter()
-            .map(|b| Choice {
-                label: b.label,
-                payload: b.payload,
-            })
-            .collect(),
+        choices: composed.buttons.into_iter().map(Choice::from).collect(),
         files: Vec::new(),
         links,
         keyboard,

@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use switchboard_channels::{
-    registry, testkit::contract::Hook, HookKeys, Keyboard, OutboundMessage, WebhookRequest,
+    registry, testkit::contract::Hook, HookKeys, OutboundMessage, WebhookRequest,
 };
 use switchboard_store::{backends, testing::Backend};
 
@@ -196,14 +196,7 @@ async fn greets_an_opening(
 ) {
     let (status, body) = answer(app, channel, opening).await;
     assert!(status.is_success(), "{kind}: the opening -> {status}");
-    let probe = OutboundMessage {
-        chat_id: "contract-opener".into(),
-        text: "?".into(),
-        choices: Vec::new(),
-        files: Vec::new(),
-        links: Vec::new(),
-        keyboard: Keyboard::Inline,
-    };
+    let probe = OutboundMessage::text("contract-opener", "?", Vec::new());
     let greeted = eventually("the greeting stored", async || {
         let opened = app
             .conversations()
